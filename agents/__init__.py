@@ -1,0 +1,1 @@
+"""Agent graphs (LangGraph): plan -> solve steps with search -> verify -> replan -> synthesize."""

@@ -1,0 +1,1 @@
+"""Domain packs (routing, debugging, business plans), found through a registry."""

@@ -1,0 +1,178 @@
+"""The ``longthink`` command. It only parses arguments, calls the core API and renders results."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from longthink.errors import LongthinkError
+
+app = typer.Typer(
+    name="longthink",
+    help="Deliberate AI agents: plans, test-time search and rewards on your own models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err_console = Console(stderr=True)
+
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model name, GGUF path or served model.")]
+EndpointOpt = Annotated[
+    list[str] | None,
+    typer.Option("--endpoint", "-e", help="OpenAI-compatible base URL (repeat for replicas)."),
+]
+BackendOpt = Annotated[str | None, typer.Option("--backend", "-b", help="auto, llama_cpp, openai_compat, ...")]
+ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads for the embedded engine.")]
+
+
+def _settings(model: str | None, endpoint: list[str] | None, backend: str | None, threads: int | None) -> Any:
+    from longthink.config import load_settings
+
+    return load_settings(model=model, endpoints=endpoint or None, backend=backend, n_threads=threads)
+
+
+@app.command()
+def generate(
+    prompt: Annotated[str, typer.Argument(help="What to ask the model.")],
+    n: Annotated[int, typer.Option("-n", help="Number of samples.")] = 1,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Tokens per sample at most.")] = 256,
+    temperature: Annotated[float, typer.Option("--temperature", "-t")] = 0.7,
+    seed: Annotated[int | None, typer.Option("--seed")] = None,
+    system: Annotated[str | None, typer.Option("--system", help="A system message.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    model: ModelOpt = None,
+    endpoint: EndpointOpt = None,
+    backend: BackendOpt = None,
+    threads: ThreadsOpt = None,
+) -> None:
+    """Sample N completions of a chat prompt from the configured model (the embedded one by default)."""
+    from longthink.llm import Message, SamplingParams
+    from longthink.llm.registry import build_llm
+
+    settings = _settings(model, endpoint, backend, threads)
+    params = SamplingParams(n=n, max_tokens=max_tokens, temperature=temperature, seed=seed)
+    messages = [Message.system(system)] if system else []
+    messages.append(Message.user(prompt))
+    start = time.perf_counter()
+    with console.status(f"loading {settings.model} ({settings.resolved_backend})", spinner="dots"):
+        llm = build_llm(settings)
+    load_s = time.perf_counter() - start
+    try:
+        start = time.perf_counter()
+        with console.status(f"sampling {n} completion(s)", spinner="dots"):
+            completions = llm.generate_sync([messages], params)[0]
+        gen_s = time.perf_counter() - start
+    finally:
+        llm.close()
+    tokens = sum(c.completion_tokens for c in completions)
+    if as_json:
+        payload = {
+            "model": llm.model,
+            "backend": settings.resolved_backend,
+            "load_s": round(load_s, 3),
+            "generate_s": round(gen_s, 3),
+            "completions": [
+                {
+                    "index": c.index,
+                    "text": c.text,
+                    "finish_reason": c.finish_reason,
+                    "prompt_tokens": c.prompt_tokens,
+                    "completion_tokens": c.completion_tokens,
+                }
+                for c in completions
+            ],
+        }
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+        return
+    for c in completions:
+        if n > 1:
+            console.rule(f"sample {c.index}", style="dim")
+        console.print(c.text, markup=False, highlight=False)
+    console.print(
+        f"[dim]{llm.model} via {settings.resolved_backend}: {tokens} tokens in {gen_s:.1f}s "
+        f"({tokens / max(gen_s, 1e-9):.1f} tok/s), loaded in {load_s:.1f}s[/dim]"
+    )
+
+
+@app.command()
+def models(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """List the known models, where they are, and whether they are ready."""
+    from longthink.config import load_settings
+    from longthink.models import KNOWN_MODELS, ModelStore
+
+    settings = load_settings()
+    store = ModelStore(settings.cache_dir)
+    rows = []
+    for spec in KNOWN_MODELS.values():
+        st = store.status(spec)
+        rows.append(
+            {
+                "name": spec.name,
+                "description": spec.description,
+                "license": spec.license,
+                "size_mb": round(spec.size / 1e6, 1),
+                "ready": st.ready,
+                "installed": st.installed,
+                "path": str(st.path) if st.path else None,
+                "detail": st.detail,
+                "configured": spec.name == settings.model,
+            }
+        )
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    table = Table(title="Known models (any other GGUF path, HF directory or endpoint also works)")
+    for col in ("model", "size", "status", "path"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        mark = "[green]ready[/green]" if r["ready"] else ("installed" if r["installed"] else "[red]missing[/red]")
+        name = f"{r['name']} [bold](configured)[/bold]" if r["configured"] else str(r["name"])
+        table.add_row(name, f"{r['size_mb']} MB", f"{mark}\n[dim]{r['detail']}[/dim]", r["path"] or "-")
+    console.print(table)
+    if settings.endpoints:
+        console.print(f"Endpoints configured: {', '.join(settings.endpoints)} (model {settings.model})")
+
+
+@app.command()
+def config() -> None:
+    """Show the effective settings (after file and environment) and where the file is read from."""
+    from longthink.config import config_file, load_settings
+
+    settings = load_settings()
+    table = Table(title=f"Settings (file: {config_file()})")
+    table.add_column("field")
+    table.add_column("value", overflow="fold")
+    for name, value in settings.model_dump().items():
+        shown = "***" if name == "api_key" and value is not None else value
+        table.add_row(name, str(shown))
+    table.add_row("[dim]resolved backend[/dim]", settings.resolved_backend)
+    console.print(table)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    from longthink import __version__
+
+    console.print(__version__)
+
+
+def main() -> None:
+    """Entry point: errors that are the caller's or a backend's become one clear line and exit code 2."""
+    try:
+        app()
+    except LongthinkError as exc:
+        err_console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)

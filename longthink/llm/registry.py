@@ -1,0 +1,71 @@
+"""Backends by name: an explicit registry, and ``build_llm`` that makes one from settings."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+
+from longthink.config import Settings
+from longthink.errors import ConfigError
+from longthink.llm.base import BaseLLM
+
+
+def _llama_cpp(s: Settings) -> BaseLLM:
+    from longthink.llm.llama_cpp import LlamaCppLLM
+
+    return LlamaCppLLM(
+        s.model, n_threads=s.n_threads, n_ctx=s.n_ctx, max_sequences=s.max_sequences, cache_dir=s.cache_dir
+    )
+
+
+def _openai_compat(s: Settings) -> BaseLLM:
+    from longthink.llm.openai_compat import OpenAICompatLLM
+
+    if not s.endpoints:
+        raise ConfigError(
+            "the openai_compat backend needs at least one endpoint (LONGTHINK_ENDPOINTS)", field="endpoints"
+        )
+    from longthink.models import find_spec
+
+    served = None if find_spec(s.model) else s.model  # a local model name means "ask the server"
+    return OpenAICompatLLM(
+        s.endpoints,
+        model=served,
+        api_key=s.api_key.get_secret_value() if s.api_key else None,
+        timeout_s=s.timeout_s,
+        max_retries=s.max_retries,
+        max_concurrency=s.max_concurrency,
+    )
+
+
+def _transformers(s: Settings) -> BaseLLM:
+    from longthink.llm.transformers import TransformersLLM
+    from longthink.models import find_spec, resolve_model_path
+
+    model = str(resolve_model_path(s.model, s.cache_dir)) if find_spec(s.model) else s.model
+    return TransformersLLM(model, device=s.device, n_threads=s.n_threads, max_batch_sequences=s.max_sequences)
+
+
+def _vllm_engine(s: Settings) -> BaseLLM:
+    from longthink.llm.vllm_engine import VLLMEngineLLM
+
+    return VLLMEngineLLM(s.model)
+
+
+BACKENDS: dict[str, Callable[[Settings], BaseLLM]] = {
+    "llama_cpp": _llama_cpp,
+    "openai_compat": _openai_compat,
+    "transformers": _transformers,
+    "vllm_engine": _vllm_engine,
+}
+
+
+def build_llm(settings: Settings) -> BaseLLM:
+    """The backend the settings ask for (``auto``: endpoints if configured, else the embedded engine)."""
+    name = settings.resolved_backend
+    factory = BACKENDS.get(name)
+    if factory is None:
+        near = difflib.get_close_matches(name, BACKENDS, n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        raise ConfigError(f"unknown backend {name!r}{hint} (known: {', '.join(BACKENDS)})", field="backend")
+    return factory(settings)

@@ -1,0 +1,1 @@
+"""Planners: decomposition into a typed plan, plan scoring and selection, replanning."""

@@ -1,0 +1,1 @@
+"""Tools: the Tool protocol and built-in tools (calculator, code sandbox, route solver)."""
