@@ -28,7 +28,7 @@ import numpy.typing as npt
 from longthink.errors import BackendError, ConfigError
 from longthink.llm.base import BaseLLM
 from longthink.llm.types import Completion, FinishReason, Message, SamplingParams, TokenLogprob
-from longthink.models import find_spec, resolve_model_path
+from longthink.models import KNOWN_MODELS, find_spec, resolve_model_path
 
 log = logging.getLogger(__name__)
 
@@ -101,10 +101,12 @@ class LlamaCppLLM(BaseLLM):
             raise ConfigError(f"n_ctx must be >= 256, got {n_ctx}", field="n_ctx")
         if max_sequences < 1:
             raise ConfigError(f"max_sequences must be >= 1, got {max_sequences}", field="max_sequences")
-        spec = find_spec(str(model))
-        super().__init__(spec.name if spec else Path(model).stem)
         self._lib = lib = _import_llama_cpp()
         self._path = resolve_model_path(str(model), cache_dir)
+        spec = find_spec(str(model)) or next(
+            (s for s in KNOWN_MODELS.values() if s.filename == self._path.name), None
+        )
+        super().__init__(spec.name if spec else self._path.stem)
         self._threads = n_threads or default_threads()
         self._n_batch = n_batch
         self._max_seqs = max_sequences
@@ -175,7 +177,12 @@ class LlamaCppLLM(BaseLLM):
             )
         )
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise BackendError("the backend is closed", endpoint=self.endpoint, retryable=False)
+
     def tokenize(self, text: str, *, add_special: bool = True) -> list[int]:
+        self._check_open()
         data = text.encode("utf-8")
         cap = len(data) + 16
         buf = (self._lib.llama_token * cap)()
@@ -197,6 +204,7 @@ class LlamaCppLLM(BaseLLM):
     async def _generate(
         self, prompts: Sequence[tuple[Message, ...] | str], params: SamplingParams
     ) -> list[list[Completion]]:
+        self._check_open()
         encoded = []
         for p in prompts:
             text = self.render(p)
@@ -219,8 +227,7 @@ class LlamaCppLLM(BaseLLM):
         out: list[list[Completion]] = [[] for _ in encoded]
         for group in self._pack(encoded, params):
             with self._lock:
-                if self._closed:
-                    raise BackendError("the backend is closed", endpoint=self.endpoint, retryable=False)
+                self._check_open()
                 for gi, comps in self._run_pack([(gi, encoded[gi]) for gi in group], params).items():
                     out[gi] = comps
         return out
