@@ -28,7 +28,9 @@ EndpointOpt = Annotated[
     list[str] | None,
     typer.Option("--endpoint", "-e", help="OpenAI-compatible base URL (repeat for replicas)."),
 ]
-BackendOpt = Annotated[str | None, typer.Option("--backend", "-b", help="auto, llama_cpp, openai_compat, ...")]
+BackendOpt = Annotated[
+    str | None, typer.Option("--backend", "-b", help="auto, llama_cpp, openai_compat, ...")
+]
 ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads for the embedded engine.")]
 
 
@@ -131,12 +133,19 @@ def models(
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
         return
     table = Table(title="Known models (any other GGUF path, HF directory or endpoint also works)")
-    for col in ("model", "size", "status", "path"):
-        table.add_column(col, overflow="fold")
+    table.add_column("model", no_wrap=True)
+    table.add_column("size", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("where", overflow="fold")
     for r in rows:
-        mark = "[green]ready[/green]" if r["ready"] else ("installed" if r["installed"] else "[red]missing[/red]")
-        name = f"{r['name']} [bold](configured)[/bold]" if r["configured"] else str(r["name"])
-        table.add_row(name, f"{r['size_mb']} MB", f"{mark}\n[dim]{r['detail']}[/dim]", r["path"] or "-")
+        mark = (
+            "[green]ready[/green]"
+            if r["ready"]
+            else ("installed" if r["installed"] else "[red]missing[/red]")
+        )
+        name = f"{r['name']}\n[bold](configured)[/bold]" if r["configured"] else str(r["name"])
+        where = f"{r['path'] or '-'}\n[dim]{r['detail']}[/dim]"
+        table.add_row(name, f"{r['size_mb']} MB", mark, where)
     console.print(table)
     if settings.endpoints:
         console.print(f"Endpoints configured: {', '.join(settings.endpoints)} (model {settings.model})")
@@ -171,7 +180,7 @@ def main() -> None:
     try:
         app()
     except LongthinkError as exc:
-        err_console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        err_console.print(f"[red]error:[/red] {exc}", markup=True, highlight=False, soft_wrap=True)
         sys.exit(2)
     except KeyboardInterrupt:
         err_console.print("interrupted")

@@ -1,0 +1,69 @@
+"""The command line: real runs in a subprocess, errors as one line with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent / "longthink"
+
+
+def _run(*args: str, env: dict[str, str] | None = None, tmp: Path) -> subprocess.CompletedProcess[str]:
+    full_env = {
+        **os.environ,
+        "LONGTHINK_CONFIG": str(tmp / "none.toml"),
+        "LONGTHINK_N_THREADS": "1",
+        **(env or {}),
+    }
+    return subprocess.run([str(BIN), *args], capture_output=True, text=True, timeout=300, env=full_env)
+
+
+@pytest.mark.real_model
+def test_generate_json_with_n(tmp_path: Path) -> None:
+    proc = _run(
+        "generate",
+        "Say hello.",
+        "-n",
+        "3",
+        "--max-tokens",
+        "8",
+        "--seed",
+        "1",
+        "--json",
+        "--model",
+        "smollm2",
+        tmp=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["model"] == "smollm2-135m-instruct" and data["backend"] == "llama_cpp"
+    assert [c["index"] for c in data["completions"]] == [0, 1, 2]
+    assert all(1 <= c["completion_tokens"] <= 8 for c in data["completions"])
+
+
+def test_bad_setting_is_one_clear_line(tmp_path: Path) -> None:
+    proc = _run("generate", "hi", env={"LONGTHINK_MAX_RETRIES": "-1"}, tmp=tmp_path)
+    assert proc.returncode == 2
+    assert "max_retries" in proc.stderr and "LONGTHINK_MAX_RETRIES" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_unknown_model_is_reported(tmp_path: Path) -> None:
+    proc = _run("generate", "hi", "--model", "gpt-17", tmp=tmp_path)
+    assert proc.returncode == 2 and "unknown model 'gpt-17'" in proc.stderr
+
+
+def test_bad_sampling_parameter_is_reported(tmp_path: Path) -> None:
+    proc = _run("generate", "hi", "-n", "0", "--model", "smollm2", tmp=tmp_path)
+    assert proc.returncode == 2 and "SamplingParams.n" in proc.stderr
+
+
+def test_config_hides_the_api_key(tmp_path: Path) -> None:
+    proc = _run("config", env={"LONGTHINK_API_KEY": "sk-secret", "COLUMNS": "200"}, tmp=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "sk-secret" not in proc.stdout and "***" in proc.stdout
