@@ -64,7 +64,9 @@ async def test_stop_sequences_cut_the_text(smollm2: Any) -> None:
 
 
 async def test_max_tokens_gives_length(smollm2: Any) -> None:
-    [[c]] = await smollm2.generate(["Write a long story about a dragon."], SamplingParams(max_tokens=5, seed=0))
+    [[c]] = await smollm2.generate(
+        ["Write a long story about a dragon."], SamplingParams(max_tokens=5, seed=0)
+    )
     assert c.finish_reason == "length" and c.completion_tokens == 5
 
 
