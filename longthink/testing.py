@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from longthink.errors import BackendError
-from longthink.llm.base import BaseLLM, apply_stop
+from longthink.llm.base import BaseLLM, find_stop
 from longthink.llm.types import Completion, FinishReason, Message, SamplingParams, TokenLogprob
 
 _WORD = re.compile(r"\S+\s*")
@@ -40,12 +40,14 @@ def finish_text(
     text: str, params: SamplingParams, *, prompt_tokens: int, index: int, model: str, latency_s: float = 0.0
 ) -> Completion:
     """Turn a raw reply into a Completion exactly as an engine would: stop, truncate, count, logprobs."""
-    cut, _ = apply_stop(text, params.stop)
+    pos, which = find_stop(text, params.stop)
+    cut = text if pos == -1 else text[:pos]
     words = _WORD.findall(cut)
     reason: FinishReason
     if len(words) >= params.max_tokens:
         words = words[: params.max_tokens]
         cut, reason, n_tokens = "".join(words), "length", params.max_tokens
+        which = None
     else:
         reason, n_tokens = "stop", len(words) + 1  # the EOS / stop token is generated too
     logprobs = None
@@ -61,6 +63,7 @@ def finish_text(
         index=index,
         logprobs=logprobs,
         model=model,
+        stop_sequence=which,
     )
 
 

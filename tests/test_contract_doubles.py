@@ -44,6 +44,8 @@ async def test_scripted_replies_in_order_with_stop_and_length() -> None:
     assert [a.index, b.index] == [0, 1]
     [[c]] = await ScriptedLLM(["x y\nz"]).generate(["raw"], SamplingParams(stop=("\n",)))
     assert (c.text, c.finish_reason, c.completion_tokens) == ("x y", "stop", 3)
+    assert c.stop_sequence == "\n"
+    assert a.stop_sequence is None
 
 
 async def test_script_running_out_is_a_typed_error() -> None:

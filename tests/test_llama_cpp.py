@@ -59,14 +59,14 @@ async def test_stop_sequences_cut_the_text(smollm2: Any) -> None:
     stop = words[len(words) // 2]
     [[cut]] = await smollm2.generate([Q], SamplingParams(temperature=0, max_tokens=40, stop=(stop,)))
     assert cut.finish_reason == "stop"
+    assert cut.stop_sequence == stop
+    assert full.stop_sequence is None
     assert cut.text == full.text[: full.text.index(stop)]
     assert cut.completion_tokens < full.completion_tokens
 
 
 async def test_max_tokens_gives_length(smollm2: Any) -> None:
-    [[c]] = await smollm2.generate(
-        ["Write a long story about a dragon."], SamplingParams(max_tokens=5, seed=0)
-    )
+    [[c]] = await smollm2.generate(["Write a long story about a dragon."], SamplingParams(max_tokens=5, seed=0))
     assert c.finish_reason == "length" and c.completion_tokens == 5
 
 

@@ -57,13 +57,19 @@ def normalize_prompt(prompt: Prompt | Sequence[Mapping[str, str]]) -> tuple[Mess
     return tuple(messages)
 
 
-def apply_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
-    """Cut ``text`` before the earliest stop sequence. Returns the text and whether a stop was found."""
-    cut = -1
+def find_stop(text: str, stop: Sequence[str]) -> tuple[int, str | None]:
+    """Position and value of the earliest stop sequence in ``text`` ((-1, None) if there is none)."""
+    cut, which = -1, None
     for s in stop:
         i = text.find(s)
         if i != -1 and (cut == -1 or i < cut):
-            cut = i
+            cut, which = i, s
+    return cut, which
+
+
+def apply_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """Cut ``text`` before the earliest stop sequence. Returns the text and whether a stop was found."""
+    cut, _ = find_stop(text, stop)
     if cut == -1:
         return text, False
     return text[:cut], True
@@ -118,9 +124,7 @@ class BaseLLM:
         """What to name in error messages: a URL, a file, an engine."""
         return f"{type(self).__name__}({self._model})"
 
-    async def generate(
-        self, prompts: Sequence[Prompt], params: SamplingParams | None = None
-    ) -> list[list[Completion]]:
+    async def generate(self, prompts: Sequence[Prompt], params: SamplingParams | None = None) -> list[list[Completion]]:
         """Sample ``params.n`` completions for every prompt of the batch."""
         params = params or SamplingParams()
         if isinstance(prompts, str):
@@ -147,9 +151,7 @@ class BaseLLM:
         self._usage.add(Usage.of(results, latency_s=elapsed))
         return results
 
-    def generate_sync(
-        self, prompts: Sequence[Prompt], params: SamplingParams | None = None
-    ) -> list[list[Completion]]:
+    def generate_sync(self, prompts: Sequence[Prompt], params: SamplingParams | None = None) -> list[list[Completion]]:
         """Synchronous wrapper of :meth:`generate` (same implementation, run on a private loop)."""
         return run_sync(self.generate(prompts, params))
 

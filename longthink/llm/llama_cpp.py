@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from longthink.errors import BackendError, ConfigError
-from longthink.llm.base import BaseLLM
+from longthink.llm.base import BaseLLM, find_stop
 from longthink.llm.types import Completion, FinishReason, Message, SamplingParams, TokenLogprob
 from longthink.models import KNOWN_MODELS, find_spec, resolve_model_path
 
@@ -82,6 +82,7 @@ class _Seq:
     text: str = ""
     logprobs: list[TokenLogprob] = field(default_factory=list)
     finish: FinishReason | None = None
+    stop_sequence: str | None = None
 
 
 class LlamaCppLLM(BaseLLM):
@@ -103,9 +104,7 @@ class LlamaCppLLM(BaseLLM):
             raise ConfigError(f"max_sequences must be >= 1, got {max_sequences}", field="max_sequences")
         self._lib = lib = _import_llama_cpp()
         self._path = resolve_model_path(str(model), cache_dir)
-        spec = find_spec(str(model)) or next(
-            (s for s in KNOWN_MODELS.values() if s.filename == self._path.name), None
-        )
+        spec = find_spec(str(model)) or next((s for s in KNOWN_MODELS.values() if s.filename == self._path.name), None)
         super().__init__(spec.name if spec else self._path.stem)
         self._threads = n_threads or default_threads()
         self._n_batch = n_batch
@@ -117,9 +116,7 @@ class LlamaCppLLM(BaseLLM):
         mparams = lib.llama_model_default_params()
         self._mdl = lib.llama_model_load_from_file(str(self._path).encode(), mparams)
         if not self._mdl:
-            raise BackendError(
-                "llama.cpp could not load the model file", endpoint=str(self._path), retryable=False
-            )
+            raise BackendError("llama.cpp could not load the model file", endpoint=str(self._path), retryable=False)
         cparams = lib.llama_context_default_params()
         cparams.n_ctx = n_ctx
         cparams.n_batch = n_batch
@@ -132,9 +129,7 @@ class LlamaCppLLM(BaseLLM):
         self._ctx = lib.llama_init_from_model(self._mdl, cparams)
         if not self._ctx:
             lib.llama_model_free(self._mdl)
-            raise BackendError(
-                "llama.cpp could not create a context", endpoint=str(self._path), retryable=False
-            )
+            raise BackendError("llama.cpp could not create a context", endpoint=str(self._path), retryable=False)
         self._n_ctx = int(lib.llama_n_ctx(self._ctx))
         self._vocab = lib.llama_model_get_vocab(self._mdl)
         self._n_vocab = int(lib.llama_vocab_n_tokens(self._vocab))
@@ -256,9 +251,7 @@ class LlamaCppLLM(BaseLLM):
             groups.append(current)
         return groups
 
-    def _run_pack(
-        self, group: list[tuple[int, list[int]]], params: SamplingParams
-    ) -> dict[int, list[Completion]]:
+    def _run_pack(self, group: list[tuple[int, list[int]]], params: SamplingParams) -> dict[int, list[Completion]]:
         lib = self._lib
         start = time.perf_counter()
         lib.llama_memory_clear(self._mem, True)
@@ -310,6 +303,7 @@ class LlamaCppLLM(BaseLLM):
                     index=s.index,
                     logprobs=tuple(s.logprobs) if params.logprobs else None,
                     model=self.model,
+                    stop_sequence=s.stop_sequence,
                 )
             )
         return out
@@ -360,12 +354,8 @@ class LlamaCppLLM(BaseLLM):
     def _decode(self) -> None:
         rc = int(self._lib.llama_decode(self._ctx, self._batch))
         if rc != 0:
-            why = {1: "no KV slot left (context full)", 2: "aborted", -1: "invalid batch"}.get(
-                rc, "fatal error"
-            )
-            raise BackendError(
-                f"llama_decode failed: {why} (code {rc})", endpoint=self.endpoint, retryable=False
-            )
+            why = {1: "no KV slot left (context full)", 2: "aborted", -1: "invalid batch"}.get(rc, "fatal error")
+            raise BackendError(f"llama_decode failed: {why} (code {rc})", endpoint=self.endpoint, retryable=False)
 
     def _logits(self, i: int) -> npt.NDArray[np.float32]:
         ptr = self._lib.llama_get_logits_ith(self._ctx, i)
@@ -373,9 +363,7 @@ class LlamaCppLLM(BaseLLM):
             raise BackendError(f"no logits for batch index {i}", endpoint=self.endpoint, retryable=False)
         return np.ctypeslib.as_array(ptr, shape=(self._n_vocab,))
 
-    def _sample(
-        self, s: _Seq, logits: npt.NDArray[np.float32], params: SamplingParams, max_stop: int
-    ) -> None:
+    def _sample(self, s: _Seq, logits: npt.NDArray[np.float32], params: SamplingParams, max_stop: int) -> None:
         """Draw the next token of ``s`` and update its text, logprobs and finish state."""
         x = logits.astype(np.float64)
         token = _draw(x, params.temperature, params.top_p, s.rng)
@@ -400,10 +388,10 @@ class LlamaCppLLM(BaseLLM):
             tail_from = max(0, len(s.text) - max_stop)
             s.text += piece
             if params.stop:
-                window = s.text[tail_from:]
-                cut = min((i for i in (window.find(st) for st in params.stop) if i != -1), default=-1)
-                if cut != -1:
+                cut, which = find_stop(s.text[tail_from:], params.stop)
+                if which is not None:
                     s.text = s.text[: tail_from + cut]
+                    s.stop_sequence = which
                     s.finish = "stop"
                     return
         if s.n_tokens >= params.max_tokens:

@@ -254,9 +254,7 @@ class OpenAICompatLLM(BaseLLM):
         model = await self.resolve_model()
         return await gather(self._sample(prompt, params, model) for prompt in prompts)
 
-    async def _sample(
-        self, prompt: tuple[Message, ...] | str, params: SamplingParams, model: str
-    ) -> list[Completion]:
+    async def _sample(self, prompt: tuple[Message, ...] | str, params: SamplingParams, model: str) -> list[Completion]:
         chat = not isinstance(prompt, str)
         path = "/chat/completions" if chat else "/completions"
         body = request_body(prompt, params, model)

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import httpx
 
 from longthink.errors import BackendError, ConfigError
-from longthink.llm.base import apply_stop
+from longthink.llm.base import find_stop
 from longthink.llm.types import Completion, FinishReason, Message, SamplingParams, TokenLogprob
 
 T = TypeVar("T")
@@ -76,7 +76,7 @@ def parse_choices(
     served = data.get("model")
     served_model = served if isinstance(served, str) and served else model
 
-    parsed: list[tuple[int, str, FinishReason, tuple[TokenLogprob, ...] | None]] = []
+    parsed: list[tuple[int, str, FinishReason, tuple[TokenLogprob, ...] | None, str | None]] = []
     for position, choice in enumerate(choices[:asked]):
         if not isinstance(choice, Mapping):
             raise Malformed(f"choices[{position}] is not an object")
@@ -98,22 +98,23 @@ def parse_choices(
             if raw is None:
                 raise Malformed(f"choices[{position}] has no logprobs although they were asked for")
             logprobs = (
-                chat_logprobs(raw, params.top_logprobs)
-                if chat
-                else completion_logprobs(raw, params.top_logprobs)
+                chat_logprobs(raw, params.top_logprobs) if chat else completion_logprobs(raw, params.top_logprobs)
             )
-        text, cut = apply_stop(text, params.stop)  # defensive: a server that echoes the stop string
-        if cut:
-            finish = "stop"
-        parsed.append((order, text, finish, logprobs))
+        # vLLM reports the matched stop string as ``stop_reason`` (an int is a stop token id).
+        stop_reason = choice.get("stop_reason")
+        which = stop_reason if isinstance(stop_reason, str) and stop_reason in params.stop else None
+        pos, echoed = find_stop(text, params.stop)  # defensive: a server that echoes the stop string
+        if echoed is not None:
+            text, finish, which = text[:pos], "stop", echoed
+        parsed.append((order, text, finish, logprobs, which))
     parsed.sort(key=lambda item: item[0])
 
     if len(parsed) == 1:
         counts = [total_tokens]
-    elif all(lp is not None for _, _, _, lp in parsed):
-        counts = [len(lp or ()) for _, _, _, lp in parsed]
+    elif all(lp is not None for _, _, _, lp, _ in parsed):
+        counts = [len(lp or ()) for _, _, _, lp, _ in parsed]
     else:
-        counts = split_proportionally(total_tokens, [len(text) for _, text, _, _ in parsed])
+        counts = split_proportionally(total_tokens, [len(text) for _, text, _, _, _ in parsed])
     return [
         Completion(
             text=text,
@@ -124,8 +125,9 @@ def parse_choices(
             index=first_index + k,
             logprobs=logprobs,
             model=served_model,
+            stop_sequence=which,
         )
-        for k, ((_, text, finish, logprobs), count) in enumerate(zip(parsed, counts, strict=True))
+        for k, ((_, text, finish, logprobs, which), count) in enumerate(zip(parsed, counts, strict=True))
     ]
 
 

@@ -27,9 +27,7 @@ class Message:
 
     def __post_init__(self) -> None:
         if self.role not in _ROLES:
-            raise ConfigError(
-                f"Message.role must be one of {sorted(_ROLES)}, got {self.role!r}", field="role"
-            )
+            raise ConfigError(f"Message.role must be one of {sorted(_ROLES)}, got {self.role!r}", field="role")
         if not isinstance(self.content, str):
             raise ConfigError("Message.content must be a string", field="content")
 
@@ -106,7 +104,9 @@ class Completion:
     """One sampled completion of one prompt.
 
     ``prompt_tokens`` is the size of the prompt it continues (shared by the n siblings of a request);
-    ``latency_s`` is the wall time of the request that produced it.
+    ``latency_s`` is the wall time of the request that produced it. ``stop_sequence`` tells which of the
+    requested stop strings ended the text (step-level search needs to tell a step boundary from the end of
+    a solution); it is None when the model ended it, the limit cut it, or the server does not say.
     """
 
     text: str
@@ -117,6 +117,7 @@ class Completion:
     index: int = 0
     logprobs: tuple[TokenLogprob, ...] | None = None
     model: str = ""
+    stop_sequence: str | None = None  # the stop string that ended it (None: end of sequence or length)
 
     @property
     def mean_logprob(self) -> float | None:

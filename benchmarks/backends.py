@@ -1,0 +1,219 @@
+"""Backend throughput: tokens/s of each runnable backend at n=1 and n=8, and the overhead of longthink's
+openai_compat client against the same server called directly with raw HTTP.
+
+    .venv/bin/python benchmarks/backends.py            # full run (Qwen 0.5B, ~5 minutes on 2 cores)
+    .venv/bin/python benchmarks/backends.py --quick    # SmolLM2, fewer tokens (~1 minute)
+
+Writes benchmarks/results/backends.json (with a top-level ``summary``) and prints a table. Every figure is
+measured in this one run, side by side; the direct-vs-longthink ratio interleaves the two (ABAB...) on
+identical greedy requests so that drift of the machine hits both alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from longthink.llm import Message, SamplingParams
+from longthink.llm.base import BaseLLM
+from longthink.models import SMOLLM2_135M, ModelStore, find_spec
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PROMPTS = [
+    "A baker sells 23 loaves a day at $4 each. How much does she earn in a week? Think step by step.",
+    "Explain in three sentences why batching helps GPU inference throughput.",
+    "Write a Python function that returns the n-th Fibonacci number iteratively.",
+    "List five considerations when routing delivery trucks with time windows.",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(model_path: Path, threads: int) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    log = tempfile.NamedTemporaryFile(prefix="bench-llama-server-", suffix=".log", delete=False)  # noqa: SIM115
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--host", "127.0.0.1",
+         "--port", str(port), "--n_threads", str(threads), "--n_threads_batch", str(threads), "--n_ctx", "4096"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited; see {log.name}")
+        try:
+            if httpx.get(f"{url}/models", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            time.sleep(0.3)
+    proc.kill()
+    raise RuntimeError("server did not start in 120 s")
+
+
+async def throughput(llm: BaseLLM, n: int, max_tokens: int, prompts: list[str]) -> dict[str, Any]:
+    """Generate for each prompt (one request each, sequentially) and report completion tokens per second."""
+    tokens = 0
+    start = time.perf_counter()
+    for i, p in enumerate(prompts):
+        params = SamplingParams(n=n, max_tokens=max_tokens, temperature=0.8, seed=100 + i)
+        [comps] = await llm.generate([[Message.user(p)]], params)
+        if len(comps) != n:
+            raise RuntimeError(f"{llm.model}: got {len(comps)} completions for n={n}")
+        tokens += sum(c.completion_tokens for c in comps)
+    elapsed = time.perf_counter() - start
+    return {"n": n, "requests": len(prompts), "tokens": tokens, "seconds": round(elapsed, 2),
+            "tokens_per_s": round(tokens / elapsed, 2)}  # fmt: skip
+
+
+async def direct_vs_longthink(url: str, model: str, rounds: int, max_tokens: int) -> dict[str, Any]:
+    """Same greedy chat request, alternately through raw httpx and through OpenAICompatLLM."""
+    from longthink.llm.openai_compat import OpenAICompatLLM
+
+    llm = OpenAICompatLLM([url], model=model, max_retries=0, timeout_s=300)
+    body = {
+        "model": model,
+        "messages": [{"role": "user", "content": PROMPTS[0]}],
+        "max_tokens": max_tokens,
+        "temperature": 0.0,
+        "seed": 1,
+    }
+    direct_rates: list[float] = []
+    ours_rates: list[float] = []
+    async with httpx.AsyncClient(timeout=300) as client:
+        await client.post(f"{url}/chat/completions", json=body)  # warm up the server (prompt cache etc.)
+        for _ in range(rounds):
+            t = time.perf_counter()
+            r = await client.post(f"{url}/chat/completions", json=body)
+            r.raise_for_status()
+            direct_tokens = r.json()["usage"]["completion_tokens"]
+            direct_rates.append(direct_tokens / (time.perf_counter() - t))
+            t = time.perf_counter()
+            [[c]] = await llm.generate(
+                [[Message.user(PROMPTS[0])]], SamplingParams(max_tokens=max_tokens, temperature=0.0, seed=1)
+            )
+            ours_rates.append(c.completion_tokens / (time.perf_counter() - t))
+    await llm.aclose()
+    d, o = statistics.median(direct_rates), statistics.median(ours_rates)
+    return {
+        "rounds": rounds,
+        "direct_tokens_per_s_median": round(d, 2),
+        "longthink_tokens_per_s_median": round(o, 2),
+        "ratio": round(o / d, 4),
+        "direct_samples": [round(x, 2) for x in direct_rates],
+        "longthink_samples": [round(x, 2) for x in ours_rates],
+    }
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="SmolLM2, fewer tokens: about a minute")
+    ap.add_argument("--model", default=None, help="known model name or GGUF path (default: Qwen 0.5B)")
+    ap.add_argument(
+        "--threads", type=int, default=None, help="CPU threads for every engine (default: the engine's default)"
+    )
+    ap.add_argument("--no-transformers", action="store_true", help="skip the transformers backend")
+    ap.add_argument("--out", type=Path, default=RESULTS / "backends.json")
+    args = ap.parse_args()
+
+    from longthink.llm.llama_cpp import LlamaCppLLM, default_threads
+
+    args.threads = args.threads or default_threads()
+    model = args.model or ("smollm2-135m-instruct" if args.quick else "qwen2.5-coder-0.5b-instruct")
+    spec = find_spec(model)
+    path = ModelStore().ensure(spec) if spec else Path(model)
+    max_tokens = 48 if args.quick else 128
+    prompts = PROMPTS[:2] if args.quick else PROMPTS
+    rows: list[dict[str, Any]] = []
+
+    async def measure(name: str, llm: BaseLLM) -> None:
+        for n in (1, 8):
+            r = await throughput(llm, n, max_tokens, prompts)
+            rows.append({"backend": name, "model": llm.model, **r})
+            print(f"  {name:<24} n={n}: {r['tokens_per_s']:7.2f} tok/s ({r['tokens']} tokens)", flush=True)
+
+    print(f"model {model}, {args.threads} thread(s), max_tokens {max_tokens}", flush=True)
+    llm: BaseLLM = LlamaCppLLM(str(path), n_threads=args.threads, n_ctx=8192, max_sequences=8)
+    await measure("llama_cpp (in process)", llm)
+    await llm.aclose()
+
+    proc, url = start_server(path, args.threads)
+    try:
+        from longthink.llm.openai_compat import OpenAICompatLLM
+
+        served = str(path)  # llama_cpp.server names the model by its path
+        llm = OpenAICompatLLM([url], model=served, timeout_s=600)
+        await measure("openai_compat (llama.cpp server)", llm)
+        await llm.aclose()
+        ratio = await direct_vs_longthink(url, served, rounds=3 if args.quick else 6, max_tokens=max_tokens)
+        print(f"  direct vs longthink: ratio {ratio['ratio']}", flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+    transformers_note = "skipped (--no-transformers)"
+    if not args.no_transformers:
+        try:
+            from longthink.llm.transformers import TransformersLLM
+
+            tpath = ModelStore().ensure(SMOLLM2_135M)  # dequantising Qwen takes minutes; SmolLM2 ~40 s
+            t0 = time.perf_counter()
+            llm = TransformersLLM(str(tpath), n_threads=args.threads, max_batch_sequences=8)
+            transformers_note = f"SmolLM2 (loaded in {time.perf_counter() - t0:.0f} s)"
+            await measure("transformers", llm)
+            await llm.aclose()
+        except ImportError as exc:
+            transformers_note = f"not installed: {exc}"
+
+    summary = {
+        "ratio_openai_compat_vs_direct": ratio["ratio"],
+        "model": model,
+        "threads": args.threads,
+        "max_tokens": max_tokens,
+        "tokens_per_s": {f"{r['backend']} n={r['n']}": r["tokens_per_s"] for r in rows},
+        "batched_speedup_llama_cpp_n8_vs_n1": round(
+            next(r["tokens_per_s"] for r in rows if r["backend"].startswith("llama_cpp") and r["n"] == 8)
+            / next(r["tokens_per_s"] for r in rows if r["backend"].startswith("llama_cpp") and r["n"] == 1),
+            2,
+        ),
+        "transformers": transformers_note,
+        "vllm_engine": "not runnable here (CUDA build only); covered by the openai_compat path to vLLM serve",
+    }
+    result = {
+        "summary": summary,
+        "rows": rows,
+        "direct_vs_longthink": ratio,
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
+        "quick": args.quick,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+    print()
+    print(f"| backend | model | n | tokens | seconds | tokens/s |\n|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['backend']} | {r['model']} | {r['n']} | {r['tokens']} | {r['seconds']} | {r['tokens_per_s']} |")
+    print(f"\nopenai_compat through longthink / direct HTTP (median of {ratio['rounds']} interleaved rounds): "
+          f"{ratio['ratio']} ({ratio['longthink_tokens_per_s_median']} vs {ratio['direct_tokens_per_s_median']} tok/s)")  # fmt: skip
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
