@@ -1,0 +1,218 @@
+"""What a strategy works with: the LLM, the scorers, the budget and the event sink — and the one place where
+candidates are generated (charged to the budget, parsed, emitted) and scored.
+
+Strategies never call the LLM directly: :meth:`SearchContext.sample` takes a batch of prompts and ``n``, makes
+*one* batched call, and turns every completion into a :class:`Candidate` with its answer extracted (a parse
+failure is recorded on the candidate, never raised).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from longthink.answers import extract_answer
+from longthink.budget import Budget, Spend
+from longthink.errors import ConfigError
+from longthink.events import EventBus
+from longthink.llm.base import LLM
+from longthink.llm.types import Completion, Message, SamplingParams
+from longthink.rewards.base import Scorer
+from longthink.search.types import Candidate, Problem, Score, prompt_hash
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    """A prompt to sample from: the problem's prompt, optionally continuing a partial solution ``prefix``
+    (the chat prompt then ends with an assistant message, which backends continue)."""
+
+    prefix: str = ""
+    parent: Candidate | None = None
+
+
+@dataclass
+class SearchContext:
+    """Dependencies of a search, injected (never global). Scoped copies via :meth:`with_budget`."""
+
+    llm: LLM
+    budget: Budget = field(default_factory=Budget)
+    scorer: Scorer | None = None
+    process_scorer: Scorer | None = None
+    events: EventBus | None = None
+    temperature: float = 0.7
+    top_p: float = 1.0
+    seed: int | None = None
+    logprobs: bool = True
+    step_id: str | None = None
+    _counter: itertools.count[int] = field(default_factory=itertools.count)
+
+    def with_budget(self, budget: Budget) -> SearchContext:
+        return replace(self, budget=budget)
+
+    def emit(self, kind: Any, **data: Any) -> None:
+        if self.events is not None:
+            self.events.emit(kind, step_id=self.step_id, **data)
+
+    # -- generation -----------------------------------------------------------------------------------------
+    def _prompt(self, problem: Problem, branch: Branch) -> tuple[Message, ...]:
+        if not branch.prefix:
+            return problem.prompt
+        return (*problem.prompt, Message.assistant(branch.prefix))
+
+    async def sample(
+        self,
+        problem: Problem,
+        n: int,
+        *,
+        branches: Sequence[Branch] = (Branch(),),
+        max_tokens: int | None = None,
+        stop: Sequence[str] = (),
+        strategy: str = "",
+        partial_on_stop: bool = False,
+        temperature: float | None = None,
+    ) -> list[list[Candidate]]:
+        """``n`` candidates for each branch, in one batched call charged to the budget.
+
+        Raises ``BudgetExceeded`` when the budget cannot admit the request (strategies catch it and stop).
+        With ``partial_on_stop``, a completion that ended on one of ``stop`` (a step delimiter, as reported by
+        the backend in ``Completion.stop_sequence``) is a partial node whose text is the prefix, the new step
+        and the delimiter; one that ended otherwise is a finished solution.
+        """
+        if n < 1:
+            raise ConfigError(f"n must be >= 1, got {n}", field="n")
+        limit = max_tokens or problem.max_tokens
+        reservation = self.budget.reserve(n * len(branches))
+        call = next(self._counter)
+        seed = None if self.seed is None else self.seed * 100_003 + call
+        params = SamplingParams(
+            n=n,
+            temperature=self.temperature if temperature is None else temperature,
+            top_p=self.top_p,
+            max_tokens=limit,
+            stop=tuple(stop),
+            seed=seed,
+            logprobs=self.logprobs,
+        )
+        prompts = [self._prompt(problem, b) for b in branches]
+        try:
+            results = await self.llm.generate(prompts, params)
+        except BaseException:
+            reservation.settle(prompt_tokens=0, completion_tokens=0, samples=0, model=self.llm.model)
+            raise
+        reservation.settle(
+            prompt_tokens=sum(r[0].prompt_tokens for r in results if r),
+            completion_tokens=sum(c.completion_tokens for r in results for c in r),
+            model=self.llm.model,
+        )
+        out: list[list[Candidate]] = []
+        for b, (branch, prompt, comps) in enumerate(zip(branches, prompts, results, strict=True)):
+            phash = prompt_hash(prompt, {"t": params.temperature, "max": limit, "stop": list(stop)})
+            row = []
+            for c in comps:
+                cand = self._candidate(problem, branch, c, phash, seed, f"{strategy}{call}.{b}.{c.index}",
+                                       stop, partial_on_stop)  # fmt: skip
+                row.append(cand)
+                self.emit("candidate_generated", problem_id=problem.id, candidate=_summary(cand))
+            out.append(row)
+        self.emit("budget", **self.budget.spent.as_dict(), exhausted=self.budget.exhausted)
+        return out
+
+    def _candidate(
+        self,
+        problem: Problem,
+        branch: Branch,
+        c: Completion,
+        phash: str,
+        seed: int | None,
+        tag: str,
+        stop: Sequence[str],
+        partial_on_stop: bool,
+    ) -> Candidate:
+        parent = branch.parent
+        # A step ended on a delimiter (not EOS, not the limit): the solution goes on from prefix + step.
+        partial = partial_on_stop and c.stop_sequence is not None
+        text = branch.prefix + c.text + (c.stop_sequence or "" if partial else "")
+        answer: str | None
+        error: str | None
+        if partial:
+            answer, error = None, "partial solution"
+        else:
+            parsed = extract_answer(text, problem.answer_kind, truncated=c.finish_reason == "length")
+            answer, error = parsed.value, parsed.error
+        return Candidate(
+            id=f"{problem.id}/{tag}",
+            problem_id=problem.id,
+            index=c.index,
+            text=text,
+            answer=answer,
+            parse_error=error,
+            finish_reason=c.finish_reason,
+            prompt_tokens=c.prompt_tokens,
+            completion_tokens=c.completion_tokens + (parent.completion_tokens if parent else 0),
+            latency_s=c.latency_s,
+            model=c.model or self.llm.model,
+            prompt_hash=phash,
+            seed=seed,
+            parent_id=parent.id if parent else None,
+            depth=(parent.depth + 1) if parent else 0,
+            mean_logprob=c.mean_logprob,
+            partial=partial,
+        )
+
+    # -- scoring --------------------------------------------------------------------------------------------
+    async def score(
+        self, problem: Problem, candidates: Sequence[Candidate], scorer: Scorer | None = None
+    ) -> list[Candidate]:
+        """Attach ``scorer``'s (default: the context's) scores to the candidates and emit them."""
+        scorer = scorer or self.scorer
+        if scorer is None or not candidates:
+            return list(candidates)
+        scores = await scorer.score(problem, candidates)
+        if len(scores) != len(candidates):
+            raise ConfigError(f"scorer {scorer.name!r} returned {len(scores)} scores for {len(candidates)} candidates")
+        scored = [c.with_scores(s) for c, s in zip(candidates, scores, strict=True)]
+        for c, s in zip(scored, scores, strict=True):
+            self.emit("candidate_scored", problem_id=problem.id, candidate_id=c.id, scorer=s.scorer,
+                      value=s.value, steps=list(s.steps), rationale=s.rationale)  # fmt: skip
+        return scored
+
+    def spend_since(self, before: Spend) -> Spend:
+        now = self.budget.spent
+        return Spend(
+            now.prompt_tokens - before.prompt_tokens,
+            now.completion_tokens - before.completion_tokens,
+            now.samples - before.samples,
+            now.requests - before.requests,
+            now.cost - before.cost,
+        )
+
+
+def _summary(c: Candidate) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "index": c.index,
+        "parent_id": c.parent_id,
+        "depth": c.depth,
+        "text": c.text,
+        "answer": c.answer,
+        "parse_error": c.parse_error,
+        "finish_reason": c.finish_reason,
+        "prompt_tokens": c.prompt_tokens,
+        "completion_tokens": c.completion_tokens,
+        "latency_s": round(c.latency_s, 4),
+        "model": c.model,
+        "prompt_hash": c.prompt_hash,
+        "seed": c.seed,
+        "mean_logprob": c.mean_logprob,
+        "partial": c.partial,
+    }
+
+
+async def score_all(ctx: SearchContext, problem: Problem, candidates: Sequence[Candidate]) -> list[Candidate]:
+    """Convenience for strategies: score with the context's outcome scorer when there is one."""
+    return await ctx.score(problem, candidates)
+
+
+__all__ = ["Branch", "Score", "SearchContext", "score_all"]
