@@ -53,9 +53,10 @@ class EventBus:
     """Fan-out of events to listeners (sync callbacks) and async queues. Listeners never break a run: an
     exception in one is logged and the run goes on."""
 
-    def __init__(self, run_id: str | None = None) -> None:
+    def __init__(self, run_id: str | None = None, *, first_seq: int = 1) -> None:
+        """``first_seq`` continues a resumed run's numbering after the events already stored."""
         self.run_id = run_id or uuid.uuid4().hex
-        self._seq = itertools.count(1)
+        self._seq = itertools.count(first_seq)
         self._listeners: list[Listener] = []
         self._queues: list[asyncio.Queue[Event | None]] = []
 

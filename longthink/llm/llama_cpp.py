@@ -154,7 +154,12 @@ class LlamaCppLLM(BaseLLM):
         return self._threads
 
     def render(self, prompt: tuple[Message, ...] | str) -> str:
-        """The text the model sees: raw prompts as they are, chat prompts through the model's template."""
+        """The text the model sees: raw prompts as they are, chat prompts through the model's template.
+
+        A chat prompt that ends with an assistant message is a partial answer to *continue* (step-level
+        search sends the solution so far that way): the messages before it are rendered with the generation
+        prompt and its text follows verbatim, without the end-of-turn marker the template would add.
+        """
         if isinstance(prompt, str):
             return prompt
         if self._template is None:
@@ -162,6 +167,8 @@ class LlamaCppLLM(BaseLLM):
                 f"model {self.model!r} has no chat template: pass a raw prompt string instead",
                 field="prompts",
             )
+        if len(prompt) > 1 and prompt[-1].role == "assistant":
+            return self.render(prompt[:-1]) + prompt[-1].content
         messages = [{"role": m.role, "content": m.content} for m in prompt]
         return str(
             self._template.render(

@@ -44,6 +44,10 @@ def request_body(prompt: tuple[Message, ...] | str, params: SamplingParams, mode
             body["logprobs"] = max(1, params.top_logprobs)
     else:
         body["messages"] = [{"role": m.role, "content": m.content} for m in prompt]
+        if len(prompt) > 1 and prompt[-1].role == "assistant":
+            # continue the partial answer (vLLM's chat API); servers that do not know it start a new turn
+            body["continue_final_message"] = True
+            body["add_generation_prompt"] = False
         if params.logprobs:
             body["logprobs"] = True
             body["top_logprobs"] = params.top_logprobs

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from longthink.search.types import Candidate, Problem, Score
+if TYPE_CHECKING:  # the search package imports this protocol; keep the import one-way at run time
+    from longthink.search.types import Candidate, Problem, Score
 
 
 @runtime_checkable
