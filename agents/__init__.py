@@ -1,1 +1,7 @@
 """Agent graphs (LangGraph): plan -> solve steps with search -> verify -> replan -> synthesize."""
+
+from longthink.agents.deps import AgentDeps, StepVerifier
+from longthink.agents.graph import GRAPH, build_graph, compile_graph
+from longthink.agents.options import AgentOptions
+
+__all__ = ["GRAPH", "AgentDeps", "AgentOptions", "StepVerifier", "build_graph", "compile_graph"]

@@ -97,26 +97,40 @@ async def direct_vs_longthink(url: str, model: str, rounds: int, max_tokens: int
     }
     direct_rates: list[float] = []
     ours_rates: list[float] = []
+
+    async def direct(client: httpx.AsyncClient) -> float:
+        t = time.perf_counter()
+        r = await client.post(f"{url}/chat/completions", json=body)
+        r.raise_for_status()
+        return float(r.json()["usage"]["completion_tokens"]) / (time.perf_counter() - t)
+
+    async def ours() -> float:
+        t = time.perf_counter()
+        [[c]] = await llm.generate(
+            [[Message.user(PROMPTS[0])]], SamplingParams(max_tokens=max_tokens, temperature=0.0, seed=1)
+        )
+        return c.completion_tokens / (time.perf_counter() - t)
+
     async with httpx.AsyncClient(timeout=300) as client:
         await client.post(f"{url}/chat/completions", json=body)  # warm up the server (prompt cache etc.)
-        for _ in range(rounds):
-            t = time.perf_counter()
-            r = await client.post(f"{url}/chat/completions", json=body)
-            r.raise_for_status()
-            direct_tokens = r.json()["usage"]["completion_tokens"]
-            direct_rates.append(direct_tokens / (time.perf_counter() - t))
-            t = time.perf_counter()
-            [[c]] = await llm.generate(
-                [[Message.user(PROMPTS[0])]], SamplingParams(max_tokens=max_tokens, temperature=0.0, seed=1)
-            )
-            ours_rates.append(c.completion_tokens / (time.perf_counter() - t))
+        await ours()
+        for i in range(rounds):  # ABBA order so that neither side always runs first
+            if i % 2 == 0:
+                direct_rates.append(await direct(client))
+                ours_rates.append(await ours())
+            else:
+                ours_rates.append(await ours())
+                direct_rates.append(await direct(client))
     await llm.aclose()
     d, o = statistics.median(direct_rates), statistics.median(ours_rates)
+    # Paired: each round's two requests ran back to back, so their ratio cancels the machine's drift.
+    paired = statistics.median(b / a for a, b in zip(direct_rates, ours_rates, strict=True))
     return {
         "rounds": rounds,
         "direct_tokens_per_s_median": round(d, 2),
         "longthink_tokens_per_s_median": round(o, 2),
-        "ratio": round(o / d, 4),
+        "ratio": round(paired, 4),
+        "ratio_of_medians": round(o / d, 4),
         "direct_samples": [round(x, 2) for x in direct_rates],
         "longthink_samples": [round(x, 2) for x in ours_rates],
     }
@@ -162,7 +176,7 @@ async def main() -> None:
         llm = OpenAICompatLLM([url], model=served, timeout_s=600)
         await measure("openai_compat (llama.cpp server)", llm)
         await llm.aclose()
-        ratio = await direct_vs_longthink(url, served, rounds=3 if args.quick else 6, max_tokens=max_tokens)
+        ratio = await direct_vs_longthink(url, served, rounds=4 if args.quick else 10, max_tokens=max_tokens)
         print(f"  direct vs longthink: ratio {ratio['ratio']}", flush=True)
     finally:
         proc.terminate()
@@ -212,7 +226,7 @@ async def main() -> None:
         print(f"| {r['backend']} | {r['model']} | {r['n']} | {r['tokens']} | {r['seconds']} | {r['tokens_per_s']} |")
     lt, direct = ratio["longthink_tokens_per_s_median"], ratio["direct_tokens_per_s_median"]
     print(
-        f"\nopenai_compat through longthink / direct HTTP (median of {ratio['rounds']} interleaved rounds): "
+        f"\nopenai_compat through longthink / direct HTTP (median of {ratio['rounds']} paired rounds): "
         f"{ratio['ratio']} ({lt} vs {direct} tok/s)"
     )
     print(f"wrote {args.out}")

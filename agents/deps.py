@@ -1,0 +1,38 @@
+"""What graph nodes get through LangGraph's runtime context: the injected dependencies of one run."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from longthink.agents.options import AgentOptions
+from longthink.budget import Budget
+from longthink.events import EventBus
+from longthink.llm.base import LLM
+from longthink.planners.plan import PlanStep
+from longthink.planners.planner import Planner
+from longthink.rewards.base import Scorer
+from longthink.search.types import StepResult
+from longthink.tools.base import ToolRegistry
+
+#: A step verifier: (step, result of its search) -> (passed, reason). May be async.
+StepVerifier = Callable[[PlanStep, StepResult], "tuple[bool, str] | Awaitable[tuple[bool, str]]"]
+
+
+@dataclass
+class AgentDeps:
+    llm: LLM
+    budget: Budget
+    events: EventBus
+    tools: ToolRegistry
+    options: AgentOptions = field(default_factory=AgentOptions)
+    scorer: Scorer | None = None
+    planner: Planner | None = None
+    verifier: StepVerifier | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def get_planner(self) -> Planner:
+        return self.planner or Planner(
+            candidates=self.options.plan_candidates, max_steps=self.options.max_plan_steps, judge=None
+        )

@@ -1,0 +1,57 @@
+"""The deliberate agent as a compiled LangGraph ``StateGraph``:
+
+    intake -> plan -> approve -> [execute_step x ready steps, concurrently] -> verify -> (replan) -> ... -> synthesize
+
+Independent steps fan out with ``Send`` and run concurrently; ``verify`` is the fan-in of each layer, which
+re-plans a failed step (bounded by ``AgentOptions.max_replans``) or moves on. Dependencies reach the nodes
+through the runtime context (:class:`AgentDeps`); the state is JSON-able so any checkpointer can persist it.
+The graph is built and validated when this module is imported.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.graph import END, START, StateGraph
+
+from longthink.agents import nodes
+from longthink.agents.deps import AgentDeps
+from longthink.agents.state import AgentState, StepTask
+
+NODES = ("intake", "plan", "approve", "execute_step", "verify", "replan", "synthesize")
+
+
+def build_graph() -> StateGraph[AgentState, AgentDeps, AgentState, AgentState]:
+    g: StateGraph[AgentState, AgentDeps, AgentState, AgentState] = StateGraph(AgentState, context_schema=AgentDeps)
+    g.add_node("intake", nodes.intake)
+    g.add_node("plan", nodes.plan)
+    g.add_node("approve", nodes.approve, destinations=("approve",))
+    g.add_node("execute_step", nodes.execute_step, input_schema=StepTask)
+    g.add_node("verify", nodes.verify)
+    g.add_node("replan", nodes.replan)
+    g.add_node("synthesize", nodes.synthesize)
+    g.add_edge(START, "intake")
+    g.add_edge("intake", "plan")
+    g.add_edge("plan", "approve")
+    g.add_conditional_edges("approve", nodes.route_steps, ["execute_step", "synthesize", "end"])
+    g.add_edge("execute_step", "verify")
+    g.add_conditional_edges("verify", nodes.route_after_verify, ["execute_step", "replan", "synthesize"])
+    g.add_conditional_edges("replan", nodes.route_steps, ["execute_step", "synthesize", "end"])
+    g.add_edge("synthesize", END)
+    return g
+
+
+def _end_alias(g: StateGraph[Any, Any, Any, Any]) -> None:
+    g.add_node("end", lambda state: {})
+    g.add_edge("end", END)
+
+
+def compile_graph(checkpointer: Any = None) -> Any:
+    """Compile the agent graph, optionally with a LangGraph checkpointer (durable runs, interrupts)."""
+    g = build_graph()
+    _end_alias(g)
+    return g.compile(checkpointer=checkpointer, name="longthink-agent")
+
+
+# Build and validate at import: a wiring mistake fails here, before any model loads.
+GRAPH = compile_graph()

@@ -1,0 +1,49 @@
+"""Options of an agent run, in one object (not keyword arguments repeated across entry points)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from longthink.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class AgentOptions:
+    """How an agent plans, searches and verifies.
+
+    ``strategy``: a strategy name for every step, or ``"auto"`` to choose per step from the planner's
+    difficulty estimate and the step's answer kind. ``budget_tokens`` / ``budget_samples`` cap the whole
+    request (planning, every step, synthesis); each step gets a share of what is left, and what it does not
+    spend flows back to later steps.
+    """
+
+    strategy: str = "auto"
+    strategy_options: Mapping[str, Any] = field(default_factory=dict)
+    budget_tokens: int | None = 12_000
+    budget_samples: int | None = None
+    plan_candidates: int = 3
+    max_plan_steps: int = 5
+    approve_plan: bool = False
+    max_replans: int = 1
+    verify_threshold: float = 0.0
+    step_max_tokens: int = 256
+    answer_max_tokens: int = 320
+    temperature: float = 0.7
+    seed: int | None = 0
+    domain: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.plan_candidates < 1:
+            raise ConfigError("plan_candidates must be >= 1", field="plan_candidates")
+        if not 1 <= self.max_plan_steps <= 12:
+            raise ConfigError("max_plan_steps must be in 1..12", field="max_plan_steps")
+        if self.max_replans < 0:
+            raise ConfigError("max_replans must be >= 0", field="max_replans")
+        if self.budget_tokens is not None and self.budget_tokens < 1:
+            raise ConfigError("budget_tokens must be >= 1 or None", field="budget_tokens")
+        if self.strategy != "auto":
+            from longthink.search.registry import make_strategy
+
+            make_strategy(self.strategy, **dict(self.strategy_options))  # validates name and options early

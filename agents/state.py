@@ -1,0 +1,37 @@
+"""The graph's state: JSON-able values only, so any LangGraph checkpointer can persist it."""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Any, TypedDict
+
+
+def merge(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
+    """Reducer for step results written by concurrent steps: later writes of a key win."""
+    out = dict(left or {})
+    out.update(right or {})
+    return out
+
+
+class AgentState(TypedDict, total=False):
+    request: str
+    run_id: str
+    domain: str
+    answer_kind: str
+    plan: dict[str, Any]
+    results: Annotated[dict[str, Any], merge]
+    failures: Annotated[list[dict[str, Any]], operator.add]
+    replans: int
+    answer: str | None
+    justification: str
+    status: str
+
+
+class StepTask(TypedDict):
+    """What one concurrent step execution receives (a LangGraph ``Send`` payload)."""
+
+    request: str
+    run_id: str
+    step: dict[str, Any]
+    inputs: dict[str, str]
+    steps_left: int

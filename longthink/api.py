@@ -1,0 +1,266 @@
+"""The Python API: ``Agent(...)`` with ``solve()`` (sync), ``asolve()`` (async), ``stream()`` (typed events),
+plan approval and resumption of interrupted runs by id. The CLI and the HTTP service only call this.
+
+    from longthink import Agent, AgentOptions
+    agent = Agent(options=AgentOptions(budget_tokens=4000))
+    result = agent.solve("A bakery sells 120 loaves a day at $3 ...")
+    print(result.answer, result.plan, result.spend)
+
+Every event of a run goes through one :class:`~longthink.events.EventBus`; the SQL store (when configured)
+observes it, and ``stream()`` hands the same events to the caller. The graph's state is checkpointed (SQLite
+next to the store by default, PostgreSQL when the store is), keyed by the run id, so a run that was
+interrupted — by a plan approval, a crash or a kill — is resumed with :meth:`Agent.resume`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from longthink.agents.deps import AgentDeps, StepVerifier
+from longthink.agents.graph import compile_graph
+from longthink.agents.options import AgentOptions
+from longthink.budget import Budget
+from longthink.config import Settings, load_settings
+from longthink.errors import ConfigError, LongthinkError
+from longthink.events import Event, EventBus
+from longthink.llm.base import LLM, run_sync
+from longthink.planners.plan import Plan
+from longthink.planners.planner import Planner
+from longthink.rewards.base import Scorer
+from longthink.tools import ToolRegistry, default_tools
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """The outcome of a run (or where it stopped: ``status`` "awaiting_approval" carries the plan to approve)."""
+
+    run_id: str
+    status: str  # done | partial | failed | rejected | awaiting_approval
+    answer: str | None
+    justification: str
+    plan: Plan | None
+    steps: Mapping[str, Any] = field(default_factory=dict)
+    spend: Mapping[str, float] = field(default_factory=dict)
+    pending: Mapping[str, Any] | None = None
+
+
+class Agent:
+    """A deliberate agent: plan, search inside every step under one budget, verify, replan, answer.
+
+    ``llm`` defaults to the configured backend (the embedded model unless endpoints are set). ``store``:
+    ``"default"`` opens the configured database, ``None`` disables persistence, or pass a Store.
+    ``checkpoints``: a SQLite path or PostgreSQL URL for LangGraph's checkpointer ("default": next to the
+    store; None: in memory, no resumption across processes).
+    """
+
+    def __init__(
+        self,
+        *,
+        llm: LLM | None = None,
+        options: AgentOptions | None = None,
+        settings: Settings | None = None,
+        scorer: Scorer | None = None,
+        verifier: StepVerifier | None = None,
+        planner: Planner | None = None,
+        tools: ToolRegistry | None = None,
+        store: Any = "default",
+        checkpoints: str | Path | None = "default",
+    ) -> None:
+        self.options = options or AgentOptions()
+        self.settings = settings or load_settings()
+        self._llm = llm
+        self.scorer = scorer
+        self.verifier = verifier
+        self.planner = planner
+        self.tools = tools or default_tools()
+        self.store = self._open_store(store)
+        self.checkpoints = self._checkpoint_target(checkpoints)
+        self._memory_saver: Any = None
+
+    # -- wiring -------------------------------------------------------------------------------------------
+    def _open_store(self, store: Any) -> Any:
+        if store == "default":
+            from longthink.store import open_store
+
+            return open_store(self.settings.resolved_db_url)
+        return store
+
+    def _checkpoint_target(self, checkpoints: str | Path | None) -> str | None:
+        if checkpoints != "default":
+            return None if checkpoints is None else str(checkpoints)
+        url = str(self.settings.resolved_db_url)
+        if url.startswith("postgresql"):
+            return url.replace("postgresql+psycopg://", "postgresql://")
+        if url.startswith("sqlite:///"):
+            return str(Path(url.removeprefix("sqlite:///")).with_name("checkpoints.sqlite"))
+        return None
+
+    @property
+    def llm(self) -> LLM:
+        if self._llm is None:
+            from longthink.llm.registry import build_llm
+
+            self._llm = build_llm(self.settings)
+        return self._llm
+
+    @contextlib.asynccontextmanager
+    async def _graph(self) -> AsyncIterator[Any]:
+        target = self.checkpoints
+        if target is None:
+            from langgraph.checkpoint.memory import InMemorySaver
+
+            self._memory_saver = self._memory_saver or InMemorySaver()
+            yield compile_graph(self._memory_saver)
+        elif target.startswith("postgresql://"):
+            from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+            async with AsyncPostgresSaver.from_conn_string(target) as saver:
+                await saver.setup()
+                yield compile_graph(saver)
+        else:
+            from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            async with AsyncSqliteSaver.from_conn_string(target) as saver:
+                yield compile_graph(saver)
+
+    def _bus(self, run_id: str) -> tuple[EventBus, Any]:
+        first = self.store.last_seq(run_id) + 1 if self.store is not None else 1
+        bus = EventBus(run_id, first_seq=first)
+        observer = None
+        if self.store is not None:
+            from longthink.store import StoreObserver
+
+            observer = StoreObserver(self.store, bus)
+        return bus, observer
+
+    def _deps(self, bus: EventBus, spent_tokens: int = 0) -> AgentDeps:
+        budget = Budget(
+            tokens=self.options.budget_tokens,
+            samples=self.options.budget_samples,
+            completion_only=True,
+            name="run budget",
+        )
+        budget.spent.completion_tokens = spent_tokens
+        return AgentDeps(
+            llm=self.llm,
+            budget=budget,
+            events=bus,
+            tools=self.tools,
+            options=self.options,
+            scorer=self.scorer,
+            planner=self.planner,
+            verifier=self.verifier,
+        )
+
+    # -- running ------------------------------------------------------------------------------------------
+    async def _execute(self, bus: EventBus, graph_input: Any, run_id: str, spent: int = 0) -> RunResult:
+        config = {"configurable": {"thread_id": run_id}, "recursion_limit": 100}
+        deps = self._deps(bus, spent)
+        try:
+            async with self._graph() as graph:
+                await graph.ainvoke(graph_input, config, context=deps)
+                snapshot = await graph.aget_state(config)
+        except LongthinkError as exc:
+            bus.emit("error", message=str(exc), error_type=type(exc).__name__)
+            raise
+        return _result(run_id, snapshot, deps.budget)
+
+    async def stream(self, request: str, *, run_id: str | None = None) -> AsyncIterator[Event]:
+        """Run ``request`` and yield every event as it happens; the last one is ``answer`` (or an error)."""
+        async for event in self._stream(_start(request, run_id)):
+            yield event
+
+    async def _stream(self, job: tuple[str, Any, int]) -> AsyncIterator[Event]:
+        run_id, graph_input, spent = job
+        bus, observer = self._bus(run_id)
+        queue = bus.queue()
+        task = asyncio.create_task(self._execute(bus, graph_input, run_id, spent))
+        task.add_done_callback(lambda _: bus.close())
+        try:
+            while (event := await queue.get()) is not None:
+                yield event
+            self.last_result = await task
+        finally:
+            if not task.done():
+                task.cancel()
+            if observer is not None:
+                observer.close()
+
+    async def asolve(self, request: str, *, run_id: str | None = None) -> RunResult:
+        return await self._finish(_start(request, run_id))
+
+    def solve(self, request: str, *, run_id: str | None = None) -> RunResult:
+        """Synchronous :meth:`asolve` (same implementation, run on a private loop)."""
+        return run_sync(self.asolve(request, run_id=run_id))
+
+    async def _finish(self, job: tuple[str, Any, int]) -> RunResult:
+        async for _ in self._stream(job):
+            pass
+        return self.last_result
+
+    async def aresume(self, run_id: str, decision: Mapping[str, Any] | None = None) -> RunResult:
+        """Continue run ``run_id``: answer a pending plan approval with ``decision`` ({"action": "approve"},
+        {"action": "edit", "plan": {...}}, {"action": "reject", "feedback": "..."}), or finish a run that
+        was interrupted (crash, kill) from its last checkpoint. Finished steps are not run again."""
+        from langgraph.types import Command
+
+        config = {"configurable": {"thread_id": run_id}}
+        async with self._graph() as graph:
+            snapshot = await graph.aget_state(config)
+        if not snapshot or not snapshot.values:
+            raise ConfigError(f"no run {run_id!r} to resume (no checkpoint found)", field="run_id")
+        spent = sum(
+            int(r.get("spend", {}).get("completion_tokens", 0)) for r in snapshot.values.get("results", {}).values()
+        )
+        if not snapshot.next:
+            return _result(run_id, snapshot, None)
+        waiting = any(t.interrupts for t in snapshot.tasks)
+        if waiting and decision is None:
+            raise ConfigError(f"run {run_id!r} waits for a plan decision: approve, edit or reject", field="decision")
+        graph_input: Command[Any] | None = Command(resume=dict(decision or {})) if waiting else None
+        return await self._finish((run_id, graph_input, spent))
+
+    def resume(self, run_id: str, decision: Mapping[str, Any] | None = None) -> RunResult:
+        return run_sync(self.aresume(run_id, decision))
+
+    async def astream_resume(self, run_id: str, decision: Mapping[str, Any] | None = None) -> AsyncIterator[Event]:
+        from langgraph.types import Command
+
+        async for event in self._stream((run_id, Command(resume=dict(decision)) if decision else None, 0)):
+            yield event
+
+    async def aclose(self) -> None:
+        if self._llm is not None:
+            await self._llm.aclose()
+        if self.store is not None:
+            self.store.close()
+
+    def close(self) -> None:
+        run_sync(self.aclose())
+
+
+def _start(request: str, run_id: str | None) -> tuple[str, Any, int]:
+    if not isinstance(request, str) or not request.strip():
+        raise ConfigError("the request must be a non-empty string", field="request")
+    rid = run_id or uuid.uuid4().hex[:16]
+    return rid, {"request": request.strip(), "run_id": rid}, 0
+
+
+def _result(run_id: str, snapshot: Any, budget: Budget | None) -> RunResult:
+    values = snapshot.values or {}
+    pending = None
+    for t in getattr(snapshot, "tasks", ()):
+        for it in t.interrupts:
+            pending = it.value
+    plan = Plan.model_validate(values["plan"]) if values.get("plan") else None
+    status = "awaiting_approval" if pending is not None else values.get("status", "unknown")
+    spend = budget.spent.as_dict() if budget is not None else {}
+    return RunResult(run_id, status, values.get("answer"), values.get("justification", ""), plan,
+                     values.get("results", {}), spend, pending)  # fmt: skip
