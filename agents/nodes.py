@@ -63,7 +63,11 @@ async def plan(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]
         return {}
     deps = runtime.context
     choice = await deps.get_planner().propose(state["request"], _ctx(deps, state["run_id"], "plan"))
-    return {"plan": choice.plan.model_dump(), "status": "planned"}
+    plan_ = choice.plan
+    if choice.chosen_index is None:  # the one-step fallback answers the request itself: use its answer kind
+        step = plan_.steps[0].model_copy(update={"answer_kind": state.get("answer_kind", "text")})
+        plan_ = plan_.model_copy(update={"steps": [step]})
+    return {"plan": plan_.model_dump(), "status": "planned"}
 
 
 async def approve(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any] | Command[Any]:
@@ -327,6 +331,12 @@ async def synthesize(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str
             Message.user(
                 f"Request: {state['request']}\nResults of the plan's steps:\n" + "\n".join(lines) + f"\n{fmt}"
             ),
+        )
+        deps.events.emit(
+            "step_started",
+            step_id="answer",
+            goal="combine the step results into the answer",
+            strategy="self_consistency" if kind == "number" else "cot",
         )
         problem = Problem(f"{state['run_id']}:answer", prompt, kind, max_tokens=deps.options.answer_max_tokens)  # type: ignore[arg-type]
         strategy = make_strategy("self_consistency", n=3) if kind == "number" else make_strategy("cot")

@@ -205,6 +205,18 @@ class Agent:
             pass
         return self.last_result
 
+    async def astatus(self, run_id: str) -> RunResult:
+        """Where run ``run_id`` stands, from its checkpoint, without running anything."""
+        config = {"configurable": {"thread_id": run_id}}
+        async with self._graph() as graph:
+            snapshot = await graph.aget_state(config)
+        if not snapshot or not snapshot.values:
+            raise ConfigError(f"no run {run_id!r} (no checkpoint found)", field="run_id")
+        result = _result(run_id, snapshot, None)
+        if snapshot.next and result.status != "awaiting_approval":
+            return RunResult(run_id, "interrupted", result.answer, result.justification, result.plan, result.steps)
+        return result
+
     async def aresume(self, run_id: str, decision: Mapping[str, Any] | None = None) -> RunResult:
         """Continue run ``run_id``: answer a pending plan approval with ``decision`` ({"action": "approve"},
         {"action": "edit", "plan": {...}}, {"action": "reject", "feedback": "..."}), or finish a run that

@@ -169,6 +169,11 @@ def version() -> None:
     console.print(__version__)
 
 
+from longthink.cli.agent_cmds import register as _register_agent_commands  # noqa: E402
+
+_register_agent_commands(app)
+
+
 def main() -> None:
     """Entry point: errors that are the caller's or a backend's become one clear line and exit code 2."""
     try:

@@ -116,7 +116,10 @@ class SearchContext:
                 row.append(cand)
                 self.emit("candidate_generated", problem_id=problem.id, candidate=_summary(cand))
             out.append(row)
-        self.emit("budget", **self.budget.spent.as_dict(), exhausted=self.budget.exhausted)
+        root = self.budget
+        while root.parent is not None:
+            root = root.parent
+        self.emit("budget", **root.spent.as_dict(), cap_tokens=root.tokens, exhausted=root.exhausted)
         return out
 
     def _candidate(

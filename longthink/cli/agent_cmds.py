@@ -1,0 +1,255 @@
+"""``longthink solve``, ``longthink chat`` and ``longthink runs``: parse, call the Agent API, render events."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from longthink.cli.render import EventRenderer, plan_tree
+from longthink.events import Event
+
+runs_app = typer.Typer(help="Stored runs: list, show, export, resume.", no_args_is_help=True)
+console = Console()
+
+
+def _agent(
+    strategy: str | None,
+    budget: int | None,
+    model: str | None,
+    endpoint: list[str] | None,
+    threads: int | None,
+    approve: bool = False,
+) -> Any:
+    from longthink.agents.options import AgentOptions
+    from longthink.api import Agent
+    from longthink.config import load_settings
+
+    settings = load_settings(model=model, endpoints=endpoint or None, n_threads=threads)
+    options = AgentOptions(
+        strategy=strategy or "auto",
+        budget_tokens=budget if budget is not None else AgentOptions().budget_tokens,
+        approve_plan=approve,
+    )
+    return Agent(settings=settings, options=options)
+
+
+async def _consume(stream: AsyncIterator[Event], on_event: Callable[[Event], None]) -> None:
+    async for event in stream:
+        on_event(event)
+
+
+def _run(agent: Any, stream: AsyncIterator[Event], *, quiet: bool, verbose: bool = False) -> Any:
+    from longthink.llm.base import run_sync
+
+    renderer = EventRenderer(console, budget_cap=agent.options.budget_tokens, verbose=verbose)
+    run_sync(_consume(stream, (lambda e: None) if quiet else renderer))
+    return agent.last_result
+
+
+def _approval_loop(agent: Any, result: Any, *, quiet: bool) -> Any:
+    """Ask the user to approve, edit or reject a pending plan until the run moves on."""
+    while result.status == "awaiting_approval":
+        pending = result.pending or {}
+        console.print(plan_tree(pending.get("plan", {}), "proposed plan (awaiting approval)"))
+        if pending.get("error"):
+            console.print(f"[red]edit refused[/red]: {escape(str(pending['error']))}")
+        choice = typer.prompt("approve, edit or reject?", default="approve").strip().lower()
+        if choice.startswith("e"):
+            decision = {"action": "edit", "plan": _read_steps()}
+        elif choice.startswith("r"):
+            decision = {"action": "reject", "feedback": typer.prompt("feedback (empty: stop)", default="")}
+        else:
+            decision = {"action": "approve"}
+        result = _run(agent, agent.astream_resume(result.run_id, decision), quiet=quiet)
+    return result
+
+
+def _read_steps() -> dict[str, Any]:
+    """Read a plan from the terminal: one step goal per line (a chain), empty line to finish, or JSON."""
+    console.print("[dim]enter one step per line (or a JSON plan); an empty line ends[/dim]")
+    lines: list[str] = []
+    while True:
+        line = sys.stdin.readline()
+        if not line or not line.strip():
+            break
+        lines.append(line.rstrip("\n"))
+    text = "\n".join(lines)
+    if text.strip().startswith("{"):
+        try:
+            return dict(json.loads(text))
+        except ValueError:
+            return {"steps": []}
+    return {
+        "steps": [
+            {"id": f"s{i + 1}", "goal": g.strip(), "depends_on": [f"s{i}"] if i else []} for i, g in enumerate(lines)
+        ]
+    }
+
+
+def _print_result(result: Any, *, as_json: bool, elapsed: float) -> None:
+    if as_json:
+        payload = {
+            "run_id": result.run_id,
+            "status": result.status,
+            "answer": result.answer,
+            "justification": result.justification,
+            "plan": result.plan.model_dump() if result.plan else None,
+            "steps": result.steps,
+            "spend": result.spend,
+            "seconds": round(elapsed, 2),
+        }
+        sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
+        return
+    console.rule("answer")
+    console.print(escape(str(result.answer)) if result.answer is not None else "[red]no answer[/red]")
+    console.print(f"[dim]{escape(result.justification)}[/dim]")
+    spent = result.spend.get("completion_tokens", 0)
+    console.print(f"[dim]run {result.run_id} · {result.status} · {spent:g} tokens · {elapsed:.1f}s[/dim]")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def solve(
+        request: Annotated[str, typer.Argument(help="What to solve.")],
+        strategy: Annotated[str | None, typer.Option("--strategy", "-s", help="Strategy for every step.")] = None,
+        budget: Annotated[int | None, typer.Option("--budget", help="Generated-token budget of the run.")] = None,
+        model: Annotated[str | None, typer.Option("--model", "-m")] = None,
+        endpoint: Annotated[list[str] | None, typer.Option("--endpoint", "-e")] = None,
+        threads: Annotated[int | None, typer.Option("--threads")] = None,
+        approve: Annotated[bool, typer.Option("--approve", help="Ask before executing the plan.")] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+        verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every candidate.")] = False,
+    ) -> None:
+        """Plan the request, search every step, verify, and print the plan and the answer."""
+        agent = _agent(strategy, budget, model, endpoint, threads, approve)
+        start = time.perf_counter()
+        try:
+            result = _run(agent, agent.stream(request), quiet=as_json, verbose=verbose)
+            result = _approval_loop(agent, result, quiet=as_json)
+        finally:
+            agent.close()
+        _print_result(result, as_json=as_json, elapsed=time.perf_counter() - start)
+
+    @app.command()
+    def chat(
+        strategy: Annotated[str | None, typer.Option("--strategy", "-s")] = None,
+        budget: Annotated[int | None, typer.Option("--budget")] = None,
+        model: Annotated[str | None, typer.Option("--model", "-m")] = None,
+        endpoint: Annotated[list[str] | None, typer.Option("--endpoint", "-e")] = None,
+        threads: Annotated[int | None, typer.Option("--threads")] = None,
+    ) -> None:
+        """A chat session: plans, per-step candidates and scores, a budget bar; /help lists commands."""
+        from longthink.cli.chat import ChatSession
+
+        ChatSession(_agent(strategy, budget, model, endpoint, threads), console).loop()
+
+    app.add_typer(runs_app, name="runs")
+
+
+@runs_app.command("list")
+def runs_list(
+    limit: Annotated[int, typer.Option("--limit", "-n")] = 20,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """The most recent runs."""
+    from rich.table import Table
+
+    from longthink.store import RunQuery, open_store
+
+    store = open_store()
+    try:
+        runs = store.list_runs(RunQuery(limit=limit))
+    finally:
+        store.close()
+    if as_json:
+        sys.stdout.write(json.dumps([_run_row(r) for r in runs], indent=2, default=str) + "\n")
+        return
+    table = Table(title="runs")
+    for col in ("run", "status", "request", "answer"):
+        table.add_column(col, overflow="fold")
+    for r in runs:
+        row = _run_row(r)
+        table.add_row(row["run_id"], str(row["status"]), str(row["request"])[:60], str(row["answer"])[:40])
+    console.print(table)
+
+
+def _run_row(r: Any) -> dict[str, Any]:
+    return {k: getattr(r, k, None) for k in ("run_id", "status", "request", "answer", "created_at")}
+
+
+@runs_app.command("show")
+def runs_show(run_id: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """One run with its plan, steps, candidates and scores."""
+    from dataclasses import asdict, is_dataclass
+
+    from longthink.errors import ConfigError
+    from longthink.store import open_store
+
+    store = open_store()
+    try:
+        detail = store.get_run(run_id)
+    finally:
+        store.close()
+    if detail is None:
+        raise ConfigError(f"no run {run_id!r} in the store", field="run_id")
+    data = asdict(detail) if is_dataclass(detail) else dict(detail)
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+        return
+    run = data.get("run", {})
+    console.print(
+        f"[bold]run {escape(run_id)}[/bold] {escape(str(run.get('status')))}: {escape(str(run.get('request')))}"
+    )
+    for step in data.get("steps", []):
+        console.print(
+            f"  step {escape(str(step.get('step_id')))} {escape(str(step.get('goal') or ''))} -> "
+            f"{escape(str(step.get('answer')))}"
+        )
+    console.print(f"  {len(data.get('candidates', []))} candidates, {len(data.get('scores', []))} scores")
+    console.print(f"  answer: {escape(str(run.get('answer')))}")
+
+
+@runs_app.command("export")
+def runs_export(
+    out: Annotated[Path, typer.Option("--out", "-o", help="JSONL file to write.")],
+    run_id: Annotated[list[str] | None, typer.Option("--run", help="Runs to export (default: all).")] = None,
+) -> None:
+    """Export runs as JSONL reward-model training data (prompt, candidates, scores, chosen)."""
+    from longthink.store import open_store
+
+    store = open_store()
+    try:
+        with out.open("w") as f:
+            n = store.export(f, run_ids=run_id or None)
+    finally:
+        store.close()
+    console.print(f"wrote {n} lines to {out}")
+
+
+@runs_app.command("resume")
+def runs_resume(
+    run_id: str,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    threads: Annotated[int | None, typer.Option("--threads")] = None,
+) -> None:
+    """Finish a run that was interrupted (killed, crashed, or waiting for plan approval)."""
+    from longthink.llm.base import run_sync
+
+    agent = _agent(None, None, None, None, threads)
+    start = time.perf_counter()
+    try:
+        result = run_sync(agent.astatus(run_id))
+        if result.status != "awaiting_approval":
+            result = run_sync(agent.aresume(run_id))
+        result = _approval_loop(agent, result, quiet=as_json)
+    finally:
+        agent.close()
+    _print_result(result, as_json=as_json, elapsed=time.perf_counter() - start)
