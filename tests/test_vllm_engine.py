@@ -215,3 +215,23 @@ async def test_real_engine_generates(tmp_path: Path) -> None:
         assert greedy.finish_reason in ("stop", "length")
     finally:
         await llm.aclose()
+
+
+def test_a_trailing_assistant_message_is_continued() -> None:
+    from types import SimpleNamespace
+
+    from longthink.llm.types import Message
+    from longthink.llm.vllm_engine import engine_prompt
+
+    seen: list[list[dict[str, str]]] = []
+
+    def apply_chat_template(messages: list[dict[str, str]], **kw: object) -> str:
+        seen.append(messages)
+        return "".join(f"<{m['role']}>{m['content']}" for m in messages) + "<assistant>"
+
+    tok = SimpleNamespace(
+        chat_template="x", apply_chat_template=apply_chat_template, encode=lambda text, **kw: list(text.encode())
+    )
+    out = engine_prompt((Message.user("q"), Message.assistant("Step 1: ")), tok)
+    assert bytes(out["prompt_token_ids"]).decode() == "<user>q<assistant>Step 1: "
+    assert seen == [[{"role": "user", "content": "q"}]]

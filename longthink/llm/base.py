@@ -57,6 +57,14 @@ def normalize_prompt(prompt: Prompt | Sequence[Mapping[str, str]]) -> tuple[Mess
     return tuple(messages)
 
 
+def split_continuation(prompt: tuple[Message, ...]) -> tuple[tuple[Message, ...], str]:
+    """A chat prompt ending with an assistant message is a partial answer to continue: return the messages to
+    render (with the generation prompt) and the text that follows them verbatim ("" when there is none)."""
+    if len(prompt) > 1 and prompt[-1].role == "assistant":
+        return prompt[:-1], prompt[-1].content
+    return prompt, ""
+
+
 def find_stop(text: str, stop: Sequence[str]) -> tuple[int, str | None]:
     """Position and value of the earliest stop sequence in ``text`` ((-1, None) if there is none)."""
     cut, which = -1, None

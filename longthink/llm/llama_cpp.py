@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 
 from longthink.errors import BackendError, ConfigError
-from longthink.llm.base import BaseLLM, find_stop
+from longthink.llm.base import BaseLLM, find_stop, split_continuation
 from longthink.llm.types import Completion, FinishReason, Message, SamplingParams, TokenLogprob
 from longthink.models import KNOWN_MODELS, find_spec, resolve_model_path
 
@@ -167,8 +167,9 @@ class LlamaCppLLM(BaseLLM):
                 f"model {self.model!r} has no chat template: pass a raw prompt string instead",
                 field="prompts",
             )
-        if len(prompt) > 1 and prompt[-1].role == "assistant":
-            return self.render(prompt[:-1]) + prompt[-1].content
+        prompt, prefix = split_continuation(prompt)
+        if prefix:
+            return self.render(prompt) + prefix
         messages = [{"role": m.role, "content": m.content} for m in prompt]
         return str(
             self._template.render(

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from longthink.errors import BackendError, ConfigError
-from longthink.llm.base import BaseLLM, find_stop, normalize_prompt
+from longthink.llm.base import BaseLLM, find_stop, normalize_prompt, split_continuation
 from longthink.llm.types import (
     Completion,
     FinishReason,
@@ -534,10 +534,14 @@ class TransformersLLM(BaseLLM):
                 f"{self.model} has no chat template: pass raw string prompts instead of chat messages",
                 field="prompts",
             )
-        text = self._tok.apply_chat_template(
-            [{"role": m.role, "content": m.content} for m in prompt],
-            add_generation_prompt=True,
-            tokenize=False,
+        messages, prefix = split_continuation(prompt)  # a trailing assistant message is continued
+        text = (
+            self._tok.apply_chat_template(
+                [{"role": m.role, "content": m.content} for m in messages],
+                add_generation_prompt=True,
+                tokenize=False,
+            )
+            + prefix
         )
         # The rendered template already holds its special tokens: do not add a second BOS.
         return list(self._tok(text, add_special_tokens=False)["input_ids"])

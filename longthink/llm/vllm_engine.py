@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from longthink.errors import BackendError, ConfigError
-from longthink.llm.base import BaseLLM
+from longthink.llm.base import BaseLLM, split_continuation
 from longthink.llm.types import Completion, FinishReason, Message, SamplingParams, TokenLogprob
 from longthink.models import ModelStore, find_spec
 
@@ -82,8 +82,12 @@ def engine_prompt(prompt: tuple[Message, ...] | str, tokenizer: Any) -> dict[str
             "the model's tokenizer has no chat template: pass raw string prompts instead of chat messages",
             field="prompts",
         )
-    text = tokenizer.apply_chat_template(
-        [{"role": m.role, "content": m.content} for m in prompt], add_generation_prompt=True, tokenize=False
+    messages, prefix = split_continuation(prompt)  # a trailing assistant message is continued
+    text = (
+        tokenizer.apply_chat_template(
+            [{"role": m.role, "content": m.content} for m in messages], add_generation_prompt=True, tokenize=False
+        )
+        + prefix
     )
     return {"prompt_token_ids": list(tokenizer.encode(text, add_special_tokens=False))}
 
