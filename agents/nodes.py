@@ -197,20 +197,23 @@ async def execute_step(state: StepTask, runtime: Runtime[AgentDeps]) -> dict[str
     remaining = deps.budget.remaining_tokens()
     share = None if remaining is None else max(1, remaining // (max(1, task["steps_left"]) + 1))
     budget = deps.budget.child(tokens=share, name=f"step {step.id}")
-    bus.emit(
-        "step_started",
-        step_id=step.id,
-        goal=step.goal,
-        strategy=strategy.name,
-        depends_on=step.depends_on,
-        inputs=task["inputs"],
-        budget_tokens=share,
-    )
     problem = Problem(
         f"{task['run_id']}:{step.id}",
         _step_prompt(task, step),
         step.answer_kind,
         max_tokens=deps.options.step_max_tokens,
+    )
+    bus.emit(
+        "step_started",
+        step_id=step.id,
+        goal=step.goal,
+        step_kind=step.kind,
+        strategy=strategy.name,
+        depends_on=step.depends_on,
+        inputs=task["inputs"],
+        budget_tokens=share,
+        problem_id=problem.id,
+        prompt=[{"role": m.role, "content": m.content} for m in problem.prompt],
     )
     ctx = _ctx(deps, task["run_id"], step.id, budget)
     try:
@@ -235,9 +238,9 @@ async def _tool_step(deps: AgentDeps, step: PlanStep) -> dict[str, Any]:
         "tool_called",
         step_id=step.id,
         tool=tool.name,
-        arguments=dict(result.arguments),
+        args=dict(result.arguments),
         ok=result.ok,
-        output=result.output,
+        result=result.output,
         error=result.error,
         latency_s=result.latency_s,
     )
@@ -332,13 +335,15 @@ async def synthesize(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str
                 f"Request: {state['request']}\nResults of the plan's steps:\n" + "\n".join(lines) + f"\n{fmt}"
             ),
         )
+        problem = Problem(f"{state['run_id']}:answer", prompt, kind, max_tokens=deps.options.answer_max_tokens)  # type: ignore[arg-type]
         deps.events.emit(
             "step_started",
             step_id="answer",
             goal="combine the step results into the answer",
             strategy="self_consistency" if kind == "number" else "cot",
+            problem_id=problem.id,
+            prompt=[{"role": m.role, "content": m.content} for m in prompt],
         )
-        problem = Problem(f"{state['run_id']}:answer", prompt, kind, max_tokens=deps.options.answer_max_tokens)  # type: ignore[arg-type]
         strategy = make_strategy("self_consistency", n=3) if kind == "number" else make_strategy("cot")
         try:
             res = await strategy.solve(problem, _ctx(deps, state["run_id"], "answer"))

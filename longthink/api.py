@@ -35,6 +35,8 @@ from longthink.planners.planner import Planner
 from longthink.rewards.base import Scorer
 from longthink.tools import ToolRegistry, default_tools
 
+TERMINAL = frozenset({"done", "partial", "failed", "rejected"})
+
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
@@ -165,7 +167,8 @@ class Agent:
         deps = self._deps(bus, spent)
         try:
             async with self._graph() as graph:
-                await graph.ainvoke(graph_input, config, context=deps)
+                # "sync": each step's checkpoint is written before the next starts, so a killed run resumes
+                await graph.ainvoke(graph_input, config, context=deps, durability="sync")
                 snapshot = await graph.aget_state(config)
         except LongthinkError as exc:
             bus.emit("error", message=str(exc), error_type=type(exc).__name__)
@@ -232,7 +235,11 @@ class Agent:
             int(r.get("spend", {}).get("completion_tokens", 0)) for r in snapshot.values.get("results", {}).values()
         )
         if not snapshot.next:
-            return _result(run_id, snapshot, None)
+            if snapshot.values.get("status") in TERMINAL:
+                return _result(run_id, snapshot, None)
+            # killed before its first step was saved: start again (seeds and store writes are idempotent)
+            restart = {"request": snapshot.values["request"], "run_id": run_id}
+            return await self._finish((run_id, restart, spent))
         waiting = any(t.interrupts for t in snapshot.tasks)
         if waiting and decision is None:
             raise ConfigError(f"run {run_id!r} waits for a plan decision: approve, edit or reject", field="decision")

@@ -39,6 +39,13 @@ def config_file() -> Path:
     return Path(platformdirs.user_config_dir("longthink")) / "config.toml"
 
 
+def default_db_url() -> str:
+    """The default run store: a SQLite file in the user data directory (computed, nothing created)."""
+    import platformdirs
+
+    return f"sqlite:///{Path(platformdirs.user_data_dir('longthink')) / 'runs.db'}"
+
+
 class Settings(BaseSettings):
     """Everything longthink can be configured with. Field ``x`` is set by ``LONGTHINK_X``."""
 
@@ -72,6 +79,11 @@ class Settings(BaseSettings):
     max_concurrency: int = Field(32, ge=1, description="In-flight requests to endpoints at most.")
     device: str = Field("cpu", description="Device for the transformers / vLLM engines.")
     cache_dir: Path | None = Field(None, description="Where assembled models are cached.")
+    db_url: str | None = Field(
+        None,
+        description="Where runs are stored: a SQLAlchemy URL (sqlite:///path.db, "
+        "postgresql+psycopg://user@host/db); default: runs.db in the user data directory.",
+    )
 
     @field_validator("endpoints", mode="before")
     @classmethod
@@ -86,6 +98,16 @@ class Settings(BaseSettings):
         for url in value:
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"{url!r} is not an http(s) URL")
+        return value
+
+    @field_validator("db_url")
+    @classmethod
+    def _check_db_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme = value.split("://", 1)[0].split("+", 1)[0] if "://" in value else ""
+        if scheme not in ("sqlite", "postgresql", "memory"):
+            raise ValueError(f"needs a sqlite://, postgresql:// or memory:// URL, not {scheme or value[:20]!r}://...")
         return value
 
     @field_validator("model")
@@ -106,6 +128,10 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file())
         return init_settings, env_settings, toml
+
+    @property
+    def resolved_db_url(self) -> str:
+        return self.db_url or default_db_url()
 
     @property
     def resolved_backend(self) -> BackendName:

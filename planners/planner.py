@@ -88,7 +88,7 @@ class Planner:
         return Problem(pid, (Message.system(SYSTEM), Message.user(user)), "json", max_tokens=self.max_tokens)
 
     async def propose(self, request: str, ctx: SearchContext) -> PlanChoice:
-        problem = self._problem(request)
+        problem = self._problem(request, pid=ctx.step_id or "plan")
         [cands] = await ctx.sample(problem, self.candidates, strategy="plan")
         return await self._choose(request, problem, cands, ctx)
 
@@ -126,7 +126,9 @@ class Planner:
         for c, p in zip(scored, parsed, strict=True):
             ctx.emit(
                 "plan_proposed",
+                plan_id=c.id,
                 candidate_id=c.id,
+                score=c.score(self.structure.name),
                 valid=p.plan is not None,
                 error=p.error,
                 plan=p.plan.model_dump() if p.plan else None,
@@ -149,7 +151,8 @@ class Planner:
         else:
             plan = best_plan
             reason = f"plan {best_i + 1} of {len(cands)} (score {best_value:.2f})"
-        ctx.emit("plan_selected", plan=plan.model_dump(), index=best_i, reason=reason)
+        chosen_id = scored[best_i].id if best_i is not None else f"{problem.id}/fallback"
+        ctx.emit("plan_selected", plan_id=chosen_id, plan=plan.model_dump(), index=best_i, reason=reason)
         return PlanChoice(plan, tuple(scored), tuple(parsed), best_i, reason)
 
 

@@ -17,7 +17,7 @@ from longthink.cli.render import EventRenderer, plan_tree
 from longthink.events import Event
 
 runs_app = typer.Typer(help="Stored runs: list, show, export, resume.", no_args_is_help=True)
-console = Console()
+console = Console(highlight=False)
 
 
 def _agent(
@@ -182,7 +182,7 @@ def runs_list(
 
 
 def _run_row(r: Any) -> dict[str, Any]:
-    return {k: getattr(r, k, None) for k in ("run_id", "status", "request", "answer", "created_at")}
+    return {"run_id": r.id, **{k: getattr(r, k, None) for k in ("status", "request", "answer", "created_at")}}
 
 
 @runs_app.command("show")
@@ -210,7 +210,7 @@ def runs_show(run_id: str, as_json: Annotated[bool, typer.Option("--json")] = Fa
     )
     for step in data.get("steps", []):
         console.print(
-            f"  step {escape(str(step.get('step_id')))} {escape(str(step.get('goal') or ''))} -> "
+            f"  step {escape(str(step.get('id')))} {escape(str(step.get('goal') or ''))} -> "
             f"{escape(str(step.get('answer')))}"
         )
     console.print(f"  {len(data.get('candidates', []))} candidates, {len(data.get('scores', []))} scores")

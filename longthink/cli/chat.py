@@ -82,7 +82,9 @@ class ChatSession:
         if name in ("/quit", "/exit"):
             return False
         if name == "/help":
-            self.console.print(HELP.format(approve=opts.approve_plan, budget=opts.budget_tokens), markup=False)
+            self.console.print(
+                HELP.format(approve=opts.approve_plan, budget=opts.budget_tokens), markup=False, highlight=False
+            )
         elif name == "/approve" and arg in ("on", "off"):
             self._set(approve_plan=arg == "on")
             self.console.print(f"plan approval {arg}")
