@@ -16,7 +16,23 @@ from longthink.llm.types import Completion, Message, SamplingParams
 
 __version__ = "0.1.0"
 
+
+def __getattr__(name: str) -> object:
+    """``from longthink import Agent, AgentOptions`` without importing the agent stack for every submodule."""
+    if name == "Agent":
+        from longthink.api import Agent
+
+        return Agent
+    if name == "AgentOptions":
+        from longthink.agents.options import AgentOptions
+
+        return AgentOptions
+    raise AttributeError(f"module 'longthink' has no attribute {name!r}")
+
+
 __all__ = [
+    "Agent",
+    "AgentOptions",
     "BackendError",
     "BudgetExceeded",
     "Completion",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import shlex
@@ -67,3 +68,26 @@ def test_readme_python_example_runs(monkeypatch: pytest.MonkeyPatch, capsys: pyt
     assert len(out) == 9  # eight completions and the usage line
     assert out[-1].startswith("Usage(") and "completions=8" in out[-1]
     namespace["llm"].close()  # type: ignore[attr-defined]
+
+
+def test_readme_search_example_runs(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    [code] = [b for b in _blocks("python") if "make_strategy" in b]
+    monkeypatch.setenv("LONGTHINK_N_THREADS", "1")
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    out = capsys.readouterr().out.strip()
+    answer, rest = out.split(" ", 1)
+    votes_text, stopped, tokens = rest.rsplit(" ", 2)
+    votes = ast.literal_eval(votes_text)  # the printed dict of votes
+    assert answer in votes and votes[answer] == max(votes.values())  # the vote's leader is the answer
+    assert stopped in ("decided", "confident", "budget", "None")
+    assert 0 < int(tokens) <= 2000 + 4 * 160  # the budget, plus at most one request
+
+
+@pytest.mark.slow
+def test_readme_agent_example_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    [code] = [b for b in _blocks("python") if "Agent(" in b]
+    monkeypatch.setenv("LONGTHINK_N_THREADS", "1")
+    monkeypatch.setenv("LONGTHINK_DB_URL", f"sqlite:///{tmp_path / 'runs.db'}")
+    namespace: dict[str, object] = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert namespace["result"].answer  # type: ignore[attr-defined]
