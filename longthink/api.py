@@ -4,7 +4,7 @@ plan approval and resumption of interrupted runs by id. The CLI and the HTTP ser
     from longthink import Agent, AgentOptions
     agent = Agent(options=AgentOptions(budget_tokens=4000))
     result = agent.solve("A bakery sells 120 loaves a day at $3 ...")
-    print(result.answer, result.plan, result.spend)
+    result.answer, result.plan, result.spend
 
 Every event of a run goes through one :class:`~longthink.events.EventBus`; the SQL store (when configured)
 observes it, and ``stream()`` hands the same events to the caller. The graph's state is checkpointed (SQLite

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from longthink.budget import Spend
+from longthink.errors import BudgetExceeded
 from longthink.search.context import SearchContext
 from longthink.search.types import Candidate, Problem, StepResult
 
@@ -111,3 +112,17 @@ def result(
         votes=dict(votes or {}),
     )
     return out
+
+
+async def draw(ctx: SearchContext, problem: Problem, n: int, name: str) -> tuple[list[Candidate], str | None]:
+    """One batched draw of up to ``n`` candidates, shrunk to what the budget allows.
+
+    Returns the candidates and why fewer than ``n`` were drawn ("budget") or None."""
+    fit = ctx.budget.fit_n(n, problem.max_tokens)
+    if fit == 0:
+        return [], "budget"
+    try:
+        [cands] = await ctx.sample(problem, fit, strategy=name)
+    except BudgetExceeded:
+        return [], "budget"
+    return cands, ("budget" if fit < n else None)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from longthink.errors import BudgetExceeded, ConfigError
+from longthink.errors import ConfigError
 from longthink.rewards.base import Scorer
-from longthink.search.base import best_scored, result
+from longthink.search.base import best_scored, draw, result
 from longthink.search.context import SearchContext
 from longthink.search.types import Problem, StepResult
 
@@ -28,15 +28,12 @@ class BestOfN:
         if scorer is None:
             raise ConfigError("best_of_n needs a scorer (pass one or set SearchContext.scorer)", field="scorer")
         before = ctx.budget.spent.copy()
-        n = ctx.budget.fit_n(self.n, problem.max_tokens)
-        if n == 0:
-            return result(ctx, problem, self.name, [], None, "budget spent before sampling", before, stopped="budget")
-        try:
-            [cands] = await ctx.sample(problem, n, strategy=self.name)
-        except BudgetExceeded:
-            return result(ctx, problem, self.name, [], None, "budget spent before sampling", before, stopped="budget")
+        cands, stopped = await draw(ctx, problem, self.n, self.name)
+        if not cands:
+            return result(ctx, problem, self.name, [], None, "budget spent before sampling", before, stopped=stopped)
+        n = len(cands)
         scored = await ctx.score(problem, cands, scorer)
         chosen = best_scored(scored, scorer.name)
         value = chosen.score(scorer.name) if chosen else None
         return result(ctx, problem, self.name, scored, chosen, f"best of {n} by {scorer.name} ({value})", before,
-                      stopped="budget" if n < self.n else None)  # fmt: skip
+                      stopped=stopped)  # fmt: skip

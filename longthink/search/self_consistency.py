@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from longthink.errors import BudgetExceeded, ConfigError
-from longthink.search.base import leader, result, tally
+from longthink.errors import ConfigError
+from longthink.search.base import draw, leader, result, tally
 from longthink.search.context import SearchContext
 from longthink.search.types import Problem, StepResult
 
@@ -23,16 +23,13 @@ class SelfConsistency:
 
     async def solve(self, problem: Problem, ctx: SearchContext) -> StepResult:
         before = ctx.budget.spent.copy()
-        n = ctx.budget.fit_n(self.n, problem.max_tokens)
-        if n == 0:
-            return result(ctx, problem, self.name, [], None, "budget spent before sampling", before, stopped="budget")
-        try:
-            [cands] = await ctx.sample(problem, n, strategy=self.name)
-        except BudgetExceeded:
-            return result(ctx, problem, self.name, [], None, "budget spent before sampling", before, stopped="budget")
+        cands, stopped = await draw(ctx, problem, self.n, self.name)
+        if not cands:
+            return result(ctx, problem, self.name, [], None, "budget spent before sampling", before, stopped=stopped)
+        n = len(cands)
         votes = tally(cands)
         answer = leader(votes, cands)
         chosen = next((c for c in cands if c.answer == answer), None) if answer else None
         reason = f"majority of {n}: {votes.get(answer, 0):.0f} votes" if answer else f"majority of {n}"
         return result(ctx, problem, self.name, cands, chosen, reason, before, votes=votes,
-                      stopped="budget" if n < self.n else None)  # fmt: skip
+                      stopped=stopped)  # fmt: skip

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from longthink.errors import BudgetExceeded, ConfigError
+from longthink.errors import ConfigError
 from longthink.rewards.base import Scorer
-from longthink.search.base import best_scored, leader, result, tally
+from longthink.search.base import best_scored, draw, leader, result, tally
 from longthink.search.context import SearchContext
 from longthink.search.types import Problem, StepResult
 
@@ -26,13 +26,10 @@ class WeightedBestOfN:
         if scorer is None:
             raise ConfigError("weighted_best_of_n needs a scorer", field="scorer")
         before = ctx.budget.spent.copy()
-        n = ctx.budget.fit_n(self.n, problem.max_tokens)
-        if n == 0:
-            return result(ctx, problem, self.name, [], None, "budget spent before sampling", before, stopped="budget")
-        try:
-            [cands] = await ctx.sample(problem, n, strategy=self.name)
-        except BudgetExceeded:
-            return result(ctx, problem, self.name, [], None, "budget spent before sampling", before, stopped="budget")
+        cands, stopped = await draw(ctx, problem, self.n, self.name)
+        if not cands:
+            return result(ctx, problem, self.name, [], None, "budget spent before sampling", before, stopped=stopped)
+        n = len(cands)
         scored = await ctx.score(problem, cands, scorer)
         weights = [max(0.0, c.score(scorer.name) or 0.0) for c in scored]
         votes = tally(scored, weights)
@@ -40,4 +37,4 @@ class WeightedBestOfN:
         chosen = best_scored([c for c in scored if c.answer == answer], scorer.name) if answer else None
         reason = f"answer with the largest summed {scorer.name} over {n} samples"
         return result(ctx, problem, self.name, scored, chosen, reason, before, votes=votes,
-                      stopped="budget" if n < self.n else None)  # fmt: skip
+                      stopped=stopped)  # fmt: skip
