@@ -178,3 +178,22 @@ def test_runs_commands_read_the_store(tmp_path: Any) -> None:
     assert step_line["prompt"] and step_line["chosen"] is not None
     missing = subprocess.run([bin_, "runs", "show", "nope"], capture_output=True, text=True, env=env, timeout=60)
     assert missing.returncode == 2 and "no run 'nope'" in missing.stderr
+
+
+async def test_postgresql_store_and_checkpointer_interrupt_and_resume(pg_url: str) -> None:
+    from longthink.store import open_store
+
+    checkpoints = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    agent = Agent(llm=FunctionLLM(reply), options=AgentOptions(approve_plan=True), store=open_store(pg_url),
+                  checkpoints=checkpoints)  # fmt: skip
+    first = await agent.asolve(REQUEST, run_id="pg-run")
+    assert first.status == "awaiting_approval"
+    # a new agent (another process, say) resumes the same run from PostgreSQL
+    other = Agent(llm=FunctionLLM(reply), options=AgentOptions(approve_plan=True), store=open_store(pg_url),
+                  checkpoints=checkpoints)  # fmt: skip
+    done = await other.aresume("pg-run", {"action": "approve"})
+    assert done.status == "done" and done.answer == "360"
+    detail = other.store.get_run("pg-run")
+    assert detail is not None and detail.run.answer == "360" and len(detail.candidates) >= 5
+    await agent.aclose()
+    await other.aclose()

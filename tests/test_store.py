@@ -8,7 +8,6 @@ import asyncio
 import io
 import json
 import threading
-import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,39 +37,6 @@ from longthink.store import (
 from longthink.store.migrations import VERSION_TABLE, current, head, migrate
 from longthink.store.sql import Base, make_engine
 from longthink.testing import FunctionLLM
-
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def _pg_down() -> str | None:
-    try:
-        engine = sa.create_engine(PG_ADMIN, connect_args={"connect_timeout": 3})
-        with engine.connect() as conn:
-            conn.execute(sa.text("select 1"))
-        engine.dispose()
-    except Exception as exc:
-        return f"PostgreSQL at 127.0.0.1:5432 (database test) is unreachable: {type(exc).__name__}: {exc}"
-    return None
-
-
-PG_DOWN = _pg_down()
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh schema on the real server; the URL puts it first on the search path. Dropped afterwards."""
-    if PG_DOWN:
-        pytest.skip(PG_DOWN)
-    schema = f"lt_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_ADMIN)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"{PG_ADMIN}?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.dispose()
 
 
 def _url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
