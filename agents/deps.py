@@ -33,6 +33,18 @@ class AgentDeps:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def get_planner(self) -> Planner:
-        return self.planner or Planner(
-            candidates=self.options.plan_candidates, max_steps=self.options.max_plan_steps, judge=None
+        """The injected planner, else one that samples ``plan_candidates`` plans and scores them by structure
+        and a rubric judge (the same model, scored from its token probabilities), charged to the run budget."""
+        if self.planner is not None:
+            return self.planner
+        from longthink.planners.planner import RUBRIC
+        from longthink.rewards.judge import Judge
+
+        judge = Judge(self.llm, rubric=RUBRIC, scale=5, name="plan_judge", budget=self.budget)
+        hints = "Tools a step can call instead of the model (set tool and tool_args):\n" + self.tools.describe()
+        return Planner(
+            candidates=self.options.plan_candidates,
+            max_steps=self.options.max_plan_steps,
+            judge=judge if self.options.plan_candidates > 1 else None,
+            hints=hints,
         )

@@ -20,7 +20,9 @@ FORMAT = (
     "Reply with JSON only, in this shape:\n"
     '{"steps": [{"id": "s1", "goal": "...", "depends_on": [], "answer_kind": "text", "success_check": "..."}, '
     '{"id": "s2", "goal": "...", "depends_on": ["s1"], "answer_kind": "number", "success_check": "..."}]}\n'
-    "answer_kind is number when the step's result is a single number, otherwise text. Use {lo} to {hi} steps."
+    "answer_kind is number when the step's result is a single number, otherwise text. Use {lo} to {hi} steps.\n"
+    'A step that is pure arithmetic can call a tool instead: add "tool": "calculator", "tool_args": '
+    '{"expression": "120*3"}.'
 )
 RUBRIC = (
     "Judge the plan for the request. Good plans cover everything the request asks, order steps so that each "

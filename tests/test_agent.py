@@ -197,3 +197,30 @@ async def test_postgresql_store_and_checkpointer_interrupt_and_resume(pg_url: st
     assert detail is not None and detail.run.answer == "360" and len(detail.candidates) >= 5
     await agent.aclose()
     await other.aclose()
+
+
+async def test_a_planned_tool_step_calls_the_tool() -> None:
+    plan = {"steps": [
+        {"id": "s1", "goal": "Count the loaves sold per day", "answer_kind": "number"},
+        {"id": "calc", "goal": "Multiply loaves by price", "depends_on": ["s1"], "tool": "calculator",
+         "tool_args": {"expression": "120 * 3"}},
+        {"id": "bad", "goal": "Use a tool that does not exist", "tool": "shell", "tool_args": {"cmd": "ls"}},
+    ]}  # fmt: skip
+
+    def with_tools(prompt: str, params: SamplingParams, index: int) -> str:
+        return json.dumps(plan) if "careful planner" in prompt else reply(prompt, params, index)
+
+    agent = Agent(
+        llm=FunctionLLM(with_tools), options=AgentOptions(max_replans=0), store=MemoryStore(), checkpoints=None
+    )
+    events = [e async for e in agent.stream(REQUEST, run_id="run-t")]
+    result = agent.last_result
+    [call] = [e for e in events if e.kind == "tool_called"]
+    assert call.step_id == "calc" and call.data["ok"] and call.data["result"] == "360"
+    assert result.steps["calc"]["answer"] == "360" and result.steps["calc"]["verified"]
+    assert not result.steps["bad"]["verified"] and "unknown tool 'shell'" in result.steps["bad"]["reason"]
+    detail = agent.store.get_run("run-t")
+    assert detail is not None and [t.tool for t in detail.tool_calls] == ["calculator"]
+    # the planner was told which tools exist
+    planner_prompt = next(p for p, _ in agent.llm.calls if "careful planner" in p[0])[0]  # type: ignore[attr-defined]
+    assert "calculator(expression)" in planner_prompt
