@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from longthink.search.adaptive import stop_point
+from longthink.search.allocation import allocate, difficulty
 from longthink.search.base import best_scored, leader, tally
 from longthink.search.types import Candidate, Problem
 
@@ -105,6 +106,28 @@ def simulate_adaptive(
     return Outcomes(correct, tokens, samples)
 
 
+def simulate_allocation(
+    pools: Sequence[Pool], perms: Sequence[npt.NDArray[np.int64]], per_problem: int, first: int = 4
+) -> Outcomes:
+    """The library's per-problem allocation (``longthink.search.allocation``) on the pools: in random order r,
+    every problem gets its first ``first`` samples, then the rest of ``per_problem`` x problems is split by
+    early disagreement (capped at the pool size); the answer is the vote."""
+    shape = (len(pools), perms[0].shape[0])
+    correct, tokens, samples = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    first = min(first, per_problem)
+    for r in range(shape[1]):
+        seqs = [[pool.candidates[k] for k in perm[r]] for pool, perm in zip(pools, perms, strict=True)]
+        cap = min(len(s) for s in seqs)
+        extra = allocate([difficulty(s[:first]) for s in seqs], (per_problem - first) * len(pools), cap - first)
+        for i, (pool, seq, k) in enumerate(zip(pools, seqs, extra, strict=True)):
+            used = seq[: first + k]
+            answer = leader(tally(used), used)
+            correct[i, r] = answer is not None and answer in pool.correct_answers
+            tokens[i, r] = sum(c.completion_tokens for c in used)
+            samples[i, r] = len(used)
+    return Outcomes(correct, tokens, samples)
+
+
 @dataclass(frozen=True)
 class Resamples:
     """One paired bootstrap: replicate j takes problems ``problems[j]`` and, for each, random order ``orders[j]``."""
@@ -174,6 +197,10 @@ def analyse(pools: Sequence[Pool], n_max: int, reward: str, reps: int, boots: in
         out["strategies"][name] = rows
     if sc_full is None:
         raise ValueError(f"N_max={n_max} is not one of the budgets {budgets}")
+    # per-problem allocation of the same average budget (spend more where the first samples disagree)
+    out["strategies"]["allocated"] = {
+        str(b): point(simulate_allocation(pools, perms, b), rs, samples_per_problem=b) for b in budgets if b >= 4
+    }
     target, sc_tokens = float(sc_full.correct.mean()), float(sc_full.tokens.mean())
     boot_target, boot_tokens = rs.means(sc_full.correct), rs.means(sc_full.tokens)
     for batch in sorted({1, min(4, n_max)}):
@@ -252,14 +279,20 @@ def plot(result: dict[str, Any], path: Path) -> None:
 
     acc = result["summary"]["accuracy"]
     fig, ax = plt.subplots(figsize=(8, 5.5))
-    for name in ("self_consistency", "best_of_n", "weighted_best_of_n", "adaptive_sim_b1"):
+    for name in ("self_consistency", "best_of_n", "weighted_best_of_n", "adaptive_sim_b1", "allocated"):
         rows = sorted(acc.get(name, {}).values(), key=lambda r: r["tokens"])
         if not rows:
             continue
         x, y = [r["tokens"] for r in rows], [r["accuracy"] for r in rows]
         lo = [r["ci95"][0] if r["ci95"][0] is not None else r["accuracy"] for r in rows]
         hi = [r["ci95"][1] if r["ci95"][1] is not None else r["accuracy"] for r in rows]
-        (line,) = ax.plot(x, y, marker="o", ms=3, label=name.replace("_sim_b1", " (simulated, batch 1)"))
+        (line,) = ax.plot(
+            x,
+            y,
+            marker="o",
+            ms=3,
+            label=name.replace("_sim_b1", " (simulated, batch 1)").replace("allocated", "allocated by difficulty"),
+        )
         ax.fill_between(x, lo, hi, alpha=0.15, color=line.get_color())
     markers = {"cot": "*", "beam": "s", "tree": "^", "adaptive": "D"}
     for name, marker in markers.items():

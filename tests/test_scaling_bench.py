@@ -300,3 +300,14 @@ def test_quick_run_writes_the_results_json(tmp_path: Path) -> None:
     assert result["judge_probe"]["judge_prompt_tokens_per_problem"] > 0
     assert all(len(p["answers"]) == 4 for p in result["pools"] if not p["error"])
     assert "token_ratio_adaptive_vs_sc16" in proc.stdout
+
+
+def test_allocation_simulation_matches_uniform_when_nothing_agrees() -> None:
+    """With every problem equally contested, allocation spends the same as uniform self-consistency."""
+    pools = [_pool(f"p{j}", [str(k) for k in range(8)], "0") for j in range(3)]
+    perms = [S.orders(8, 5, np.random.default_rng(0)) for _ in pools]
+    o = S.simulate_allocation(pools, perms, 6, first=4)
+    assert np.allclose(o.samples, 6)
+    agree = [_pool("a", ["1"] * 8, "1"), _pool("b", [str(k) for k in range(8)], "0")]
+    o2 = S.simulate_allocation(agree, [S.orders(8, 5, np.random.default_rng(1)) for _ in agree], 6, first=4)
+    assert np.allclose(o2.samples[0], 4) and np.allclose(o2.samples[1], 8)

@@ -224,3 +224,28 @@ def test_budget_split_and_refund() -> None:
         b.reserve(3)
     with pytest.raises(ConfigError):
         Budget(tokens=-1)
+
+
+def test_allocation_spends_more_on_contested_problems() -> None:
+    from longthink.search.allocation import allocate
+
+    assert allocate([0.0, 0.5, 0.25], 12, 12) == [0, 8, 4]
+    assert sum(allocate([0.9, 0.1, 0.7], 10, 4)) == 10 and allocate([0.9, 0.1, 0.7], 10, 4)[0] == 4
+    assert allocate([0.0, 0.0], 5, 8) == [0, 0]  # everyone agrees: nothing more to spend
+    assert allocate([1.0], 10, 3) == [3]
+
+
+async def test_solve_many_allocates_by_early_agreement() -> None:
+    from longthink.search.allocation import solve_many
+
+    easy = Problem.from_text("easy", "2+2?", answer_kind="number", max_tokens=8)
+    hard = Problem.from_text("hard", "a hard one", answer_kind="number", max_tokens=8)
+
+    def fn(prompt: str, params: SamplingParams, index: int) -> str:
+        if "2+2" in prompt:
+            return "Answer: 4"
+        return f"Answer: {index % 3}"
+
+    results = await solve_many([easy, hard], ctx_for(FunctionLLM(fn)), per_problem=8, first=4, cap=12)
+    assert [len(r.candidates) for r in results] == [4, 12]
+    assert results[0].answer == "4" and results[1].answer in {"0", "1", "2"}
