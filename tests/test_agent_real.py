@@ -46,4 +46,6 @@ def test_multi_step_request_on_the_embedded_model(tmp_path: Path) -> None:
     stepped = {c.step_id for c in detail.candidates}
     assert {s.id for s in result.plan.steps} <= stepped and "plan" in stepped
     assert detail.scores and detail.plans
-    print(f"\n3-step request on the embedded model: {elapsed:.1f}s, {len(detail.candidates)} candidates")
+    print(
+        f"\n{len(result.plan.steps)}-step plan on the embedded model: {elapsed:.1f}s, {len(detail.candidates)} candidates"
+    )
