@@ -67,3 +67,21 @@ def test_config_hides_the_api_key(tmp_path: Path) -> None:
     proc = _run("config", env={"LONGTHINK_API_KEY": "sk-secret", "COLUMNS": "200"}, tmp=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "sk-secret" not in proc.stdout and "***" in proc.stdout
+
+
+@pytest.mark.real_model
+def test_solve_with_plan_approval_then_runs_commands(tmp_path: Path) -> None:
+    env = {"LONGTHINK_DB_URL": f"sqlite:///{tmp_path / 'runs.db'}"}
+    proc = subprocess.run(
+        [str(BIN), "solve", "Name two colors.", "--model", "smollm2", "--approve", "--budget", "800", "--json"],
+        input="approve\n", capture_output=True, text=True, timeout=300,
+        env={**os.environ, "LONGTHINK_CONFIG": str(tmp_path / "none.toml"), "LONGTHINK_N_THREADS": "1", **env},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout[proc.stdout.index("{") :])
+    assert data["status"] in ("done", "partial") and data["answer"]
+    listed = _run("runs", "list", "--json", env=env, tmp=tmp_path)
+    assert json.loads(listed.stdout)[0]["run_id"] == data["run_id"]
+    resumed = _run("runs", "resume", data["run_id"], "--json", env=env, tmp=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout[resumed.stdout.index("{") :])["answer"] == data["answer"]
