@@ -1,0 +1,51 @@
+"""Supply-chain routing: capacitated vehicle routing (with time windows), solved by PyVRP, checked by an
+independent verifier.
+
+- :mod:`.problem`: the typed problem and solution; :mod:`.io`: CVRPLIB, Solomon, CSV and JSON readers and
+  best-known values; :mod:`.verify`: the feasibility verifier and its scorer; :mod:`.plot`: a PNG map;
+- :mod:`longthink.tools.route_solver`: the PyVRP solver tool and the search over solver configurations;
+- :mod:`.pack`: the ``routing`` :class:`~longthink.domains.registry.DomainPack` (registered when imported;
+  the domain registry imports it on its first lookup).
+
+PyVRP, vrplib and matplotlib (the ``routing`` extra) are imported only when a problem is solved, a
+CVRPLIB/Solomon file read, or a map drawn.
+"""
+
+from __future__ import annotations
+
+from longthink.domains.routing.io import (
+    BestKnown,
+    best_known,
+    best_known_record,
+    read_csv,
+    read_json,
+    read_problem,
+    read_solomon,
+    read_vrplib,
+)
+from longthink.domains.routing.plot import plot_routes
+from longthink.domains.routing.problem import Customer, Depot, Fleet, Rounding, RoutingProblem, RoutingSolution
+from longthink.domains.routing.verify import RoutingVerdict, RoutingVerifier, Violation, parse_routes, verify
+
+__all__ = [
+    "BestKnown",
+    "Customer",
+    "Depot",
+    "Fleet",
+    "Rounding",
+    "RoutingProblem",
+    "RoutingSolution",
+    "RoutingVerdict",
+    "RoutingVerifier",
+    "Violation",
+    "best_known",
+    "best_known_record",
+    "parse_routes",
+    "plot_routes",
+    "read_csv",
+    "read_json",
+    "read_problem",
+    "read_solomon",
+    "read_vrplib",
+    "verify",
+]

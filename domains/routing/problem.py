@@ -1,0 +1,186 @@
+"""The typed routing problem (depot, customers, fleet, optional time windows) and a solver's solution.
+
+Pydantic models: they sit at the boundary (files, JSON, model output), so every check names its culprit
+("customer 7: demand 120 exceeds the vehicle capacity 100"). A problem also fixes how distances are
+measured (:data:`Rounding`), so a solver and the verifier agree on what a route costs:
+
+- ``"round"``: Euclidean distance rounded to the nearest integer (TSPLIB ``nint``), the CVRPLIB convention
+  of the Augerat A/B/P and Christofides-Eilon E sets, whose best-known values are quoted in these units;
+- ``"dimacs"``: Euclidean distance truncated to one decimal, the convention of Solomon's VRPTW best-knowns;
+- ``"exact"``: the Euclidean distance as a float (the default for problems typed in by a user or a model).
+
+Travel time equals distance (one distance unit per time unit), as in Solomon's instances.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Rounding = Literal["round", "dimacs", "exact"]
+
+
+def euclidean(x1: float, y1: float, x2: float, y2: float, rounding: Rounding) -> float:
+    """The distance between two points under a rounding convention (see the module docstring)."""
+    d = math.hypot(x1 - x2, y1 - y2)
+    if rounding == "round":
+        return float(math.floor(d + 0.5))
+    if rounding == "dimacs":
+        return math.floor(10.0 * d + 1e-9) / 10.0
+    return d
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Depot(_Frozen):
+    """Where every route starts and ends; ``ready``/``due`` bound the vehicles' working day."""
+
+    x: float = Field(allow_inf_nan=False)
+    y: float = Field(allow_inf_nan=False)
+    ready: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    due: float | None = Field(default=None, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _window(self) -> Self:
+        if self.due is not None and self.ready > self.due:
+            raise ValueError(f"depot: ready time {self.ready:g} is after its due time {self.due:g}")
+        return self
+
+
+class Customer(_Frozen):
+    """A stop to serve: ``id`` is a positive integer (0 means the depot in route listings)."""
+
+    id: int = Field(ge=1)
+    x: float = Field(allow_inf_nan=False)
+    y: float = Field(allow_inf_nan=False)
+    demand: int = Field(ge=0)
+    ready: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    due: float | None = Field(default=None, allow_inf_nan=False)
+    service: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    name: str = ""
+
+    @model_validator(mode="after")
+    def _window(self) -> Self:
+        if self.due is not None and self.ready > self.due:
+            raise ValueError(f"customer {self.id}: ready time {self.ready:g} is after its due time {self.due:g}")
+        return self
+
+    @property
+    def label(self) -> str:
+        return f"customer {self.id}" + (f" ({self.name})" if self.name else "")
+
+
+class Fleet(_Frozen):
+    """Identical vehicles: how many are available and what each one carries."""
+
+    vehicles: int = Field(ge=1)
+    capacity: int = Field(ge=1)
+
+
+class RoutingProblem(_Frozen):
+    """A capacitated vehicle routing problem, with time windows when ``time_windows`` is true.
+
+    Validation names the culprit: duplicate ids, a demand above the capacity, a total demand above the
+    fleet's, a window with ready > due, a time window given while ``time_windows`` is false (it would be
+    silently ignored otherwise), and, with time windows, a customer no vehicle can reach in time.
+    """
+
+    name: str = "problem"
+    depot: Depot
+    customers: tuple[Customer, ...] = Field(min_length=1)
+    fleet: Fleet
+    time_windows: bool = False
+    rounding: Rounding = "exact"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        seen: set[int] = set()
+        for c in self.customers:
+            if c.id in seen:
+                raise ValueError(f"duplicate customer id {c.id}")
+            seen.add(c.id)
+        capacity = self.fleet.capacity
+        for c in self.customers:
+            if c.demand > capacity:
+                raise ValueError(f"{c.label}: demand {c.demand} exceeds the vehicle capacity {capacity}")
+        total = sum(c.demand for c in self.customers)
+        if total > self.fleet.vehicles * capacity:
+            raise ValueError(
+                f"total demand {total} exceeds the fleet's capacity "
+                f"{self.fleet.vehicles} vehicles x {capacity} = {self.fleet.vehicles * capacity}"
+            )
+        if self.time_windows:
+            self._reachable()
+        else:
+            for c in self.customers:
+                if c.due is not None or c.ready > 0:
+                    raise ValueError(f"{c.label} has a time window but time_windows is false")
+            if self.depot.due is not None or self.depot.ready > 0:
+                raise ValueError("the depot has a time window but time_windows is false")
+        return self
+
+    def _reachable(self) -> None:
+        d = self.depot
+        for c in self.customers:
+            arrival = max(c.ready, d.ready + self.travel(d.x, d.y, c.x, c.y))
+            if c.due is not None and arrival > c.due + TIME_TOLERANCE:
+                raise ValueError(
+                    f"{c.label} cannot be reached in time: the earliest arrival from the depot is "
+                    f"{arrival:g}, after its due time {c.due:g}"
+                )
+            back = arrival + c.service + self.travel(c.x, c.y, d.x, d.y)
+            if d.due is not None and back > d.due + TIME_TOLERANCE:
+                raise ValueError(
+                    f"{c.label} cannot be served within the depot's hours: a vehicle serving it is back "
+                    f"at {back:g}, after the depot's due time {d.due:g}"
+                )
+
+    def travel(self, x1: float, y1: float, x2: float, y2: float) -> float:
+        """Distance (and travel time) between two points under this problem's rounding."""
+        return euclidean(x1, y1, x2, y2, self.rounding)
+
+    def customer(self, customer_id: int) -> Customer:
+        for c in self.customers:
+            if c.id == customer_id:
+                return c
+        raise KeyError(customer_id)
+
+    @property
+    def total_demand(self) -> int:
+        return sum(c.demand for c in self.customers)
+
+
+TIME_TOLERANCE = 1e-6
+"""Slack allowed in time comparisons, for float sums of travel times (``0.1 + 0.2 > 0.3``)."""
+
+
+class RoutingSolution(_Frozen):
+    """Routes as customer ids in visiting order (the depot is implicit at both ends), as a solver reports them.
+
+    ``distances`` and ``loads`` are per route; ``cost`` is the total distance. These are the solver's claims:
+    :func:`longthink.domains.routing.verify.verify` recomputes them from the problem.
+    """
+
+    routes: tuple[tuple[int, ...], ...]
+    cost: float
+    distances: tuple[float, ...] = ()
+    loads: tuple[int, ...] = ()
+    solver: str = ""
+    runtime_s: float = 0.0
+    seed: int | None = None
+
+    def summary(self) -> str:
+        lines = [f"{len(self.routes)} routes, total distance {self.cost:g}"]
+        for i, route in enumerate(self.routes):
+            extra = []
+            if i < len(self.loads):
+                extra.append(f"load {self.loads[i]}")
+            if i < len(self.distances):
+                extra.append(f"distance {self.distances[i]:g}")
+            stops = " -> ".join(str(c) for c in route)
+            lines.append(f"route {i + 1}: depot -> {stops} -> depot" + (f" ({', '.join(extra)})" if extra else ""))
+        return "\n".join(lines)
