@@ -16,6 +16,7 @@ from longthink.events import Event
 from longthink.store import codec
 from longthink.store.export import export_jsonl
 from longthink.store.projection import Changes, project
+from longthink.store.protocol import UpsertByKind
 from longthink.store.records import (
     BudgetRecord,
     CandidateRecord,
@@ -47,7 +48,7 @@ def _stored(record: R) -> R:
     return dataclasses.replace(record, **changes) if changes else record  # type: ignore[type-var]
 
 
-class MemoryStore:
+class MemoryStore(UpsertByKind):
     """A :class:`~longthink.store.protocol.Store` in dictionaries."""
 
     def __init__(self) -> None:
@@ -126,27 +127,6 @@ class MemoryStore:
         changes.parents()
         with self._lock:
             self._write(changes)
-
-    def upsert_runs(self, runs: Iterable[RunRecord]) -> None:
-        self._upsert(runs=list(runs))
-
-    def upsert_plans(self, plans: Iterable[PlanRecord]) -> None:
-        self._upsert(plans=list(plans))
-
-    def upsert_steps(self, steps: Iterable[StepRecord]) -> None:
-        self._upsert(steps=list(steps))
-
-    def upsert_candidates(self, candidates: Iterable[CandidateRecord]) -> None:
-        self._upsert(candidates=list(candidates))
-
-    def upsert_scores(self, scores: Iterable[ScoreRecord]) -> None:
-        self._upsert(scores=list(scores))
-
-    def upsert_tool_calls(self, calls: Iterable[ToolCallRecord]) -> None:
-        self._upsert(tool_calls=list(calls))
-
-    def upsert_budgets(self, budgets: Iterable[BudgetRecord]) -> None:
-        self._upsert(budgets=list(budgets))
 
     # -- queries --------------------------------------------------------------------------------------------
     def list_runs(self, query: RunQuery | None = None) -> list[RunRecord]:

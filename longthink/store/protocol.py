@@ -14,7 +14,7 @@ duplicates or rolls back anything. The upserts follow the rules in :mod:`longthi
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Protocol, TextIO, runtime_checkable
+from typing import Any, Protocol, TextIO, runtime_checkable
 
 from longthink.events import Event
 from longthink.store.records import (
@@ -81,3 +81,31 @@ class Store(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+class UpsertByKind:
+    """The ``upsert_*`` methods of a store, each a call of its ``_upsert(**rows)`` with one kind of row."""
+
+    def _upsert(self, **rows: Any) -> None:
+        raise NotImplementedError
+
+    def upsert_runs(self, runs: Iterable[RunRecord]) -> None:
+        self._upsert(runs=list(runs))
+
+    def upsert_plans(self, plans: Iterable[PlanRecord]) -> None:
+        self._upsert(plans=list(plans))
+
+    def upsert_steps(self, steps: Iterable[StepRecord]) -> None:
+        self._upsert(steps=list(steps))
+
+    def upsert_candidates(self, candidates: Iterable[CandidateRecord]) -> None:
+        self._upsert(candidates=list(candidates))
+
+    def upsert_scores(self, scores: Iterable[ScoreRecord]) -> None:
+        self._upsert(scores=list(scores))
+
+    def upsert_tool_calls(self, calls: Iterable[ToolCallRecord]) -> None:
+        self._upsert(tool_calls=list(calls))
+
+    def upsert_budgets(self, budgets: Iterable[BudgetRecord]) -> None:
+        self._upsert(budgets=list(budgets))

@@ -36,6 +36,7 @@ from longthink.events import Event
 from longthink.store import codec
 from longthink.store.export import export_jsonl
 from longthink.store.projection import Changes, project
+from longthink.store.protocol import UpsertByKind
 from longthink.store.records import (
     INSERT_ONLY,
     BudgetRecord,
@@ -310,7 +311,7 @@ _KEYS: dict[sa.Table, tuple[str, ...]] = {
 }
 
 
-class SqlStore:
+class SqlStore(UpsertByKind):
     """A :class:`~longthink.store.protocol.Store` on SQLite or PostgreSQL.
 
     ``migrate=True`` (the default) brings the schema to the latest Alembic revision when opened.
@@ -448,27 +449,6 @@ class SqlStore:
         changes.parents()
         with self._begin() as conn:
             self._write(conn, changes)
-
-    def upsert_runs(self, runs: Iterable[RunRecord]) -> None:
-        self._upsert(runs=list(runs))
-
-    def upsert_plans(self, plans: Iterable[PlanRecord]) -> None:
-        self._upsert(plans=list(plans))
-
-    def upsert_steps(self, steps: Iterable[StepRecord]) -> None:
-        self._upsert(steps=list(steps))
-
-    def upsert_candidates(self, candidates: Iterable[CandidateRecord]) -> None:
-        self._upsert(candidates=list(candidates))
-
-    def upsert_scores(self, scores: Iterable[ScoreRecord]) -> None:
-        self._upsert(scores=list(scores))
-
-    def upsert_tool_calls(self, calls: Iterable[ToolCallRecord]) -> None:
-        self._upsert(tool_calls=list(calls))
-
-    def upsert_budgets(self, budgets: Iterable[BudgetRecord]) -> None:
-        self._upsert(budgets=list(budgets))
 
     # -- queries --------------------------------------------------------------------------------------------
     def list_runs(self, query: RunQuery | None = None) -> list[RunRecord]:
