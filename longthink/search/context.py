@@ -213,9 +213,4 @@ def _summary(c: Candidate) -> dict[str, Any]:
     }
 
 
-async def score_all(ctx: SearchContext, problem: Problem, candidates: Sequence[Candidate]) -> list[Candidate]:
-    """Convenience for strategies: score with the context's outcome scorer when there is one."""
-    return await ctx.score(problem, candidates)
-
-
-__all__ = ["Branch", "Score", "SearchContext", "score_all"]
+__all__ = ["Branch", "Score", "SearchContext"]
