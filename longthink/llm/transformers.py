@@ -63,14 +63,14 @@ _DTYPES: dict[str, str] = {
 }
 
 
-def _import_torch_transformers() -> tuple[Any, Any]:
-    """torch and transformers, or a ConfigError naming the extra to install."""
+def import_torch_transformers(who: str = "TransformersLLM") -> tuple[Any, Any]:
+    """torch and transformers, or a ConfigError naming ``who`` needs them and the extra to install."""
     try:
         import torch
         import transformers
     except ImportError as exc:  # the optional dependency is missing
         raise ConfigError(
-            f"TransformersLLM needs torch and transformers ({exc.name or exc} is missing): {INSTALL_HINT}",
+            f"{who} needs torch and transformers ({exc.name or exc} is missing): {INSTALL_HINT}",
             field="backend",
         ) from exc
     return torch, transformers
@@ -257,7 +257,7 @@ class TransformersLLM(BaseLLM):
             raise ConfigError(f"n_threads must be an integer >= 1 or None, got {n_threads!r}", field="n_threads")
         if dtype is not None and dtype.lower() not in _DTYPES:
             raise ConfigError(f"unknown dtype {dtype!r}; use one of {sorted(set(_DTYPES))}", field="dtype")
-        self._torch, self._transformers = _import_torch_transformers()
+        self._torch, self._transformers = import_torch_transformers()
         torch, transformers = self._torch, self._transformers
         directory, gguf_file, name = _resolve(model)
         super().__init__(name)

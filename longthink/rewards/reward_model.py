@@ -17,9 +17,8 @@ from typing import Any, Literal
 import httpx
 
 from longthink.errors import BackendError, ConfigError
+from longthink.llm.transformers import import_torch_transformers
 from longthink.search.types import Candidate, Problem, Score
-
-INSTALL_HINT = "pip install 'longthink[transformers]'"
 
 Render = Callable[[Problem, Candidate], str]
 
@@ -27,18 +26,6 @@ Render = Callable[[Problem, Candidate], str]
 def plain_pair(problem: Problem, candidate: Candidate) -> str:
     """The default text of a (question, answer) pair for models without a chat template."""
     return f"{problem.question}\n\n{candidate.text}"
-
-
-def _import_torch_transformers() -> tuple[Any, Any]:
-    try:
-        import torch
-        import transformers
-    except ImportError as exc:  # the optional dependency is missing
-        raise ConfigError(
-            f"TransformersRewardModel needs torch and transformers ({exc.name or exc} is missing): {INSTALL_HINT}",
-            field="backend",
-        ) from exc
-    return torch, transformers
 
 
 class TransformersRewardModel:
@@ -69,7 +56,7 @@ class TransformersRewardModel:
             raise ConfigError(
                 f"TransformersRewardModel: {directory} is not a model directory with config.json", field="path"
             )
-        self._torch, transformers = _import_torch_transformers()
+        self._torch, transformers = import_torch_transformers("TransformersRewardModel")
         torch = self._torch
         self._source = str(directory)
         self._name = name or f"rm:{directory.name}"
