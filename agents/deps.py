@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from longthink.agents.options import AgentOptions
 from longthink.budget import Budget
+from longthink.domains.pipeline import DomainPipeline
+from longthink.domains.registry import GENERAL, REGISTRY, DomainRegistry
 from longthink.events import EventBus
 from longthink.llm.base import LLM
 from longthink.planners.plan import PlanStep
@@ -30,7 +33,21 @@ class AgentDeps:
     scorer: Scorer | None = None
     planner: Planner | None = None
     verifier: StepVerifier | None = None
+    domains: DomainRegistry = REGISTRY
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def pipeline(self, domain: str | None) -> DomainPipeline | None:
+        """The pipeline of the run's domain pack, if it has one."""
+        if not domain or domain == GENERAL:
+            return None
+        return self.domains.get(domain).pipeline
+
+    def artifacts_dir(self, run_id: str) -> Path:
+        if self.options.artifacts_dir:
+            return Path(self.options.artifacts_dir) / run_id
+        import platformdirs
+
+        return Path(platformdirs.user_data_dir("longthink")) / "artifacts" / run_id
 
     def get_planner(self) -> Planner:
         """The injected planner, else one that samples ``plan_candidates`` plans and scores them by structure

@@ -4,6 +4,7 @@ state holds only JSON-able values so every checkpointer can persist it."""
 from __future__ import annotations
 
 import inspect
+import json
 import re
 import zlib
 from typing import Any
@@ -14,9 +15,12 @@ from pydantic import ValidationError
 
 from longthink.agents.deps import AgentDeps
 from longthink.agents.state import AgentState, StepTask
+from longthink.domains.pipeline import DomainPipeline, StepContext, StepOutput
+from longthink.budget import Budget
 from longthink.errors import BudgetExceeded
 from longthink.llm.types import Message
-from longthink.planners.plan import Plan, PlanStep
+from longthink.planners.plan import Plan, PlanStep, single_step_plan
+from longthink.planners.planner import PlanChoice
 from longthink.rewards.self_certainty import SelfCertainty
 from longthink.search.context import SearchContext
 from longthink.search.registry import make_strategy
@@ -54,20 +58,42 @@ async def intake(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, An
     deps = runtime.context
     request = state["request"]
     kind = "number" if _NUMERIC.search(request) and any(ch.isdigit() for ch in request) else "text"
-    deps.events.emit("run_started", request=request, answer_kind=kind, options=_options(deps))
-    return {"domain": deps.options.domain or "general", "answer_kind": kind, "replans": 0, "status": "planning"}
+    domain = deps.domains.resolve(deps.options.domain, request)
+    if domain != "general":
+        kind = deps.domains.get(domain).answer_kind
+    deps.events.emit("run_started", request=request, answer_kind=kind, domain=domain, options=_options(deps))
+    return {"domain": domain, "answer_kind": kind, "replans": 0, "status": "planning"}
 
 
 async def plan(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
     if state.get("plan"):  # resumed after planning: keep the plan
         return {}
     deps = runtime.context
-    choice = await deps.get_planner().propose(state["request"], _ctx(deps, state["run_id"], "plan"))
+    pipeline = deps.pipeline(state.get("domain"))
+    if pipeline is not None:  # the domain pack's own typed plan
+        plan_ = pipeline.plan(state["request"])
+        deps.events.emit("plan_selected", plan_id="plan/domain", plan=plan_.model_dump(), index=None,
+                         reason=f"the {state['domain']} pack's plan")  # fmt: skip
+        return {"plan": plan_.model_dump(), "status": "planned"}
+    try:
+        choice = await deps.get_planner().propose(state["request"], _ctx(deps, state["run_id"], "plan", _plan_budget(deps, "plan")))
+    except BudgetExceeded as exc:  # no budget to plan: the request is solved as one step with what is left
+        plan_ = single_step_plan(state["request"])
+        deps.events.emit("plan_selected", plan_id="plan/fallback", plan=plan_.model_dump(), index=None,
+                         reason=f"not planned ({exc}); solving the request as one step")  # fmt: skip
+        choice = PlanChoice(plan_, (), (), None, str(exc))
     plan_ = choice.plan
     if choice.chosen_index is None:  # the one-step fallback answers the request itself: use its answer kind
         step = plan_.steps[0].model_copy(update={"answer_kind": state.get("answer_kind", "text")})
         plan_ = plan_.model_copy(update={"steps": [step]})
     return {"plan": plan_.model_dump(), "status": "planned"}
+
+
+def _plan_budget(deps: AgentDeps, name: str) -> Budget:
+    """Planning's share of what is left of the run budget, so the steps always keep the rest."""
+    remaining = deps.budget.remaining_tokens()
+    share = None if remaining is None else max(1, int(remaining * deps.options.plan_budget_share))
+    return deps.budget.child(tokens=share, name=name)
 
 
 async def approve(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any] | Command[Any]:
@@ -133,6 +159,8 @@ def route_steps(state: AgentState) -> list[Send] | str:
                 step=s.model_dump(),
                 inputs={d: str(results[d].get("answer") or results[d].get("text", "")) for d in s.depends_on},
                 steps_left=left,
+                dep_results={d: results[d] for d in s.depends_on},
+                domain=state.get("domain", "general"),
             ),
         )
         for s in pending
@@ -193,10 +221,13 @@ async def execute_step(state: StepTask, runtime: Runtime[AgentDeps]) -> dict[str
     bus = deps.events
     if step.tool:
         return {"results": {step.id: await _tool_step(deps, step)}}
-    strategy = choose_strategy(step, deps)
     remaining = deps.budget.remaining_tokens()
     share = None if remaining is None else max(1, remaining // (max(1, task["steps_left"]) + 1))
     budget = deps.budget.child(tokens=share, name=f"step {step.id}")
+    pipeline = deps.pipeline(task.get("domain"))
+    if pipeline is not None:
+        return {"results": {step.id: await _domain_step(deps, pipeline, task, step, budget)}}
+    strategy = choose_strategy(step, deps)
     problem = Problem(
         f"{task['run_id']}:{step.id}",
         _step_prompt(task, step),
@@ -224,6 +255,47 @@ async def execute_step(state: StepTask, runtime: Runtime[AgentDeps]) -> dict[str
     passed, reason = await _verify(deps, step, res)
     bus.emit("verification", step_id=step.id, passed=passed, reason=reason, answer=res.answer)
     return {"results": {step.id: _outcome(step, res, passed, reason, strategy.name)}}
+
+
+async def _domain_step(
+    deps: AgentDeps, pipeline: DomainPipeline, task: StepTask, step: PlanStep, budget: Budget
+) -> dict[str, Any]:
+    """One step of a domain pack's plan: the pack runs it; errors are a failed step, never a crashed run."""
+    bus = deps.events
+    bus.emit("step_started", step_id=step.id, goal=step.goal, step_kind=step.kind, strategy=f"domain:{step.kind}",
+             depends_on=step.depends_on, inputs=task["inputs"], budget_tokens=budget.tokens)  # fmt: skip
+    ctx = StepContext(
+        request=task["request"],
+        run_id=task["run_id"],
+        step=step,
+        inputs=task.get("dep_results") or {},
+        search=_ctx(deps, task["run_id"], step.id, budget),
+        tools=deps.tools,
+        artifacts_dir=deps.artifacts_dir(task["run_id"]),
+        seed=_seed(deps, task["run_id"], step.id),
+    )
+    try:
+        out = await pipeline.run_step(ctx)
+    except BudgetExceeded as exc:
+        out = StepOutput(None, verified=False, reason=f"budget spent: {exc}")
+    except Exception as exc:  # noqa: BLE001 - a pack's failure (bad model output, solver error) fails the step
+        out = StepOutput(None, verified=False, reason=f"{type(exc).__name__}: {exc}")
+    bus.emit("verification", step_id=step.id, passed=out.verified, reason=out.reason, answer=out.answer,
+             artifacts=list(out.artifacts))  # fmt: skip
+    return {
+        "step_id": step.id,
+        "goal": step.goal,
+        "answer": out.answer,
+        "text": out.text,
+        "strategy": out.strategy,
+        "verified": out.verified,
+        "reason": out.reason,
+        "candidates": out.candidates,
+        "spend": budget.spent.as_dict(),
+        "stopped": None if out.answer is not None else "error",
+        "data": json.loads(json.dumps(dict(out.data), default=str)),
+        "artifacts": list(out.artifacts),
+    }
 
 
 async def _tool_step(deps: AgentDeps, step: PlanStep) -> dict[str, Any]:
@@ -276,7 +348,8 @@ async def verify(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, An
         for s in plan_.steps
         if s.id in results and not results[s.id]["verified"] and not results[s.id].get("accepted")
     ]
-    if failed and state.get("replans", 0) >= deps.options.max_replans:
+    # A domain plan is not re-planned by the model: its pack already searched and verified inside the step.
+    if failed and (state.get("replans", 0) >= deps.options.max_replans or deps.pipeline(state.get("domain"))):
         accepted = {s.id: {**results[s.id], "accepted": True} for s in failed}
         return {"results": accepted, "failures": [{"step": s.id, "reason": results[s.id]["reason"]} for s in failed]}
     return {}
@@ -301,15 +374,21 @@ async def replan(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, An
     finished = {s.id: str(results[s.id].get("answer")) for s in plan_.steps if s.id in _finished(state, plan_)}
     attempt = state.get("replans", 0) + 1
     deps.events.emit("replan", step_id=failed.id, reason=reason, attempt=attempt)
-    choice = await deps.get_planner().replan(
-        state["request"],
-        plan_,
-        finished,
-        failed,
-        reason,
-        _ctx(deps, state["run_id"], f"replan{attempt}"),
-        attempt=attempt,
-    )
+    try:
+        choice = await deps.get_planner().replan(
+            state["request"],
+            plan_,
+            finished,
+            failed,
+            reason,
+            _ctx(deps, state["run_id"], f"replan{attempt}", _plan_budget(deps, f"replan {attempt}")),
+            attempt=attempt,
+        )
+    except BudgetExceeded as exc:  # no budget to replan: the failed steps are accepted as failed and the run goes on
+        failed_ids = [s.id for s in plan_.steps if s.id in results and not results[s.id]["verified"]]
+        accepted = {sid: {**results[sid], "accepted": True} for sid in failed_ids}
+        failures = [{"step": sid, "reason": f"{results[sid]['reason']}; not replanned: {exc}"} for sid in failed_ids]
+        return {"results": accepted, "replans": attempt, "failures": failures}
     return {"plan": choice.plan.model_dump(), "replans": attempt, "failures": [{"step": failed.id, "reason": reason}]}
 
 
@@ -324,6 +403,12 @@ async def synthesize(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str
     justification = "\n".join(_justify(s, results.get(s.id, {})) for s in plan_.steps)
     kind = state.get("answer_kind", "text")
     answer: str | None
+    pipeline = deps.pipeline(state.get("domain"))
+    if pipeline is not None:
+        answer, justification = pipeline.synthesize(state["request"], plan_, results)
+        status = "done" if answer is not None and not state.get("failures") else ("partial" if answer else "failed")
+        deps.events.emit("answer", answer=answer, justification=justification, status=status)
+        return {"answer": answer, "justification": justification, "status": status}
     if len(plan_.steps) == 1 and plan_.steps[0].id in results:
         only = results[plan_.steps[0].id]
         answer = only.get("answer") if kind == "number" else (only.get("text") or only.get("answer"))
@@ -348,11 +433,25 @@ async def synthesize(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str
         try:
             res = await strategy.solve(problem, _ctx(deps, state["run_id"], "answer"))
             answer = res.answer if kind == "number" else (res.chosen.text if res.chosen else None)
-        except BudgetExceeded:
-            answer = None
+            if res.chosen is None and res.stopped == "budget":
+                raise BudgetExceeded(res.reason)
+        except BudgetExceeded as exc:  # no budget to combine: the last step's result stands, marked partial
+            last = _last_result(plan_, results)
+            answer = None if last is None else (last.get("answer") if kind == "number" else last.get("text") or last.get("answer"))
+            justification += f"\n(not synthesised: {exc}; the answer is the last step's result)"
+            deps.events.emit("verification", step_id="answer", passed=False, reason=f"not synthesised: {exc}")
+            status = "partial" if answer else "failed"
+            deps.events.emit("answer", answer=answer, justification=justification, status=status)
+            return {"answer": answer, "justification": justification, "status": status}
     status = "done" if answer is not None and not state.get("failures") else ("partial" if answer else "failed")
     deps.events.emit("answer", answer=answer, justification=justification, status=status)
     return {"answer": answer, "justification": justification, "status": status}
+
+
+def _last_result(plan_: Plan, results: dict[str, Any]) -> dict[str, Any] | None:
+    """The result of the last step (in plan order) that produced one."""
+    have = [results[s.id] for s in plan_.steps if results.get(s.id, {}).get("answer") or results.get(s.id, {}).get("text")]
+    return have[-1] if have else None
 
 
 def _justify(step: PlanStep, r: dict[str, Any]) -> str:

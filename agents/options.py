@@ -15,8 +15,11 @@ class AgentOptions:
 
     ``strategy``: a strategy name for every step, or ``"auto"`` to choose per step from the planner's
     difficulty estimate and the step's answer kind. ``budget_tokens`` / ``budget_samples`` cap the whole
-    request (planning, every step, synthesis); each step gets a share of what is left, and what it does not
-    spend flows back to later steps.
+    request (planning, every step, synthesis); planning (and each replan) may use at most
+    ``plan_budget_share`` of what is left, so the steps always get the rest; each step gets a share of what is
+    left, and what it does not spend flows back to later steps. ``domain``: a domain pack's name, ``"general"``
+    for none, or None / ``"auto"`` to detect it from the request. ``artifacts_dir``: where packs write files
+    (plots, documents), one sub-directory per run; default ``artifacts/`` in the user data directory.
     """
 
     strategy: str = "auto"
@@ -24,6 +27,7 @@ class AgentOptions:
     budget_tokens: int | None = 12_000
     budget_samples: int | None = None
     plan_candidates: int = 3
+    plan_budget_share: float = 0.4
     max_plan_steps: int = 5
     approve_plan: bool = False
     max_replans: int = 1
@@ -33,10 +37,13 @@ class AgentOptions:
     temperature: float = 0.7
     seed: int | None = 0
     domain: str | None = None
+    artifacts_dir: str | None = None
 
     def __post_init__(self) -> None:
         if self.plan_candidates < 1:
             raise ConfigError("plan_candidates must be >= 1", field="plan_candidates")
+        if not 0 < self.plan_budget_share <= 1:
+            raise ConfigError("plan_budget_share must be in (0, 1]", field="plan_budget_share")
         if not 1 <= self.max_plan_steps <= 12:
             raise ConfigError("max_plan_steps must be in 1..12", field="max_plan_steps")
         if self.max_replans < 0:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, NotRequired, TypedDict
 
 
 def merge(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
@@ -35,3 +35,5 @@ class StepTask(TypedDict):
     step: dict[str, Any]
     inputs: dict[str, str]
     steps_left: int
+    domain: NotRequired[str]
+    dep_results: NotRequired[dict[str, Any]]  # the dependencies' full outputs (domain steps read their data)

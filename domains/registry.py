@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from longthink.answers import AnswerKind
+from longthink.domains.pipeline import DomainPipeline
 from longthink.errors import ConfigError
 from longthink.rewards.base import Scorer
 from longthink.tools.base import Tool
@@ -27,7 +28,11 @@ BUILTIN_PACKS: tuple[str, ...] = ("longthink.domains.routing.pack",)
 
 @dataclass(frozen=True, slots=True)
 class DomainPack:
-    """What a domain plugs into the engine. ``detect(request)`` is a confidence in [0, 1]."""
+    """What a domain plugs into the engine. ``detect(request)`` is a confidence in [0, 1].
+
+    With a ``pipeline`` the agent runs the domain's own typed plan and steps (see
+    :mod:`longthink.domains.pipeline`); without one, the pack's ``planner_hints`` and ``tools`` guide the
+    general planner."""
 
     name: str
     description: str
@@ -36,6 +41,7 @@ class DomainPack:
     tools: tuple[Tool, ...] = ()
     scorers: tuple[Scorer, ...] = ()
     answer_kind: AnswerKind = "text"
+    pipeline: DomainPipeline | None = None
 
 
 class DomainRegistry:
@@ -82,6 +88,15 @@ class DomainRegistry:
         """Each pack's confidence that ``request`` is in its domain."""
         self._load()
         return {name: min(1.0, max(0.0, float(pack.detect(request)))) for name, pack in self._packs.items()}
+
+    def resolve(self, domain: str | None, request: str) -> str:
+        """The domain a run uses: ``None`` or ``"auto"`` detects it from the request, ``"general"`` is no pack,
+        any other value must name a registered pack (a clear error otherwise)."""
+        if domain is None or domain.strip().lower() == "auto":
+            return self.detect(request)
+        if domain.strip().lower() == GENERAL:
+            return GENERAL
+        return self.get(domain).name
 
     def detect(self, request: str, *, threshold: float = 0.5) -> str:
         """The name of the most confident pack, or ``"general"`` when none reaches ``threshold``

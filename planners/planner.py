@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from longthink.errors import BudgetExceeded
 from longthink.llm.types import Message
 from longthink.planners.plan import ParsedPlan, Plan, PlanStep, parse_plan, single_step_plan
 from longthink.rewards.base import Scorer
@@ -91,7 +92,7 @@ class Planner:
 
     async def propose(self, request: str, ctx: SearchContext) -> PlanChoice:
         problem = self._problem(request, pid=ctx.step_id or "plan")
-        [cands] = await ctx.sample(problem, self.candidates, strategy="plan")
+        [cands] = await ctx.sample(problem, self._fit(ctx), strategy="plan")
         return await self._choose(request, problem, cands, ctx)
 
     async def replan(
@@ -114,17 +115,30 @@ class Planner:
             "on the ids of the steps already done."
         )
         problem = self._problem(request, extra, pid=f"replan{attempt}")
-        [cands] = await ctx.sample(problem, self.candidates, strategy=f"replan{attempt}")
+        [cands] = await ctx.sample(problem, self._fit(ctx), strategy=f"replan{attempt}")
         choice = await self._choose(request, problem, cands, ctx)
         return _merge(plan, finished, choice, prefix=f"r{attempt}")
+
+    def _fit(self, ctx: SearchContext) -> int:
+        """How many of the ``candidates`` plans the budget admits (at least one, unless it is spent)."""
+        fit = ctx.budget.fit_n(self.candidates, self.max_tokens)
+        if fit == 0:
+            raise BudgetExceeded(f"no budget left to plan: {ctx.budget.describe()}")
+        return fit
 
     async def _choose(self, request: str, problem: Problem, cands: list[Candidate], ctx: SearchContext) -> PlanChoice:
         parsed = [parse_plan(c.text, goal=request) for c in cands]
         scored = await ctx.score(problem, cands, self.structure)
         valid = [c for c, p in zip(scored, parsed, strict=True) if p.plan is not None]
-        if self.judge is not None and valid:
-            judged = {c.id: c for c in await ctx.score(problem, valid, self.judge)}
-            scored = [judged.get(c.id, c) for c in scored]
+        judge = self.judge
+        judge_note = ""
+        if judge is not None and valid:
+            try:
+                judged = {c.id: c for c in await ctx.score(problem, valid, judge)}
+            except BudgetExceeded as exc:  # the plans are kept; they are chosen by structure alone
+                judge, judge_note = None, f"; not judged: {exc}"
+            else:
+                scored = [judged.get(c.id, c) for c in scored]
         for c, p in zip(scored, parsed, strict=True):
             ctx.emit(
                 "plan_proposed",
@@ -142,9 +156,9 @@ class Planner:
         for i, (c, p) in enumerate(zip(scored, parsed, strict=True)):
             if p.plan is None:
                 continue
-            value = (c.score(self.structure.name) or 0.0) * (1 - self.judge_weight if self.judge else 1.0)
-            if self.judge is not None:
-                value += self.judge_weight * (c.score(self.judge.name) or 0.0)
+            value = (c.score(self.structure.name) or 0.0) * (1 - self.judge_weight if judge else 1.0)
+            if judge is not None:
+                value += self.judge_weight * (c.score(judge.name) or 0.0)
             if value > best_value:
                 best_i, best_plan, best_value = i, p.plan, value
         if best_plan is None or best_i is None:
@@ -152,7 +166,7 @@ class Planner:
             reason = f"no readable plan among {len(cands)} candidates; solving the request as one step"
         else:
             plan = best_plan
-            reason = f"plan {best_i + 1} of {len(cands)} (score {best_value:.2f})"
+            reason = f"plan {best_i + 1} of {len(cands)} (score {best_value:.2f}){judge_note}"
         chosen_id = scored[best_i].id if best_i is not None else f"{problem.id}/fallback"
         ctx.emit("plan_selected", plan_id=chosen_id, plan=plan.model_dump(), index=best_i, reason=reason)
         return PlanChoice(plan, tuple(scored), tuple(parsed), best_i, reason)

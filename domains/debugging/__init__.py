@@ -1,0 +1,1 @@
+"""The code-debugging domain pack: reproduce, localise, patch search rewarded by sandboxed tests, explain."""

@@ -1,0 +1,119 @@
+"""How a domain pack runs its own typed plan inside the agent graph.
+
+A pack with a :class:`DomainPipeline` replaces the model-written plan with the domain's plan (for routing:
+extract -> solve -> verify -> report). The agent graph still runs it: steps fan out by their dependencies,
+each step runs under its share of the one run budget, its candidates, scores, tool calls and events go to the
+run's trace, plan approval and durable resume work as for any plan. The pack only says what each step does:
+
+- :meth:`DomainPipeline.plan` — the typed plan for a request (steps with ids, goals, dependencies, ``kind``);
+- :meth:`DomainPipeline.run_step` — one step, given a :class:`StepContext` (the step, its dependencies'
+  outputs, a :class:`~longthink.search.context.SearchContext` bound to the step and its budget share, the
+  tools, a directory for files); it returns a :class:`StepOutput`;
+- :meth:`DomainPipeline.synthesize` — the final answer (a document, routes, a diff) from the step outputs.
+
+Step outputs travel between steps and into the checkpoint as JSON: ``data`` must be JSON-able.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from longthink.planners.plan import Plan, PlanStep
+from longthink.search.context import SearchContext
+from longthink.tools.base import ToolRegistry
+
+
+_FILE = re.compile(r"^File `([^`\n]+)`:\n(`{3,})[^\n]*\n(.*?)\n\2[ \t]*$", re.M | re.S)
+
+
+def attach_files(request: str, files: Mapping[str, str]) -> str:
+    """``request`` followed by each file as a fenced block headed ``File `NAME`:`` (how the CLI's ``--file``
+    passes code, tests, instances or tables to a pack; :func:`attached_files` reads them back)."""
+    parts = [request.rstrip()]
+    for name, content in files.items():
+        fence = "```"
+        while fence in content:
+            fence += "`"
+        parts.append(f"File `{name}`:\n{fence}\n{content.rstrip(chr(10))}\n{fence}")
+    return "\n\n".join(parts)
+
+
+def attached_files(request: str) -> dict[str, str]:
+    """The files attached to ``request`` by :func:`attach_files`, by name, in order."""
+    return {m.group(1): m.group(3) for m in _FILE.finditer(request)}
+
+
+def request_text(request: str) -> str:
+    """``request`` without its attached files."""
+    return _FILE.sub("", request).strip()
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutput:
+    """What a domain step produced.
+
+    ``answer``: the short result shown in the plan tree (None when the step failed); ``text``: the full text
+    (a document section, a diff, a report); ``verified``: whether the domain's verifier accepted it, and
+    ``reason`` why (or why not); ``data``: JSON-able values for the steps that depend on this one and for
+    :meth:`DomainPipeline.synthesize`; ``artifacts``: files written (plots, documents), as paths.
+    """
+
+    answer: str | None
+    text: str = ""
+    verified: bool = False
+    reason: str = ""
+    data: Mapping[str, Any] = field(default_factory=dict)
+    artifacts: tuple[str, ...] = ()
+    candidates: int = 0
+    strategy: str = "domain"
+
+
+@dataclass(frozen=True, slots=True)
+class StepContext:
+    """What one domain step gets.
+
+    ``inputs`` maps each dependency's step id to its output as a dict (``answer``, ``text``, ``verified``,
+    ``reason``, ``data``, ``artifacts``). ``search`` samples and scores under this step's budget share and
+    records every candidate in the run's trace (``search.step_id`` is the step id). ``artifacts_dir`` is this
+    run's directory for files; it is created on first use by :meth:`artifact_path`.
+    """
+
+    request: str
+    run_id: str
+    step: PlanStep
+    inputs: Mapping[str, Mapping[str, Any]]
+    search: SearchContext
+    tools: ToolRegistry
+    artifacts_dir: Path
+    seed: int | None = None
+
+    def input_data(self, step_id: str) -> Mapping[str, Any]:
+        """The ``data`` of dependency ``step_id`` ({} when it produced none)."""
+        value = self.inputs.get(step_id, {}).get("data")
+        return value if isinstance(value, Mapping) else {}
+
+    def artifact_path(self, name: str) -> Path:
+        """A path for file ``name`` in this run's artifact directory (the directory is created)."""
+        self.artifacts_dir.mkdir(parents=True, exist_ok=True)
+        return self.artifacts_dir / name
+
+    def emit(self, kind: str, **fields: Any) -> None:
+        """An event in the run's stream (and store), tagged with this step's id."""
+        self.search.emit(kind, **fields)
+
+
+@runtime_checkable
+class DomainPipeline(Protocol):
+    """A domain's own plan and step implementations (see the module docstring)."""
+
+    def plan(self, request: str) -> Plan: ...
+
+    async def run_step(self, ctx: StepContext) -> StepOutput: ...
+
+    def synthesize(self, request: str, plan: Plan, results: Mapping[str, Mapping[str, Any]]) -> tuple[str | None, str]:
+        """The final ``(answer, justification)`` from every step's output dict (as in :attr:`StepContext.inputs`)."""
+        ...
