@@ -15,8 +15,8 @@ from pydantic import ValidationError
 
 from longthink.agents.deps import AgentDeps
 from longthink.agents.state import AgentState, StepTask
-from longthink.domains.pipeline import DomainPipeline, StepContext, StepOutput
 from longthink.budget import Budget
+from longthink.domains.pipeline import DomainPipeline, StepContext, StepOutput
 from longthink.errors import BudgetExceeded
 from longthink.llm.types import Message
 from longthink.planners.plan import Plan, PlanStep, single_step_plan
@@ -76,7 +76,9 @@ async def plan(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]
                          reason=f"the {state['domain']} pack's plan")  # fmt: skip
         return {"plan": plan_.model_dump(), "status": "planned"}
     try:
-        choice = await deps.get_planner().propose(state["request"], _ctx(deps, state["run_id"], "plan", _plan_budget(deps, "plan")))
+        choice = await deps.get_planner().propose(
+            state["request"], _ctx(deps, state["run_id"], "plan", _plan_budget(deps, "plan"))
+        )
     except BudgetExceeded as exc:  # no budget to plan: the request is solved as one step with what is left
         plan_ = single_step_plan(state["request"])
         deps.events.emit("plan_selected", plan_id="plan/fallback", plan=plan_.model_dump(), index=None,
@@ -437,7 +439,11 @@ async def synthesize(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str
                 raise BudgetExceeded(res.reason)
         except BudgetExceeded as exc:  # no budget to combine: the last step's result stands, marked partial
             last = _last_result(plan_, results)
-            answer = None if last is None else (last.get("answer") if kind == "number" else last.get("text") or last.get("answer"))
+            answer = (
+                None
+                if last is None
+                else (last.get("answer") if kind == "number" else last.get("text") or last.get("answer"))
+            )
             justification += f"\n(not synthesised: {exc}; the answer is the last step's result)"
             deps.events.emit("verification", step_id="answer", passed=False, reason=f"not synthesised: {exc}")
             status = "partial" if answer else "failed"
@@ -450,7 +456,9 @@ async def synthesize(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str
 
 def _last_result(plan_: Plan, results: dict[str, Any]) -> dict[str, Any] | None:
     """The result of the last step (in plan order) that produced one."""
-    have = [results[s.id] for s in plan_.steps if results.get(s.id, {}).get("answer") or results.get(s.id, {}).get("text")]
+    have = [
+        results[s.id] for s in plan_.steps if results.get(s.id, {}).get("answer") or results.get(s.id, {}).get("text")
+    ]
     return have[-1] if have else None
 
 

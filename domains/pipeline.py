@@ -26,7 +26,6 @@ from longthink.planners.plan import Plan, PlanStep
 from longthink.search.context import SearchContext
 from longthink.tools.base import ToolRegistry
 
-
 _FILE = re.compile(r"^File `([^`\n]+)`:\n(`{3,})[^\n]*\n(.*?)\n\2[ \t]*$", re.M | re.S)
 
 

@@ -27,6 +27,7 @@ from longthink.agents.graph import compile_graph
 from longthink.agents.options import AgentOptions
 from longthink.budget import Budget
 from longthink.config import Settings, load_settings
+from longthink.domains.registry import REGISTRY, DomainRegistry
 from longthink.errors import ConfigError, LongthinkError
 from longthink.events import Event, EventBus
 from longthink.llm.base import LLM, run_sync
@@ -50,6 +51,12 @@ class RunResult:
     steps: Mapping[str, Any] = field(default_factory=dict)
     spend: Mapping[str, float] = field(default_factory=dict)
     pending: Mapping[str, Any] | None = None
+    domain: str = "general"
+
+    @property
+    def artifacts(self) -> list[str]:
+        """Files the run's steps wrote (route maps, documents), in plan order."""
+        return [a for r in self.steps.values() for a in (r.get("artifacts") or [])]
 
 
 class Agent:
@@ -58,7 +65,8 @@ class Agent:
     ``llm`` defaults to the configured backend (the embedded model unless endpoints are set). ``store``:
     ``"default"`` opens the configured database, ``None`` disables persistence, or pass a Store.
     ``checkpoints``: a SQLite path or PostgreSQL URL for LangGraph's checkpointer ("default": next to the
-    store; None: in memory, no resumption across processes).
+    store; None: in memory, no resumption across processes). ``domains``: the domain packs to choose from
+    (default: the built-in registry); ``options.domain`` names one, or None detects it from the request.
     """
 
     def __init__(
@@ -73,8 +81,12 @@ class Agent:
         tools: ToolRegistry | None = None,
         store: Any = "default",
         checkpoints: str | Path | None = "default",
+        domains: DomainRegistry | None = None,
     ) -> None:
         self.options = options or AgentOptions()
+        self.domains = domains or REGISTRY
+        if self.options.domain and self.options.domain.strip().lower() not in ("auto", "general"):
+            self.domains.get(self.options.domain)  # an unknown name fails here, with the known names
         self.settings = settings or load_settings()
         self._llm = llm
         self.scorer = scorer
@@ -159,6 +171,7 @@ class Agent:
             scorer=self.scorer,
             planner=self.planner,
             verifier=self.verifier,
+            domains=self.domains,
         )
 
     # -- running ------------------------------------------------------------------------------------------
@@ -282,4 +295,4 @@ def _result(run_id: str, snapshot: Any, budget: Budget | None) -> RunResult:
     status = "awaiting_approval" if pending is not None else values.get("status", "unknown")
     spend = budget.spent.as_dict() if budget is not None else {}
     return RunResult(run_id, status, values.get("answer"), values.get("justification", ""), plan,
-                     values.get("results", {}), spend, pending)  # fmt: skip
+                     values.get("results", {}), spend, pending, values.get("domain", "general"))  # fmt: skip

@@ -27,6 +27,7 @@ def _agent(
     endpoint: list[str] | None,
     threads: int | None,
     approve: bool = False,
+    domain: str | None = None,
 ) -> Any:
     from longthink.agents.options import AgentOptions
     from longthink.api import Agent
@@ -37,6 +38,7 @@ def _agent(
         strategy=strategy or "auto",
         budget_tokens=budget if budget is not None else AgentOptions().budget_tokens,
         approve_plan=approve,
+        domain=domain,
     )
     return Agent(settings=settings, options=options)
 
@@ -94,6 +96,21 @@ def _read_steps() -> dict[str, Any]:
     }
 
 
+def _with_files(request: str, files: list[Path]) -> str:
+    """The request with each ``--file`` attached (see :func:`longthink.domains.pipeline.attach_files`)."""
+    if not files:
+        return request
+    from longthink.domains.pipeline import attach_files
+
+    contents: dict[str, str] = {}
+    for path in files:
+        try:
+            contents[path.name] = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise typer.BadParameter(f"{path} is not a UTF-8 text file", param_hint="--file") from None
+    return attach_files(request, contents)
+
+
 def _print_result(result: Any, *, as_json: bool, elapsed: float) -> None:
     if as_json:
         payload = {
@@ -105,12 +122,16 @@ def _print_result(result: Any, *, as_json: bool, elapsed: float) -> None:
             "steps": result.steps,
             "spend": result.spend,
             "seconds": round(elapsed, 2),
+            "domain": result.domain,
+            "artifacts": result.artifacts,
         }
         sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
         return
     console.rule("answer")
     console.print(escape(str(result.answer)) if result.answer is not None else "[red]no answer[/red]")
     console.print(f"[dim]{escape(result.justification)}[/dim]")
+    for path in result.artifacts:
+        console.print(f"[dim]wrote {escape(path)}[/dim]")
     spent = result.spend.get("completion_tokens", 0)
     console.print(f"[dim]run {result.run_id} · {result.status} · {spent:g} tokens · {elapsed:.1f}s[/dim]")
 
@@ -127,9 +148,30 @@ def register(app: typer.Typer) -> None:
         approve: Annotated[bool, typer.Option("--approve", help="Ask before executing the plan.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
         verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every candidate.")] = False,
+        domain: Annotated[
+            str | None,
+            typer.Option(
+                "--domain",
+                "-d",
+                help="A domain pack (routing, debugging, business_plan), 'general' for "
+                "none, or 'auto' (default: detected from the request).",
+            ),
+        ] = None,
+        files: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--file",
+                "-f",
+                help="Attach a file (code, tests, a CVRPLIB/Solomon instance, a CSV); repeat for several.",
+                exists=True,
+                dir_okay=False,
+                readable=True,
+            ),
+        ] = None,
     ) -> None:
         """Plan the request, search every step, verify, and print the plan and the answer."""
-        agent = _agent(strategy, budget, model, endpoint, threads, approve)
+        request = _with_files(request, files or [])
+        agent = _agent(strategy, budget, model, endpoint, threads, approve, domain)
         start = time.perf_counter()
         try:
             result = _run(agent, agent.stream(request), quiet=as_json, verbose=verbose)
@@ -145,11 +187,14 @@ def register(app: typer.Typer) -> None:
         model: Annotated[str | None, typer.Option("--model", "-m")] = None,
         endpoint: Annotated[list[str] | None, typer.Option("--endpoint", "-e")] = None,
         threads: Annotated[int | None, typer.Option("--threads")] = None,
+        domain: Annotated[
+            str | None, typer.Option("--domain", "-d", help="A domain pack, 'general' or 'auto'.")
+        ] = None,
     ) -> None:
         """A chat session: plans, per-step candidates and scores, a budget bar; /help lists commands."""
         from longthink.cli.chat import ChatSession
 
-        ChatSession(_agent(strategy, budget, model, endpoint, threads), console).loop()
+        ChatSession(_agent(strategy, budget, model, endpoint, threads, domain=domain), console).loop()
 
     app.add_typer(runs_app, name="runs")
 

@@ -1,8 +1,9 @@
 """``longthink chat``: a chat session over the Agent API.
 
 Commands: ``/approve on|off`` (ask before executing plans), ``/approve`` ``/edit`` ``/reject [feedback]`` (answer a
-waiting plan), ``/strategy NAME``, ``/budget N``, ``/history``, ``/help``, ``/quit``. Earlier turns are given
-to later requests as context. Input history is kept between sessions (readline, in the user data directory).
+waiting plan), ``/strategy NAME``, ``/budget N``, ``/domain NAME``, ``/history``, ``/help``, ``/quit``.
+Earlier turns are given to later requests as context. Input history is kept between sessions (readline, in the
+user data directory).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ HELP = """commands:
   /edit                replace the waiting plan (one step per line, empty line ends)
   /strategy NAME       strategy for every step (auto, cot, self_consistency, best_of_n, adaptive, ...)
   /budget N            generated-token budget per request (now: {budget})
+  /domain NAME         a domain pack (routing, debugging, business_plan), general, or auto (now: {domain})
   /history             this session's requests and answers
   /quit                leave"""
 
@@ -83,7 +85,9 @@ class ChatSession:
             return False
         if name == "/help":
             self.console.print(
-                HELP.format(approve=opts.approve_plan, budget=opts.budget_tokens), markup=False, highlight=False
+                HELP.format(approve=opts.approve_plan, budget=opts.budget_tokens, domain=opts.domain or "auto"),
+                markup=False,
+                highlight=False,
             )
         elif name == "/approve" and arg in ("on", "off"):
             self._set(approve_plan=arg == "on")
@@ -102,6 +106,14 @@ class ChatSession:
         elif name == "/budget" and arg.isdigit():
             self._set(budget_tokens=int(arg))
             self.console.print(f"budget: {arg} tokens")
+        elif name == "/domain" and arg:
+            try:
+                self.agent.domains.resolve(arg, "")
+            except LongthinkError as exc:
+                self.console.print(f"[red]error:[/red] {escape(str(exc))}")
+            else:
+                self._set(domain=None if arg.lower() == "auto" else arg)
+                self.console.print(f"domain: {escape(arg)}")
         elif name == "/history":
             for i, (q, a) in enumerate(self.turns, 1):
                 self.console.print(f"{i}. {escape(q)}\n   -> {escape(str(a))}")
