@@ -1,0 +1,218 @@
+"""The debugging pack's plan and steps: reproduce -> localise -> patch -> validate -> explain.
+
+- **reproduce**: run the tests on the original code in the sandbox and record which fail (no model);
+- **localise**: name the suspect function(s): the file's functions seen in the failures' tracebacks, and, when the
+  file has several, a few cheap model votes;
+- **patch**: :func:`~longthink.domains.debugging.repair.search_patch` (best-of-N, then iterative repair), every
+  candidate scored by running the tests (the scores land in the run's trace);
+- **validate**: run the whole test file again, fresh, on the chosen patch; verified when every test passes;
+- **explain**: a short explanation by the model of what was wrong and what the patch changes.
+
+:meth:`DebuggingPipeline.synthesize` answers in Markdown: the status, the test results before and after, the
+unified diff and the explanation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from longthink.domains.debugging.repair import RepairSettings, TestScorer, patch_prompt, search_patch
+from longthink.domains.debugging.source import BadInput, DebugInput, parse_request, unified_diff
+from longthink.domains.pipeline import StepContext, StepOutput
+from longthink.errors import BudgetExceeded
+from longthink.llm.types import Message
+from longthink.planners.plan import Plan, PlanStep
+from longthink.search.types import Problem
+from longthink.tools.sandbox import Sandbox, SandboxLimits, TestReport, run_tests
+
+STEPS = ("reproduce", "localise", "patch", "validate", "explain")
+
+
+@dataclass
+class DebuggingPipeline:
+    """The pack's pipeline. ``repair`` sizes the patch search; ``limits`` the sandbox of every test run."""
+
+    repair: RepairSettings = field(default_factory=RepairSettings)
+    limits: SandboxLimits = field(default_factory=lambda: SandboxLimits(wall_s=20.0, cpu_s=10))
+    localise_samples: int = 3
+    use_bwrap: bool | None = None
+
+    def plan(self, request: str) -> Plan:
+        goals = {
+            "reproduce": "run the tests on the original code in the sandbox and record the failures",
+            "localise": "name the function(s) that most likely hold the bug",
+            "patch": "search for a patch: sampled fixes and iterative repair, rewarded by the tests passing",
+            "validate": "run the full tests again on the chosen patch",
+            "explain": "explain the bug and the fix in a few sentences",
+        }
+        deps = {"reproduce": [], "localise": ["reproduce"], "patch": ["reproduce", "localise"],
+                "validate": ["patch"], "explain": ["patch", "validate"]}  # fmt: skip
+        steps = [
+            PlanStep(id=s, goal=goals[s], kind=s, depends_on=deps[s], answer_kind="code" if s == "patch" else "text")
+            for s in STEPS
+        ]
+        return Plan(goal="fix the bug so the tests pass", steps=steps)
+
+    def _sandbox(self) -> Sandbox:
+        return Sandbox(self.limits, concurrency=2, use_bwrap=self.use_bwrap)
+
+    async def run_step(self, ctx: StepContext) -> StepOutput:
+        try:
+            inp = parse_request(ctx.request)
+        except BadInput as exc:
+            return StepOutput(None, reason=str(exc), strategy="input")
+        kind = ctx.step.kind
+        if kind == "reproduce":
+            return await self._reproduce(ctx, inp)
+        if kind == "localise":
+            return await self._localise(ctx, inp)
+        if kind == "patch":
+            return await self._patch(ctx, inp)
+        if kind == "validate":
+            return await self._validate(ctx, inp)
+        if kind == "explain":
+            return await self._explain(ctx, inp)
+        return StepOutput(None, reason=f"unknown debugging step kind {kind!r}")
+
+    # -- steps -----------------------------------------------------------------------------------------------------
+    async def _reproduce(self, ctx: StepContext, inp: DebugInput) -> StepOutput:
+        if not inp.tests:
+            reason = "no tests given: the patch cannot be checked by running tests"
+            return StepOutput("no tests", text=inp.error, verified=False, reason=reason,
+                              data={"report": None, "failure": inp.error, "total": 0}, strategy="sandbox")  # fmt: skip
+        report = await run_tests(self._sandbox(), inp.source, inp.tests, module=inp.module)
+        ctx.emit("tool_called", tool="run_tests", args={"target": "original"}, ok=report.error is None,
+                 result=report.summary(), error=report.error, latency_s=report.run.duration_s)  # fmt: skip
+        failure = report.summary(1200)
+        if inp.error:
+            failure = f"{failure}\nReported error:\n{inp.error[-800:]}"
+        reproduced = not report.all_passed
+        reason = (f"reproduced: {report.passed}/{report.total} tests pass on the original code" if reproduced
+                  else "not reproduced: every test passes on the original code")  # fmt: skip
+        return StepOutput(f"{report.passed}/{report.total} tests pass", text=report.summary(), verified=reproduced,
+                          reason=reason, data={"report": report.as_dict(), "failure": failure, "total": report.total},
+                          strategy="sandbox")  # fmt: skip
+
+    async def _localise(self, ctx: StepContext, inp: DebugInput) -> StepOutput:
+        names = inp.functions()
+        if not names:
+            return StepOutput(None, reason="the code has no functions or classes to patch")
+        failure = str(ctx.input_data("reproduce").get("failure") or inp.error)
+        seen = [n for n in names if re.search(rf"\b{re.escape(n)}\b", failure)]
+        if len(names) == 1:
+            return StepOutput(names[0], verified=True, reason="the file has one function",
+                              data={"suspects": names, "votes": {}}, strategy="static")  # fmt: skip
+        prompt = (
+            Message.system("You locate bugs in Python code."),
+            Message.user(
+                f"```python\n{inp.source.rstrip()}\n```\n\nThe tests give:\n```\n{failure.strip()[:1500]}\n```\n"
+                f"Which function contains the bug? Answer with the function name only, one of: {', '.join(names)}."
+            ),
+        )  # fmt: skip
+        problem = Problem(f"{ctx.run_id}:localise", prompt, "text", max_tokens=24)
+        votes: Counter[str] = Counter()
+        try:
+            [cands] = await ctx.search.sample(problem, self.localise_samples, strategy="localise")
+        except BudgetExceeded:
+            cands = []
+        for c in cands:
+            hit = next(
+                (n for n in sorted(names, key=len, reverse=True) if re.search(rf"\b{re.escape(n)}\b", c.text)), None
+            )
+            if hit:
+                votes[hit] += 1
+        ranked = [n for n, _ in votes.most_common()]
+        suspects = list(dict.fromkeys([*ranked[:1], *seen, *ranked[1:]])) or names[:1]
+        reason = f"model votes {dict(votes)}; in the tracebacks: {', '.join(seen) or 'none'}"
+        return StepOutput(", ".join(suspects), verified=True, reason=reason,
+                          data={"suspects": suspects, "votes": dict(votes)}, candidates=len(cands),
+                          strategy="vote")  # fmt: skip
+
+    async def _patch(self, ctx: StepContext, inp: DebugInput) -> StepOutput:
+        if not inp.tests:
+            return StepOutput(None, reason="no tests to reward a patch with: attach a failing test", strategy="repair")
+        repro = ctx.input_data("reproduce")
+        suspects = list(ctx.input_data("localise").get("suspects") or inp.functions()[:1])
+        failure = str(repro.get("failure") or inp.error)
+        problem = Problem(f"{ctx.run_id}:patch", patch_prompt(inp, suspects, failure), "code",
+                          max_tokens=self.repair.max_tokens)  # fmt: skip
+        scorer = TestScorer(inp, self._sandbox(), expected=int(repro.get("total") or 0))
+        found = await search_patch(problem, ctx.search, scorer, self.repair)
+        chosen = found.chosen
+        if chosen is None or chosen.id not in scorer.patched:
+            why = "budget spent before any candidate" if not found.candidates else "no candidate gave a usable patch"
+            return StepOutput(None, reason=f"{why} ({len(found.candidates)} candidates)",
+                              candidates=len(found.candidates), strategy="best_of_n+repair")  # fmt: skip
+        report = scorer.reports[chosen.id]
+        patched = scorer.patched[chosen.id]
+        diff = unified_diff(inp.source, patched, inp.code_name or f"{inp.module}.py")
+        failed = sum(1 for c in found.candidates if c.id not in scorer.reports)
+        reason = (f"best of {len(found.candidates)} candidates ({failed} failed to give a usable patch, "
+                  f"{found.rounds} repair rounds): {report.passed}/{report.total} tests pass")  # fmt: skip
+        return StepOutput(f"{report.passed}/{report.total} tests pass", text=diff, verified=report.all_passed,
+                          reason=reason, data={"patched": patched, "diff": diff, "candidate": chosen.id,
+                                               "score": report.pass_rate, "rounds": found.rounds},
+                          candidates=len(found.candidates), strategy="best_of_n+repair")  # fmt: skip
+
+    async def _validate(self, ctx: StepContext, inp: DebugInput) -> StepOutput:
+        patched = ctx.input_data("patch").get("patched")
+        if not isinstance(patched, str):
+            return StepOutput(None, reason="no patch to validate", strategy="sandbox")
+        report: TestReport = await run_tests(self._sandbox(), patched, inp.tests, module=inp.module)
+        ctx.emit("tool_called", tool="run_tests", args={"target": "patched"}, ok=report.error is None,
+                 result=report.summary(), error=report.error, latency_s=report.run.duration_s)  # fmt: skip
+        ok = report.all_passed
+        reason = "every test passes on the patched code" if ok else f"still failing: {report.summary(400)}"
+        return StepOutput(f"{report.passed}/{report.total} tests pass", text=report.summary(), verified=ok,
+                          reason=reason, data={"report": report.as_dict()}, strategy="sandbox")  # fmt: skip
+
+    async def _explain(self, ctx: StepContext, inp: DebugInput) -> StepOutput:
+        diff = str(ctx.input_data("patch").get("diff") or "")
+        if not diff:
+            return StepOutput(None, reason="no patch to explain", strategy="cot")
+        validated = ctx.inputs.get("validate", {}).get("answer") or "not validated"
+        prompt = (
+            Message.system(SYSTEM_EXPLAIN),
+            Message.user(f"Bug report: {inp.description or 'failing tests'}\n\nThe fix:\n```diff\n{diff}```\n"
+                         f"Tests after the fix: {validated}.\nExplain in two or three sentences what was wrong "
+                         "and what the fix changes."),
+        )  # fmt: skip
+        problem = Problem(f"{ctx.run_id}:explain", prompt, "text", max_tokens=160)
+        try:
+            [cands] = await ctx.search.sample(problem, 1, strategy="explain", temperature=0.2)
+        except BudgetExceeded:
+            cands = []
+        text = cands[0].text.strip() if cands else ""
+        if not text:
+            return StepOutput(None, reason="no explanation (budget spent or empty reply)", candidates=len(cands))
+        return StepOutput(text.splitlines()[0][:120], text=text, verified=True, reason="written by the model",
+                          candidates=len(cands), strategy="cot")  # fmt: skip
+
+    # -- answer ------------------------------------------------------------------------------------------------------
+    def synthesize(self, request: str, plan: Plan, results: Mapping[str, Mapping[str, Any]]) -> tuple[str | None, str]:
+        patch = results.get("patch", {})
+        diff = str((patch.get("data") or {}).get("diff") or "")
+        before = results.get("reproduce", {}).get("answer") or "not run"
+        validate = results.get("validate", {})
+        after = validate.get("answer") or patch.get("answer") or "not run"
+        justification = "\n".join(f"- {s.id}: {results.get(s.id, {}).get('reason', 'not run')}" for s in plan.steps)
+        if not diff:
+            return None, justification
+        fixed = bool(validate.get("verified"))
+        status = "Fixed: every test passes." if fixed else "Not fixed: the best patch found still fails tests."
+        lines = [f"**{status}**", "", f"- Tests before: {before}", f"- Tests after: {after}"]
+        suspects = results.get("localise", {}).get("answer")
+        if suspects:
+            lines.append(f"- Suspect: {suspects}")
+        lines += ["", "```diff", diff.rstrip("\n"), "```"]
+        explanation = results.get("explain", {}).get("text")
+        if explanation:
+            lines += ["", str(explanation).strip()]
+        return "\n".join(lines), justification
+
+
+SYSTEM_EXPLAIN = "You explain bug fixes to programmers clearly and briefly."
