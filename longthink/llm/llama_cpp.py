@@ -85,6 +85,14 @@ class _Seq:
     stop_sequence: str | None = None
 
 
+def _cpu_has_amx() -> bool:
+    """Whether /proc/cpuinfo lists Intel AMX (False where there is no such file)."""
+    try:
+        return "amx_tile" in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+
+
 class LlamaCppLLM(BaseLLM):
     """llama.cpp in process. Thread-safe: calls are serialised, each one batched internally."""
 
@@ -114,6 +122,9 @@ class LlamaCppLLM(BaseLLM):
 
         lib.llama_backend_init()
         mparams = lib.llama_model_default_params()
+        # llama.cpp's extra weight buffers include AMX tiles, which die with SIGILL where the CPU advertises AMX
+        # but the kernel does not enable its tile state (seen on a Firecracker VM); keep them for other CPUs.
+        mparams.use_extra_bufts = not _cpu_has_amx()
         self._mdl = lib.llama_model_load_from_file(str(self._path).encode(), mparams)
         if not self._mdl:
             raise BackendError("llama.cpp could not load the model file", endpoint=str(self._path), retryable=False)
