@@ -44,7 +44,10 @@ class Tool(Protocol):
 
 
 async def call_tool(tool: Tool, raw_args: Mapping[str, Any] | BaseModel, *, timeout_s: float = 30.0) -> ToolResult:
-    """Validate ``raw_args`` and run ``tool``; errors (bad arguments, exceptions, time-outs) become results."""
+    """Validate ``raw_args`` and run ``tool``; errors (bad arguments, exceptions, time-outs) become results.
+
+    A tool whose run time depends on its arguments (a solver given a time limit) may define
+    ``timeout_for(args) -> float``: the time-out is then at least that many seconds."""
     start = time.perf_counter()
     raw = raw_args.model_dump() if isinstance(raw_args, BaseModel) else dict(raw_args)
     try:
@@ -52,6 +55,9 @@ async def call_tool(tool: Tool, raw_args: Mapping[str, Any] | BaseModel, *, time
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'args'}: {e['msg']}" for e in exc.errors())
         return ToolResult(tool.name, False, "", f"invalid arguments: {problems}", arguments=raw)
+    needs = getattr(tool, "timeout_for", None)
+    if callable(needs):
+        timeout_s = max(timeout_s, float(needs(args)))
     try:
         result = await asyncio.wait_for(tool.run(args), timeout=timeout_s)
     except TimeoutError:

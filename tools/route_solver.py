@@ -215,6 +215,11 @@ class RouteSolver:
     )
     args_model: type[BaseModel] = RouteSolverArgs
 
+    def timeout_for(self, args: RouteSolverArgs) -> float:
+        """Seconds :func:`~longthink.tools.base.call_tool` must allow: the solver's time limit plus reading the
+        file, building the model and verifying (a 30 s default would cut off a 30 s solve)."""
+        return args.time_limit_s + 30.0
+
     async def run(self, args: RouteSolverArgs) -> ToolResult:
         problem = await asyncio.to_thread(args.load)
         solution = await asyncio.to_thread(solve, problem, time_limit_s=args.time_limit_s, seed=args.seed)

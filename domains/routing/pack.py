@@ -1,4 +1,5 @@
-"""The ``routing`` domain pack: detector, planner hints, the route-solver tool and the verifier scorer.
+"""The ``routing`` domain pack: detector, planner hints, the route-solver tool, the verifier scorer and the
+pipeline (extract -> solve -> verify -> report, see :mod:`.pipeline`).
 
 Importing this module registers the pack in the default domain registry (which imports it on its first
 lookup). It lives apart from the package's ``__init__`` because the solver tool imports the routing package.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import re
 
 from longthink.domains.registry import DomainPack, register
+from longthink.domains.routing.pipeline import RoutingPipeline
 from longthink.domains.routing.verify import RoutingVerifier
 from longthink.tools.route_solver import RouteSolver
 
@@ -52,5 +54,6 @@ ROUTING = register(
         tools=(RouteSolver(),),
         scorers=(RoutingVerifier(),),
         answer_kind="json",
+        pipeline=RoutingPipeline(),
     )
 )

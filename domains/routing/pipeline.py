@@ -1,0 +1,363 @@
+"""The routing pack's own plan: extract -> solve -> verify -> report, run by the agent graph.
+
+- **extract**: an attached problem file (``.vrp``, Solomon ``.txt``, ``.csv``, ``.json``) is read directly;
+  otherwise the model extracts the problem from the text with self-consistency (:mod:`.extract`).
+- **solve**: test-time search over solver configurations (PyVRP seeds) via
+  :func:`~longthink.tools.route_solver.solve_configs`; every run is a candidate in the trace, scored by the
+  independent verifier (feasibility, then cost), and the best feasible one is kept.
+- **verify**: the verifier again, on the chosen routes only, recomputing loads, distances and time windows.
+- **report**: routes per vehicle with load and distance, the total, the gap to the best-known value when the
+  instance is a named CVRPLIB/Solomon one, and a PNG map.
+
+The solver's time per configuration is :attr:`RoutingOptions.time_limit_s`, by default scaled with the
+instance size; a request can set it ("time limit 10 s").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any
+
+from longthink.domains.pipeline import StepContext, StepOutput, attached_files, request_text
+from longthink.domains.routing.extract import describe_problem, extract_problem
+from longthink.domains.routing.io import best_known, read_problem
+from longthink.domains.routing.problem import RoutingProblem, RoutingSolution
+from longthink.domains.routing.verify import RoutingVerifier, verify
+from longthink.errors import ConfigError
+from longthink.llm.types import Message
+from longthink.planners.plan import Plan, PlanStep
+from longthink.search.types import Candidate, Problem, prompt_hash
+
+PROBLEM_SUFFIXES = (".vrp", ".txt", ".csv", ".json")
+_TIME_LIMIT = re.compile(
+    r"\b(?:time limit|solver time|time budget|solve (?:it )?for)\s*(?:of\s*|:\s*)?(\d+(?:\.\d+)?)\s*"
+    r"(?:s|sec|secs|seconds?)\b",
+    re.I,
+)
+_VEHICLES = re.compile(r"\b(\d+)\s+(?:vehicles|trucks|vans|lorries)\b", re.I)
+_CAPACITY = re.compile(r"\bcapacity(?:\s+of)?\s*:?\s*(\d+)\b|\b(\d+)\s+units?\s+(?:each|per vehicle|per truck)\b", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingOptions:
+    """``samples``: model extractions voted over; ``temperature``: their sampling temperature (None: the run's);
+    ``seeds``: solver configurations tried; ``time_limit_s``: solver seconds per configuration (None: by size,
+    :func:`auto_time_limit`)."""
+
+    samples: int = 4
+    temperature: float | None = 0.4
+    seeds: int = 3
+    time_limit_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.samples < 1:
+            raise ConfigError("samples must be >= 1", field="samples")
+        if self.seeds < 1:
+            raise ConfigError("seeds must be >= 1", field="seeds")
+        if self.time_limit_s is not None and not (0 < self.time_limit_s <= 600):
+            raise ConfigError("time_limit_s must be in (0, 600] seconds", field="time_limit_s")
+
+
+def auto_time_limit(customers: int) -> float:
+    """Solver seconds per configuration for an instance of this size: 0.25 s for a handful of customers,
+    about 1 s at 25, at most 5 s."""
+    return min(5.0, max(0.25, customers / 25))
+
+
+def request_time_limit(text: str) -> float | None:
+    """A time limit the request states ("time limit 10 s", "solve for 2 seconds"), if any."""
+    m = _TIME_LIMIT.search(text)
+    if m is None:
+        return None
+    value = float(m.group(1))
+    return value if 0 < value <= 600 else None
+
+
+class RoutingPipeline:
+    """The :class:`~longthink.domains.pipeline.DomainPipeline` of the ``routing`` pack."""
+
+    def __init__(self, options: RoutingOptions | None = None) -> None:
+        self.options = options or RoutingOptions()
+
+    def plan(self, request: str) -> Plan:
+        source = "the attached problem file" if _problem_files(request) else "the request's text"
+        return Plan(
+            goal="vehicle routes that serve every customer within capacity (and time windows) at least distance",
+            steps=[
+                PlanStep(id="extract", kind="extract", answer_kind="json",
+                         goal=f"Read the routing problem (depot, customers, demands, fleet) from {source}",
+                         success_check="a valid problem: demands within capacity, coordinates present, ids unique"),
+                PlanStep(id="solve", kind="solve", answer_kind="json", depends_on=["extract"],
+                         goal="Search solver configurations with PyVRP; keep the cheapest feasible routes",
+                         success_check="the verifier accepts the routes"),
+                PlanStep(id="verify", kind="verify", depends_on=["extract", "solve"],
+                         goal="Check the routes independently: every customer once, loads, fleet, time windows"),
+                PlanStep(id="report", kind="report", depends_on=["extract", "solve", "verify"],
+                         goal="Report routes per vehicle with load and distance, the total, and a map"),
+            ],
+        )  # fmt: skip
+
+    async def run_step(self, ctx: StepContext) -> StepOutput:
+        steps = {"extract": self._extract, "solve": self._solve, "verify": self._verify, "report": self._report}
+        run = steps.get(ctx.step.id)
+        if run is None:
+            return StepOutput(None, reason=f"unknown routing step {ctx.step.id!r} (known: {', '.join(steps)})")
+        return await run(ctx)
+
+    # -- extract ---------------------------------------------------------------------------------------------
+    async def _extract(self, ctx: StepContext) -> StepOutput:
+        files = _problem_files(ctx.request)
+        text = request_text(ctx.request)
+        if files:
+            name, content = next(iter(files.items()))
+            path = ctx.artifact_path(PurePath(name).name)
+            path.write_text(content, encoding="utf-8")
+            vehicles = _first_int(_VEHICLES, text)
+            try:
+                problem = read_problem(path, vehicles=vehicles, capacity=_first_int(_CAPACITY, text))
+            except ConfigError as exc:
+                return StepOutput(None, reason=f"the attached file {name} is not a usable problem: {exc}")
+            read = {"problem": problem.model_dump(mode="json"), "source": f"file {name}"}
+            return StepOutput(
+                describe_problem(problem), problem.model_dump_json(), True, f"read from the attached file {name}", read
+            )
+        if not text:
+            return StepOutput(None, reason="the request is empty: describe the depot, customers and fleet")
+        extraction = await extract_problem(
+            text, ctx.search, samples=self.options.samples, temperature=self.options.temperature
+        )
+        data: dict[str, Any] = {"source": "text", "extraction": extraction.as_data()}
+        if extraction.problem is None:
+            return StepOutput(
+                None, verified=False, reason=extraction.reason, data=data, candidates=len(extraction.readings),
+                strategy="self_consistency",
+            )  # fmt: skip
+        problem = extraction.problem
+        data["problem"] = problem.model_dump(mode="json")
+        return StepOutput(
+            describe_problem(problem), problem.model_dump_json(), True, extraction.reason, data,
+            candidates=len(extraction.readings), strategy="self_consistency",
+        )  # fmt: skip
+
+    # -- solve -----------------------------------------------------------------------------------------------
+    def time_limit(self, problem: RoutingProblem, request: str) -> float:
+        stated = request_time_limit(request_text(request))
+        if stated is not None:
+            return stated
+        if self.options.time_limit_s is not None:
+            return self.options.time_limit_s
+        return auto_time_limit(len(problem.customers))
+
+    async def _solve(self, ctx: StepContext) -> StepOutput:
+        from longthink.tools.route_solver import SolverConfig, solve_configs
+
+        problem = _problem(ctx)
+        seconds = self.time_limit(problem, ctx.request)
+        base = ctx.seed or 0
+        configs = [SolverConfig(base + k, seconds) for k in range(self.options.seeds)]
+        search = await solve_configs(problem, configs)
+        spec = Problem(
+            f"{ctx.run_id}:solve",
+            (Message.user(problem.model_dump_json()),),
+            "json",
+            metadata={"routing_problem": problem},
+        )
+        candidates = [_candidate(spec, i, a.solution) for i, a in enumerate(search.attempts)]
+        for a, c in zip(search.attempts, candidates, strict=True):
+            ctx.emit("candidate_generated", problem_id=spec.id, candidate=_record(c))
+            args = {"seed": a.config.seed, "time_limit_s": a.config.time_limit_s}
+            error = None if a.verdict.feasible else a.verdict.rationale()
+            ctx.emit("tool_called", call_id=f"{ctx.run_id}:solve:{c.index}", tool="route_solver", args=args,
+                     result=a.solution.summary(), error=error, latency_s=a.solution.runtime_s)  # fmt: skip
+        await ctx.search.score(spec, candidates, RoutingVerifier(problem))
+        attempts = [
+            {"seed": a.config.seed, "time_limit_s": a.config.time_limit_s, "feasible": a.verdict.feasible,
+             "cost": a.verdict.cost, "verdict": a.verdict.rationale(3)}
+            for a in search.attempts
+        ]  # fmt: skip
+        data: dict[str, Any] = {"attempts": attempts, "time_limit_s": seconds}
+        best = search.best
+        if best is None:
+            nearest = min(search.attempts, key=lambda a: len(a.verdict.violations))
+            data["solution"] = nearest.solution.model_dump(mode="json")
+            why = f"no feasible routes in {len(attempts)} solver runs; nearest: {nearest.verdict.rationale()}"
+            return StepOutput(None, reason=why, data=data, candidates=len(attempts), strategy="solver_configs")
+        data["solution"] = best.solution.model_dump(mode="json")
+        data["chosen"] = search.attempts.index(best)
+        costs = ", ".join(f"{a.verdict.cost:g}" if a.verdict.feasible else "infeasible" for a in search.attempts)
+        reason = f"best of {len(attempts)} solver runs ({seconds:g} s each; costs {costs}): seed {best.config.seed}"
+        return StepOutput(
+            f"{len(best.solution.routes)} routes, total distance {best.verdict.cost:g}",
+            json.dumps({"routes": [list(r) for r in best.solution.routes]}),
+            True, reason, data, candidates=len(attempts), strategy="solver_configs",
+        )  # fmt: skip
+
+    # -- verify ----------------------------------------------------------------------------------------------
+    async def _verify(self, ctx: StepContext) -> StepOutput:
+        problem = _problem(ctx)
+        solution = _solution(ctx)
+        verdict = verify(problem, solution.routes)
+        data = {
+            "feasible": verdict.feasible,
+            "cost": verdict.cost,
+            "distances": list(verdict.distances),
+            "loads": list(verdict.loads),
+            "violations": [v.message for v in verdict.violations],
+            "claimed_cost": solution.cost,
+        }
+        reason = verdict.rationale()
+        # The solver works in scaled integers: its claimed cost may differ by rounding, never by more.
+        slack = 1e-6 * max(1.0, verdict.cost) + 0.5 * (len(problem.customers) + len(solution.routes)) / 1000
+        if verdict.feasible and abs(solution.cost - verdict.cost) > slack:
+            reason += f"; note: the solver claimed {solution.cost:g}, recomputed {verdict.cost:g}"
+        answer = f"feasible, total distance {verdict.cost:g}" if verdict.feasible else None
+        return StepOutput(answer, reason, verdict.feasible, reason, data, candidates=1, strategy="verifier")
+
+    # -- report ----------------------------------------------------------------------------------------------
+    async def _report(self, ctx: StepContext) -> StepOutput:
+        problem = _problem(ctx)
+        solution = _solution(ctx)
+        verdict = verify(problem, solution.routes)
+        reference = best_known(problem.name) if problem.name else None
+        gap = None if reference is None or reference <= 0 else 100.0 * (verdict.cost - reference) / reference
+        artifacts: tuple[str, ...] = ()
+        plot_note = ""
+        try:
+            from longthink.domains.routing.plot import plot_routes
+
+            stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", problem.name) or "routes"
+            path = plot_routes(problem, solution, ctx.artifact_path(f"{stem}_routes.png"))
+            artifacts = (str(path),)
+        except (ConfigError, OSError, ValueError) as exc:
+            plot_note = f"no map: {exc}"
+        routes = []
+        for i, route in enumerate(solution.routes):
+            routes.append(
+                {
+                    "vehicle": i + 1,
+                    "stops": list(route),
+                    "load": verdict.loads[i],
+                    "distance": round(verdict.distances[i], 4),
+                }
+            )
+        data = {
+            "name": problem.name,
+            "routes": routes,
+            "total_distance": round(verdict.cost, 4),
+            "feasible": verdict.feasible,
+            "best_known": reference,
+            "gap_pct": None if gap is None else round(gap, 4),
+            "plot": artifacts[0] if artifacts else None,
+        }
+        text = render_report(problem, routes, verdict.cost, verdict.feasible, reference, gap, artifacts, plot_note)
+        answer = f"{len(routes)} routes, total distance {verdict.cost:g}"
+        return StepOutput(answer, text, verdict.feasible, verdict.rationale(), data, artifacts, 1, "report")
+
+    # -- synthesis -------------------------------------------------------------------------------------------
+    def synthesize(self, request: str, plan: Plan, results: Mapping[str, Mapping[str, Any]]) -> tuple[str | None, str]:
+        lines = []
+        for step in plan.steps:
+            out = results.get(step.id)
+            if out is None:
+                lines.append(f"{step.id}: not run")
+                continue
+            mark = "ok" if out.get("verified") else "FAILED"
+            lines.append(f"{step.id} [{mark}]: {out.get('reason') or out.get('answer') or ''}")
+        justification = "\n".join(lines)
+        report = results.get("report") or {}
+        if report.get("answer") and report.get("verified"):
+            return str(report.get("text") or report["answer"]), justification
+        failed = next((s.id for s in plan.steps if not (results.get(s.id) or {}).get("verified")), None)
+        if failed is None:
+            return None, justification
+        why = (results.get(failed) or {}).get("reason") or "no result"
+        return None, f"routing failed at step {failed}: {why}\n{justification}"
+
+
+def render_report(
+    problem: RoutingProblem,
+    routes: list[dict[str, Any]],
+    total: float,
+    feasible: bool,
+    reference: float | None,
+    gap: float | None,
+    artifacts: tuple[str, ...],
+    plot_note: str = "",
+) -> str:
+    """The human-readable answer: one line per vehicle, the total, the gap and the map."""
+    names = {c.id: c.name for c in problem.customers if c.name}
+    head = f"Routes for {problem.name} ({describe_problem(problem)}):"
+    lines = [head]
+    for r in routes:
+        stops = " -> ".join(f"{s} ({names[s]})" if s in names else str(s) for s in r["stops"])
+        lines.append(
+            f"  vehicle {r['vehicle']}: depot -> {stops} -> depot | load {r['load']}/{problem.fleet.capacity}, "
+            f"distance {r['distance']:g}"
+        )
+    status = "verified feasible" if feasible else "NOT feasible"
+    lines.append(f"Total distance {total:g} with {len(routes)} of {problem.fleet.vehicles} vehicles ({status}).")
+    if reference is not None and gap is not None:
+        lines.append(f"Best-known value for {problem.name}: {reference:g}; gap {gap:+.2f}%.")
+    if artifacts:
+        lines.append(f"Map: {artifacts[0]}")
+    elif plot_note:
+        lines.append(plot_note)
+    return "\n".join(lines)
+
+
+def _problem_files(request: str) -> dict[str, str]:
+    return {n: c for n, c in attached_files(request).items() if PurePath(n).suffix.lower() in PROBLEM_SUFFIXES}
+
+
+def _first_int(pattern: re.Pattern[str], text: str) -> int | None:
+    m = pattern.search(text)
+    if m is None:
+        return None
+    value = next(g for g in m.groups() if g is not None)
+    return int(value) if int(value) > 0 else None
+
+
+def _problem(ctx: StepContext) -> RoutingProblem:
+    raw = ctx.input_data("extract").get("problem")
+    if raw is None:
+        raise ConfigError("the extract step produced no routing problem", field="extract")
+    return RoutingProblem.model_validate(raw)
+
+
+def _solution(ctx: StepContext) -> RoutingSolution:
+    raw = ctx.input_data("solve").get("solution")
+    if raw is None:
+        raise ConfigError("the solve step produced no routes", field="solve")
+    return RoutingSolution.model_validate(raw)
+
+
+def _candidate(spec: Problem, index: int, solution: RoutingSolution) -> Candidate:
+    routes = json.dumps({"routes": [list(r) for r in solution.routes]})
+    return Candidate(
+        id=f"{spec.id}/pyvrp{index}",
+        problem_id=spec.id,
+        index=index,
+        text=solution.summary(),
+        answer=routes,
+        parse_error=None,
+        finish_reason="stop",
+        prompt_tokens=0,
+        completion_tokens=0,
+        latency_s=solution.runtime_s,
+        model=solution.solver,
+        prompt_hash=prompt_hash(spec.prompt, {"seed": solution.seed}),
+        seed=solution.seed,
+    )
+
+
+def _record(c: Candidate) -> dict[str, Any]:
+    """A candidate's fields as a ``candidate_generated`` event carries them."""
+    out = {f.name: getattr(c, f.name) for f in dataclasses.fields(c) if f.name != "scores"}
+    out["latency_s"] = round(c.latency_s, 4) if math.isfinite(c.latency_s) else 0.0
+    return out

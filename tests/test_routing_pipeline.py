@@ -1,0 +1,287 @@
+"""The routing pack's pipeline: extraction from plain language (parsing, validation against the request's own
+numbers, voting) on hand-made good and bad extractions, the whole extract -> solve -> verify -> report plan
+through the agent with a function double, an attached CVRPLIB file (no model), invalid requests reported
+clearly, the solver tool's time-out and the request generator of the benchmark.
+
+Solver runs here are 0.25 s per configuration, except the attached E-n22-k4 at 1 s.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from longthink.agents import AgentOptions
+from longthink.api import Agent
+from longthink.domains.pipeline import attach_files
+from longthink.domains.routing import RoutingProblem, verify
+from longthink.domains.routing.extract import (
+    Reading,
+    RequestFacts,
+    canonical_key,
+    close_json,
+    extraction_problem,
+    read_extraction,
+    vote,
+)
+from longthink.domains.routing.generate import generate_request
+from longthink.domains.routing.pipeline import RoutingOptions, auto_time_limit, request_time_limit
+from longthink.llm.types import SamplingParams
+from longthink.store import MemoryStore
+from longthink.testing import FunctionLLM
+from longthink.tools import call_tool, default_tools
+from longthink.tools.route_solver import RouteSolver, solve
+
+REQUEST = (
+    "We run two trucks of capacity 50 from the Lyon depot at (0, 0). Store 1 at (3, 4) needs 10 units. "
+    "Store 2 at (6, 8) needs 20 units. Store 3 at (-3, 4) needs 15 units. Minimise the total distance."
+)
+FACTS = RequestFacts.of(REQUEST)
+
+
+def extraction(**changes: Any) -> dict[str, Any]:
+    """The faithful extraction of REQUEST, with ``changes`` (``c2={...}`` updates customer 2; ``c2=None`` drops it)."""
+    customers = {
+        1: {"id": 1, "x": 3, "y": 4, "demand": 10},
+        2: {"id": 2, "x": 6, "y": 8, "demand": 20},
+        3: {"id": 3, "x": -3, "y": 4, "demand": 15},
+    }
+    data: dict[str, Any] = {"depot": {"x": 0, "y": 0}, "vehicles": 2, "capacity": 50}
+    for key, value in changes.items():
+        if key.startswith("c") and key[1:].isdigit():
+            cid = int(key[1:])
+            if value is None:
+                customers.pop(cid)
+            else:
+                customers[cid] = {k: v for k, v in {**customers.get(cid, {}), **value}.items() if v is not None}
+        else:
+            data[key] = value
+    return {**data, "customers": list(customers.values())}
+
+
+def read(data: dict[str, Any] | str, facts: RequestFacts = FACTS, index: int = 0) -> Reading:
+    return read_extraction(data if isinstance(data, str) else json.dumps(data), facts, index)
+
+
+# -- the request's literal facts -------------------------------------------------------------------------------------
+def test_request_facts_numbers_words_signs_and_passages() -> None:
+    assert {0.0, 2.0, 3.0, 4.0, 6.0, 8.0, 10.0, 15.0, 20.0, 50.0, -3.0} <= FACTS.numbers  # "two" counts as 2
+    assert 25.0 not in FACTS.numbers
+    assert FACTS.stop_ids == {1, 2, 3}
+    assert FACTS.passages[2] == {2.0, 6.0, 8.0, 20.0}  # from "Store 2" to "Store 3"
+    ranged = RequestFacts.of("Store 7 at (1, 2) needs 3 units, time window 10-60.")
+    assert {10.0, 60.0} <= ranged.numbers and -60.0 not in ranged.numbers  # "10-60" is a range, not minus 60
+
+
+# -- one extraction at a time: good ones accepted, bad ones rejected with the reason ---------------------------------
+def test_a_faithful_extraction_is_accepted_in_any_reasonable_shape() -> None:
+    good = read(extraction())
+    assert good.accepted and good.complete and good.coverage == 1.0, good
+    assert good.problem is not None and good.problem.fleet.vehicles == 2 and good.problem.rounding == "exact"
+    shaped = {
+        "depot": [0, 0],
+        "fleet": {"vehicles": 2, "capacity": 50},
+        "customers": [
+            {"id": "3", "location": [-3, 4], "demand": 15},
+            {"id": 1, "coords": [3, 4], "quantity": 10},
+            {"id": 2, "x": 6, "y": 8, "demand": 20.0},
+        ],
+    }
+    fenced = f"Here is the problem:\n```json\n{json.dumps(shaped)}\n```\nGood luck!"
+    other = read(fenced)
+    assert other.accepted and other.key == good.key  # same canonical problem
+    rows = (
+        '{"depot": [0, 0], "vehicles": 2, "capacity": 50, "customers": [[1, 3, 4, 10], [2, 6, 8, 20], [3, -3, 4, 15]]}'
+    )
+    assert read(rows).key == good.key  # the prompt's compact shape
+    assert "has 5 values" in (read(rows.replace("[1, 3, 4, 10]", "[1, 3, 4, 10, 0]")).error or "")
+    unclosed = json.dumps(extraction())[:-1]  # a small model's favourite slip: the last brace is missing
+    assert read(unclosed).key == good.key
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (extraction(c2={"demand": 25}), "numbers not in the request: 25"),  # an invented demand
+        (extraction(c2={"demand": 15}), "customer 2: 15 not stated for this customer"),  # another customer's number
+        (extraction(c3={"y": None}), "customer 3 y is missing"),  # a missing coordinate
+        (extraction(c3={"x": None, "y": None}), "customer 3 has no coordinates"),
+        (extraction(c3=None), "customers [3] of the request are missing"),
+        (extraction(c4={"id": 4, "x": 3, "y": 4, "demand": 10}), "customers [4] are not in the request"),
+        (extraction(capacity=None), "the fleet's capacity is missing"),
+        (extraction(c2={"demand": 20.5}), "customer 2 demand must be a whole number"),
+        ("I am sorry, I cannot do that.", "no JSON object"),
+        ('{"depot": {"x": 0, "y": 0}, "vehicles": 2}', "no 'customers' list"),
+    ],
+)
+def test_bad_extractions_are_rejected_with_the_culprit(data: dict[str, Any] | str, reason: str) -> None:
+    r = read(data)
+    assert not r.accepted and r.problem is None
+    assert r.error is not None and reason in r.error, r.error
+
+
+def test_a_demand_over_capacity_is_reported_not_fixed() -> None:
+    request = REQUEST.replace("needs 20 units", "needs 60 units")
+    r = read(extraction(c2={"demand": 60}), RequestFacts.of(request))
+    assert not r.accepted and r.error is not None
+    assert "customer 2: demand 60 exceeds the vehicle capacity 50" in r.error
+    verdict = vote([r, read(extraction(c2={"demand": 60}), RequestFacts.of(request), 1)])
+    assert verdict.problem is None and "demand 60 exceeds the vehicle capacity 50" in verdict.reason
+
+
+def test_total_demand_over_the_fleet_and_bad_windows_are_invalid() -> None:
+    one_truck = REQUEST.replace("two trucks of capacity 50", "one truck of capacity 40")
+    r = read(extraction(vehicles=1, capacity=40), RequestFacts.of(one_truck))
+    assert not r.accepted and r.error is not None and "total demand 45 exceeds the fleet's capacity" in r.error
+    timed = REQUEST.replace("needs 20 units.", "needs 20 units between time 40 and 5.")
+    r = read(extraction(c2={"ready": 40, "due": 5}), RequestFacts.of(timed))
+    assert not r.accepted and r.error is not None and "ready time 40 is after its due time 5" in r.error
+
+
+# -- voting -----------------------------------------------------------------------------------------------------------
+def test_voting_rejects_a_majority_of_invalid_extractions() -> None:
+    """Three identical extractions that invent a demand outnumber the two faithful ones: a voter that counted
+    every extraction would pick the invented problem."""
+    bad, good = extraction(c2={"demand": 25}), extraction()
+    result = vote(
+        [read(bad, index=0), read(bad, index=1), read(bad, index=2), read(good, index=3), read(good, index=4)]
+    )
+    assert result.problem is not None and result.problem.customer(2).demand == 20
+    assert result.votes == 2 and result.accepted == 2
+
+
+def test_majority_among_valid_extractions_then_coverage() -> None:
+    swapped = extraction(c1={"x": 4, "y": 3})  # every number is in the request, but customer 1 is misplaced
+    good = extraction()
+    order = [swapped, good, swapped, good, good]
+    result = vote([read(d, index=i) for i, d in enumerate(order)])
+    assert result.problem is not None and result.problem.customer(1).x == 3 and result.votes == 3
+    assert "3 of 5 extractions agree (5 valid, 2 distinct)" in result.reason
+    timed_request = REQUEST.replace("needs 20 units.", "needs 20 units, between time 5 and 40.")
+    facts = RequestFacts.of(timed_request)
+    dropped = read(extraction(), facts, 0)  # valid, but forgets the stated time window
+    kept = read(extraction(c2={"ready": 5, "due": 40}), facts, 1)
+    assert dropped.accepted and not dropped.complete and kept.complete
+    result = vote([dropped, kept])
+    assert result.problem is not None and result.problem.time_windows and result.problem.customer(2).due == 40
+
+
+def test_close_json_and_the_extraction_prompt() -> None:
+    assert json.loads(close_json('{"a": [1, {"b": 2}')) == {"a": [1, {"b": 2}]}
+    assert json.loads(close_json('{"a": "x\\"y')) == {"a": 'x"y'}
+    problem = extraction_problem(REQUEST)
+    assert problem.answer_kind == "json" and REQUEST in problem.prompt[-1].content
+    assert 160 <= problem.max_tokens <= 1500
+
+
+# -- the pipeline through the agent ---------------------------------------------------------------------------------
+def extractor(good: dict[str, Any], bad: dict[str, Any] | None = None) -> FunctionLLM:
+    """A double that answers the extraction prompt: the first three samples ``good``, the others ``bad``."""
+
+    def reply(prompt: str, params: SamplingParams, index: int) -> str:
+        assert "JSON shape" in prompt, "only the extraction step calls the model"
+        return json.dumps(good if index < 3 or bad is None else bad)
+
+    return FunctionLLM(reply)
+
+
+def routing_agent(llm: FunctionLLM, tmp_path: Path, **options: Any) -> Agent:
+    opts = AgentOptions(domain="routing", artifacts_dir=str(tmp_path / "artifacts"), **options)
+    return Agent(llm=llm, options=opts, store=MemoryStore(), checkpoints=None)
+
+
+async def test_pipeline_end_to_end_with_a_double(tmp_path: Path) -> None:
+    a = routing_agent(extractor(extraction(), extraction(c2={"demand": 25})), tmp_path)
+    result = await a.asolve(REQUEST, run_id="route-1")
+    assert result.domain == "routing" and result.status == "done", result.justification
+    assert result.plan is not None and [s.id for s in result.plan.steps] == ["extract", "solve", "verify", "report"]
+    extract = result.steps["extract"]
+    assert extract["verified"] and extract["data"]["extraction"]["accepted"] == 3, extract
+    problem = RoutingProblem.model_validate(extract["data"]["problem"])
+    report = result.steps["report"]["data"]
+    routes = [r["stops"] for r in report["routes"]]
+    assert verify(problem, routes).feasible and sorted(c for r in routes for c in r) == [1, 2, 3]
+    assert sum(r["load"] for r in report["routes"]) == 45 and all(r["load"] <= 50 for r in report["routes"])
+    assert report["best_known"] is None and report["gap_pct"] is None
+    assert result.answer is not None and "vehicle 1: depot ->" in result.answer and "Total distance" in result.answer
+    [plot] = result.artifacts
+    assert Path(plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot in result.answer
+    solve_data = result.steps["solve"]["data"]
+    assert len(solve_data["attempts"]) == 3 and solve_data["time_limit_s"] == auto_time_limit(3)
+    detail = a.store.get_run("route-1")
+    assert detail is not None
+    assert len(detail.candidates_of("extract")) == 4 and len(detail.candidates_of("solve")) == 3
+    scored = {s.scorer for s in detail.scores}
+    assert {"extraction", "routing"} <= scored  # extraction checks and the verifier's verdicts are in the trace
+
+
+async def test_an_invalid_request_fails_with_the_reason(tmp_path: Path) -> None:
+    request = REQUEST.replace("needs 20 units", "needs 60 units")
+    a = routing_agent(extractor(extraction(c2={"demand": 60})), tmp_path)
+    result = await a.asolve(request)
+    assert result.status == "failed" and result.answer is None
+    assert "demand 60 exceeds the vehicle capacity 50" in result.justification
+    assert "solve" not in result.steps or not result.steps["solve"]["verified"]
+
+
+CVRP = (
+    Path(next(iter(spec.submodule_search_locations))) / "demos" / "data" / "CVRP"
+    if (spec := importlib.util.find_spec("VRPSolverEasy")) is not None and spec.submodule_search_locations
+    else None
+)
+
+
+@pytest.mark.skipif(CVRP is None, reason="VRPSolverEasy (data only) is not installed")
+async def test_an_attached_cvrplib_file_reaches_the_best_known_value(tmp_path: Path) -> None:
+    assert CVRP is not None
+    content = (CVRP / "E-n22-k4.vrp").read_text()
+
+    def no_model(prompt: str, params: SamplingParams, index: int) -> str:
+        raise AssertionError("an attached file is read without the model")
+
+    a = routing_agent(FunctionLLM(no_model), tmp_path)
+    result = await a.asolve(attach_files("Route these deliveries, time limit 1 s.", {"E-n22-k4.vrp": content}))
+    assert result.status == "done", result.justification
+    assert result.steps["extract"]["reason"] == "read from the attached file E-n22-k4.vrp"
+    assert result.steps["solve"]["data"]["time_limit_s"] == 1.0
+    report = result.steps["report"]["data"]
+    assert report["best_known"] == 375 and report["total_distance"] == 375 and report["gap_pct"] == 0
+    assert result.answer is not None and "gap +0.00%" in result.answer
+    assert Path(report["plot"]).is_file()
+
+
+def test_time_limits_and_options() -> None:
+    assert request_time_limit("solve it, time limit 10 s") == 10.0
+    assert request_time_limit("Solve for 2.5 seconds please") == 2.5
+    assert request_time_limit("between time 10 and 60") is None
+    assert auto_time_limit(5) == 0.25 and auto_time_limit(50) == 2.0 and auto_time_limit(500) == 5.0
+    with pytest.raises(ValueError, match="samples"):
+        RoutingOptions(samples=0)
+
+
+# -- the solver tool in the general planner ----------------------------------------------------------------------------
+async def test_route_solver_is_a_default_tool_and_outlives_the_call_timeout() -> None:
+    assert "route_solver" in default_tools().names()
+    args = {"problem": read(extraction()).problem, "time_limit_s": 0.3}
+    result = await call_tool(RouteSolver(), args, timeout_s=0.05)  # the tool asks for its time limit + 30 s
+    assert result.ok, result.error
+
+
+# -- the benchmark's request generator -------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(6))
+def test_generated_requests_state_their_ground_truth(seed: int) -> None:
+    req = generate_request(seed)
+    assert req.truth.time_windows == (seed % 3 == 2)
+    truth = req.truth.model_copy(update={"name": "request"})
+    data = truth.model_dump(mode="json")
+    faithful = {"depot": data["depot"], "vehicles": truth.fleet.vehicles, "capacity": truth.fleet.capacity,
+                "customers": data["customers"]}  # fmt: skip
+    r = read(faithful, RequestFacts.of(req.text))
+    assert r.accepted and r.complete and r.key == canonical_key(truth), (r, req.text)
+    assert generate_request(seed).text == req.text  # deterministic
+    if truth.time_windows:  # the windows are built around a feasible plan: the solver finds one
+        assert verify(truth, solve(truth, time_limit_s=0.2, seed=0)).feasible
