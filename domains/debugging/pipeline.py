@@ -177,11 +177,12 @@ class DebuggingPipeline:
         validated = ctx.inputs.get("validate", {}).get("answer") or "not validated"
         prompt = (
             Message.system(SYSTEM_EXPLAIN),
-            Message.user(f"Bug report: {inp.description or 'failing tests'}\n\nThe fix:\n```diff\n{diff}```\n"
+            Message.user(f"Bug report: {inp.description or 'failing tests'}\n\nThe fix, as a diff (lines starting "
+                         f"with - are the old, buggy code; lines starting with + replace them):\n```diff\n{diff}```\n"
                          f"Tests after the fix: {validated}.\nExplain in two or three sentences what was wrong "
                          "and what the fix changes."),
         )  # fmt: skip
-        problem = Problem(f"{ctx.run_id}:explain", prompt, "text", max_tokens=160)
+        problem = Problem(f"{ctx.run_id}:explain", prompt, "text", max_tokens=120)
         try:
             [cands] = await ctx.search.sample(problem, 1, strategy="explain", temperature=0.2)
         except BudgetExceeded:

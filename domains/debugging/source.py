@@ -214,10 +214,10 @@ def _add_imports(
     lines = body.splitlines(keepends=True)
     tree = ast.parse(body)
     after, gap = 0, ""
-    for i, node in enumerate(tree.body):
-        is_doc = i == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
-        if is_doc or isinstance(node, ast.Import | ast.ImportFrom):
-            after, gap = node.end_lineno or after, "\n" if is_doc else ""
+    for i, stmt in enumerate(tree.body):
+        is_doc = i == 0 and isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
+        if is_doc or isinstance(stmt, ast.Import | ast.ImportFrom):
+            after, gap = stmt.end_lineno or after, "\n" if is_doc else ""
         else:
             break
     return "".join(lines[:after]) + gap + "\n".join(wanted) + "\n" + "".join(lines[after:])
