@@ -23,7 +23,11 @@ from longthink.tools.base import Tool
 GENERAL = "general"
 """What :meth:`DomainRegistry.detect` answers when no pack is confident enough."""
 
-BUILTIN_PACKS: tuple[str, ...] = ("longthink.domains.routing.pack", "longthink.domains.debugging.pack")
+BUILTIN_PACKS: tuple[str, ...] = (
+    "longthink.domains.routing.pack",
+    "longthink.domains.debugging.pack",
+    "longthink.domains.business_plan.pack",
+)
 
 
 @dataclass(frozen=True, slots=True)

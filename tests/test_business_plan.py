@@ -1,0 +1,203 @@
+"""The business_plan pack with a FunctionLLM double, end to end through the Agent: the typed plan, best-of-N
+sections under the rubric judge, the options explored, the tool-computed table, the number verifier's verdicts
+(a candidate with wrong figures loses), the document file and the trace in the store. Also the request reader,
+the assumption parsers and the detector."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from longthink.agents import AgentOptions
+from longthink.api import Agent
+from longthink.domains import registry
+from longthink.domains.business_plan.pack import detect_business_plan
+from longthink.domains.business_plan.pipeline import ARTIFACT, clean_section
+from longthink.domains.business_plan.request import baseline_assumptions, plan_assumptions, read_request
+from longthink.llm.types import SamplingParams
+from longthink.store import MemoryStore
+from longthink.testing import FunctionLLM
+
+REQUEST = "a business plan to grow our bakery chain's profit by 10% next year"
+GOOD_PROJECTION = {
+    "revenue_growth_pct": 3,
+    "levers": [{"name": "office catering", "revenue_uplift_pct": 4, "cost_saving_pct": 2}],
+    "investments": [{"name": "delivery van", "amount": 30000, "period": 1}],
+}
+
+
+def reply(prompt: str, params: SamplingParams, index: int) -> str:
+    """A scripted consultant: valid JSON where asked, one right and one wrong candidate per checked section,
+    and a judge that prefers texts containing "specific" (rating 4) to others (rating 2)."""
+    if "Evaluate a solution" in prompt:
+        solution = prompt.split("Solution:", 1)[1].split("Rubric:", 1)[0]
+        return "4" if "specific" in solution or "Option: Office catering" in solution else "2"
+    if "Give the business's current yearly figures" in prompt:
+        return json.dumps({"revenue": 2_000_000, "variable_cost_pct": 40, "fixed_costs": 1_000_000})
+    if "Propose the strategy's assumptions" in prompt:
+        return "I think growth will be good." if index == 0 else json.dumps(GOOD_PROJECTION)
+    if "Propose ONE strategy" in prompt:
+        return [
+            "Option: Loyalty app\nA loyalty app for regulars.",
+            "Option: Office catering\nSell breakfast catering to offices near our shops.",
+            "Option: Night bakery\nOpen at night.",
+        ][index % 3]
+    if "'Situation'" in prompt:
+        # the first candidate is judged higher but cites a wrong profit: the number verifier must make it lose
+        return [
+            "Revenue is $2,000,000 and profit is $350,000: a specific, strong base.",
+            "Revenue is $2,000,000 and profit is $200,000, a 10% margin.",
+        ][index % 2]
+    if "'Financial projection'" in prompt:
+        return [
+            "Profit rises to $272,579 in year 1, a specific gain of 36.3%.",
+            "Profit rises to $5,000,000 in year 1, a specific and strong result.",
+        ][index % 2]
+    return f"Candidate {index}: a specific section."
+
+
+def make_agent(tmp_path: Path, llm: Any = None, **options: Any) -> Agent:
+    opts = {"domain": "business_plan", "budget_tokens": None, "artifacts_dir": str(tmp_path), **options}
+    return Agent(llm=llm or FunctionLLM(reply), options=AgentOptions(**opts), store=MemoryStore(), checkpoints=None)
+
+
+async def test_business_plan_end_to_end_with_a_double(tmp_path: Path) -> None:
+    agent = make_agent(tmp_path)
+    events = [e async for e in agent.stream(REQUEST, run_id="bp-1")]
+    result = agent.last_result
+    assert result.domain == "business_plan" and result.status == "done", result.justification
+    assert result.plan is not None
+    assert [s.id for s in result.plan.steps] == [
+        "baseline",
+        "market",
+        "situation",
+        "options",
+        "strategy",
+        "projection",
+        "risks",
+        "milestones",
+        "document",
+    ]
+    doc = result.answer or ""
+    for heading in (
+        "## 1. Situation",
+        "## 2. Market and competitors",
+        "## 3. Options considered",
+        "## 4. Chosen strategy",
+        "## 5. Financial projection",
+        "## 6. Risks and mitigations",
+        "## 7. Milestones",
+    ):
+        assert heading in doc
+    # the table is the tool's: 2,000,000 x 1.03 x 1.04 = 2,142,400; profit 272,579 = +36.3% (goal met)
+    assert "| **Revenue** | $2,000,000 | $2,142,400 |" in doc
+    assert "| **Profit** | $200,000 | $272,579 |" in doc
+    assert "goal met" in doc
+    # the number verifier beat the judge: wrong figures lost in situation and projection
+    assert "profit is $200,000" in doc and "$350,000" not in doc
+    assert "$272,579 in year 1" in doc and "$5,000,000" not in doc
+    assert "all agree with the table" in doc
+    situation = result.steps["situation"]
+    assert situation["verified"] and situation["candidates"] == 2
+    scores = {c["judge"] for c in situation["data"]["candidates"]}
+    assert len(scores) == 2  # the judge really scored (and preferred the wrong one)
+    assert [c["numbers"] for c in situation["data"]["candidates"]] == [0.0, 1.0]
+    # options explored: all three kept, the best-scored chosen
+    options = result.steps["options"]
+    assert options["answer"] == "Office catering" and len(options["data"]["options"]) == 3
+    assert "**Office catering** (judge score 0.75) — **chosen**" in doc and "Loyalty app" in doc
+    # the document file
+    [path] = result.steps["document"]["artifacts"]
+    assert Path(path) == tmp_path / "bp-1" / ARTIFACT and Path(path).read_text() == doc
+    assert path in result.artifacts
+    # the trace: candidates and scores of every searched step, tool calls, in the store
+    kinds = [e.kind for e in events]
+    assert kinds.count("tool_called") == 2 and "candidate_scored" in kinds
+    detail = agent.store.get_run("bp-1")
+    assert detail is not None and detail.run.answer == doc
+    stepped = {c.step_id for c in detail.candidates}
+    assert {"baseline", "situation", "options", "strategy", "projection", "risks", "milestones"} <= stepped
+    assert {s.scorer for s in detail.scores} >= {"rubric_judge", "numbers", "assumptions"}
+
+
+async def test_a_section_without_consistent_candidates_is_unverified(tmp_path: Path) -> None:
+    def wrong(prompt: str, params: SamplingParams, index: int) -> str:
+        if "'Situation'" in prompt:
+            return "Profit is $999,999 today."
+        return reply(prompt, params, index)
+
+    agent = make_agent(tmp_path, FunctionLLM(wrong))
+    result = await agent.asolve(REQUEST, run_id="bp-2")
+    situation = result.steps["situation"]
+    assert not situation["verified"] and "DISAGREES" in situation["reason"] and "$999,999" in situation["reason"]
+    assert result.status == "partial"
+    assert "1 disagree with the table" in (result.answer or "")
+
+
+async def test_budget_spent_degrades_to_a_partial_document(tmp_path: Path) -> None:
+    agent = make_agent(tmp_path, budget_tokens=40)
+    result = await agent.asolve(REQUEST, run_id="bp-3")
+    assert result.status in ("partial", "failed")
+    failed = [s for s, r in result.steps.items() if r["answer"] is None]
+    assert failed and any("budget" in str(result.steps[s]["reason"]) for s in failed)
+
+
+def test_read_request() -> None:
+    facts = read_request(REQUEST)
+    assert facts.target is not None and (facts.target.metric, facts.target.pct, facts.target.period) == (
+        "profit",
+        Decimal(10),
+        1,
+    )
+    assert facts.figures == {} and facts.period == "year" and facts.periods == 3
+    stated = read_request(
+        "Our cafe has revenue of $480,000 and a profit of $36,000; variable costs are 35% of "
+        "revenue. Grow revenue by 15% over the next two years."
+    )
+    assert stated.figures == {"revenue": Decimal(480_000), "profit": Decimal(36_000), "variable_cost_pct": Decimal(35)}
+    assert stated.target is not None and (stated.target.metric, stated.target.period) == ("revenue", 2)
+    assert read_request("Raise quarterly sales 5%").period == "quarter"
+
+
+def test_baseline_assumptions_request_wins_and_defaults_are_stated() -> None:
+    facts = read_request("Our cafe has revenue of $480,000 and a profit of $36,000. Grow profit by 10%.")
+    a, notes = baseline_assumptions(facts, '{"revenue": 9999999, "variable_cost_pct": 30, "fixed_costs": 1}')
+    assert a.revenue == 480_000 and a.variable_cost_pct == 30
+    assert a.revenue - a.revenue * a.variable_cost_pct / 100 - a.fixed_costs == 36_000  # the stated profit holds
+    assert "revenue from the request" in notes
+    d, notes = baseline_assumptions(read_request(REQUEST), "no json here")
+    assert d.revenue == 1_000_000 and any("default" in n for n in notes)
+    assert any("no JSON" in n for n in notes)
+
+
+def test_plan_assumptions_validates_model_json() -> None:
+    base, _ = baseline_assumptions(
+        read_request(REQUEST), '{"revenue": 100000, "variable_cost_pct": 40, "fixed_costs": 50000}'
+    )
+    a = plan_assumptions(base, "```json\n" + json.dumps({**GOOD_PROJECTION, "revenue_growth_pct": "3%"}) + "\n```")
+    assert a.revenue == 100_000 and a.revenue_growth_pct == 3 and a.levers[0].cost_saving_pct == 2
+    with pytest.raises(ValueError, match="no JSON"):
+        plan_assumptions(base, "growth will be great")
+    with pytest.raises(ValueError, match="revenue_uplift_pct"):
+        plan_assumptions(base, json.dumps({"levers": [{"name": "x", "revenue_uplift_pct": 900}]}))
+    with pytest.raises(ValueError, match="not a number"):
+        plan_assumptions(base, json.dumps({"revenue_growth_pct": "lots"}))
+
+
+def test_detect_and_registry() -> None:
+    assert detect_business_plan(REQUEST) == 1.0
+    assert detect_business_plan("How do we grow profit and margins against our competitors?") >= 0.5
+    assert detect_business_plan("What is 17 * 23?") < 0.5
+    assert detect_business_plan("3 trucks of 100 units from the Lyon depot, minimise distance") < 0.5
+    assert registry.detect(REQUEST) == "business_plan"
+    pack = registry.get("business_plan")
+    assert pack.pipeline is not None and [t.name for t in pack.tools] == ["financial_model"]
+
+
+def test_clean_section() -> None:
+    assert clean_section("## Situation\n\nWe bake.\n```", "Situation") == "We bake."
+    assert clean_section("**Situation:**\nWe bake.", "Situation") == "We bake."
