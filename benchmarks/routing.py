@@ -343,10 +343,12 @@ def plot(s: Settings, inst: list[dict[str, Any]], path: Path) -> Path | None:
     return path
 
 
-async def run(s: Settings, parts: Sequence[str] = ("instances", "nl")) -> dict[str, Any]:
+async def run(
+    s: Settings, parts: Sequence[str] = ("instances", "nl"), llm_factory: Callable[[Settings], LLM] = build_llm
+) -> dict[str, Any]:
     start = time.perf_counter()
     inst = run_instances(s) if "instances" in parts else []
-    nl = await run_requests(s) if "nl" in parts else []
+    nl = await run_requests(s, llm_factory) if "nl" in parts else []
     summary = summarise(s, inst, nl)
     result = {
         "summary": summary,

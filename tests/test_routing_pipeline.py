@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -285,3 +286,36 @@ def test_generated_requests_state_their_ground_truth(seed: int) -> None:
     assert generate_request(seed).text == req.text  # deterministic
     if truth.time_windows:  # the windows are built around a feasible plan: the solver finds one
         assert verify(truth, solve(truth, time_limit_s=0.2, seed=0)).feasible
+
+
+# -- the benchmark, with a double that extracts every generated request faithfully -------------------------------
+def _load_benchmark() -> Any:
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "routing.py"
+    spec = importlib.util.spec_from_file_location("bench_routing", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(CVRP is None, reason="VRPSolverEasy (data only) is not installed")
+async def test_the_benchmark_end_to_end_with_a_faithful_double(tmp_path: Path) -> None:
+    bench = _load_benchmark()
+    requests = [generate_request(i, customers=(5, 6)) for i in range(3)]
+
+    def oracle(prompt: str, params: SamplingParams, index: int) -> str:
+        req = next(r for r in requests if r.text.strip() in prompt)
+        data = req.truth.model_dump(mode="json")
+        return json.dumps({"depot": data["depot"], "vehicles": req.truth.fleet.vehicles,
+                           "capacity": req.truth.fleet.capacity, "customers": data["customers"]})  # fmt: skip
+
+    s = bench.Settings(instances=1, limits=(0.2,), requests=3, samples=2, out=tmp_path, cache=tmp_path / "cache")
+    result = await bench.run(s, llm_factory=lambda _: FunctionLLM(oracle))
+    summary = result["summary"]
+    assert summary["instances"] == 1 and summary["feasible_0.2s"] == 1 and summary["median_gap_0.2s"] is not None
+    assert summary["feasible_share_nl"] == 1.0 and summary["extraction_accuracy"] == 1.0
+    assert summary["extraction_sample_accuracy"] == 1.0 and summary["median_gap_nl"] is not None
+    assert json.loads((tmp_path / "routing.json").read_text())["summary"] == summary
+    assert (tmp_path / "routing.png").is_file()
+    assert (tmp_path / "cache" / "routing_solver.json").is_file()  # solver results are cached for a rerun

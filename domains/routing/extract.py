@@ -1,12 +1,15 @@
 """A routing problem from a plain-language request, extracted by the model with self-consistency.
 
-The model is asked for the problem as JSON (a compact schema and one short example); ``K`` extractions are
-sampled in one batched call. Each one is read on its own (:func:`read_extraction`): its JSON is mapped onto
-:class:`RoutingProblem` (which checks every demand against the capacity, the total against the fleet, unique
-ids, ordered time windows) and cross-checked against the request itself (:class:`RequestFacts`): a number the
-request never states is *invented* and the extraction is rejected, and customers the request numbers ("store
-4") must all be there, and no others. The accepted extractions vote on their canonical form
-(:func:`vote`); a tie goes to the one that uses more of the request's numbers.
+The model is asked for the problem as JSON (a compact schema and one short example, with time windows only when
+the request mentions them); ``K`` extractions are sampled in one batched call. Each one is read on its own
+(:func:`read_extraction`): its JSON is mapped onto :class:`RoutingProblem` (which checks every demand against the
+capacity, the total against the fleet, unique ids, ordered and reachable time windows) and cross-checked
+against the request itself (:class:`RequestFacts`, a deterministic pre-pass): a number the request never states
+is *invented* and the extraction is rejected; customers the request numbers ("store 4") must all be there, and
+no others; a named customer's values must come from its own passage of the request ("customer 2 ... 20
+units"), and an extraction that leaves a number of that passage unused (a dropped time window) is incomplete.
+The accepted extractions vote on their canonical form (:func:`vote`; complete ones first); a tie goes to the
+one that uses more of the request's numbers.
 
 When no extraction is accepted the reason is the most common rejection, so an invalid request ("customer 3
 needs 120 units" with trucks of 100) is reported as such, never silently fixed.
@@ -57,8 +60,9 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
         '"demand": 35, "ready": 5, "due": 90}, {"id": 2, "x": 12, "y": 30, "demand": 20, "ready": 25, "due": 70}]}',
     ),
 )
-"""Few-shot examples (request, JSON): one without and one with time windows. (Rows of bare numbers would be
-shorter to generate, but Qwen2.5-Coder-0.5B dropped ids and misplaced windows in them; named keys it copies.)"""
+"""Examples (request, JSON): one without and one with time windows; the prompt shows one of them (see
+:func:`extraction_problem`). Rows of bare numbers would be shorter to generate, but Qwen2.5-Coder-0.5B dropped
+ids and misplaced windows in them; named keys it copies."""
 
 PROBLEM_NAME = "request"
 """The name given to problems read from a request's text."""
@@ -114,14 +118,31 @@ class ExtractionError(ValueError):
     """An extraction that cannot be the request's problem (unreadable, invalid, or unfaithful to the request)."""
 
 
+_TIMED = re.compile(
+    r"time[- ]?windows?|between (?:time )?\d|open (?:from|between)|opening hours|\bready\b|\bdue\b|deadline|"
+    r"\bno later than\b|\bnot before\b|\d{1,2}:\d{2}",
+    re.I,
+)
+
+
+def mentions_time_windows(text: str) -> bool:
+    """Whether the request speaks of time windows (then the prompt shows an example with them; otherwise it
+    does not, because a small model copies windows from an example into a request that has none)."""
+    return _TIMED.search(text) is not None
+
+
 def extraction_problem(text: str, *, problem_id: str = "extract") -> Problem:
-    """The search problem that asks the model for ``text``'s routing problem as JSON. The token limit grows
-    with the numbers in the request (every number is copied once, with its key)."""
+    """The search problem that asks the model for ``text``'s routing problem as JSON. The example shown has time
+    windows exactly when the request mentions them. The token limit grows with the numbers in the request
+    (every number is copied once, with its key)."""
     numbers = len(re.findall(r"\d+(?:\.\d+)?", text))
-    shots: list[Message] = []
-    for k, (request, answer) in enumerate(EXAMPLES):
-        shots += [Message.user((f"{SCHEMA}\n\n" if k == 0 else "") + f"Request: {request}"), Message.assistant(answer)]
-    prompt = (Message.system(SYSTEM), *shots, Message.user(f"Request: {text.strip()}"))
+    request, answer = EXAMPLES[1] if mentions_time_windows(text) else EXAMPLES[0]
+    prompt = (
+        Message.system(SYSTEM),
+        Message.user(f"{SCHEMA}\n\nRequest: {request}"),
+        Message.assistant(answer),
+        Message.user(f"Request: {text.strip()}"),
+    )
     max_tokens = min(1500, max(160, 9 * numbers + 80))
     return Problem(problem_id, prompt, "json", max_tokens=max_tokens, metadata={"request": text})
 

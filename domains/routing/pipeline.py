@@ -108,6 +108,10 @@ class RoutingPipeline:
         run = steps.get(ctx.step.id)
         if run is None:
             return StepOutput(None, reason=f"unknown routing step {ctx.step.id!r} (known: {', '.join(steps)})")
+        # the report still shows routes the verifier rejected (with why); nothing runs without a problem or routes
+        failed = [d for d in ctx.step.depends_on if d != "verify" and not ctx.inputs.get(d, {}).get("verified")]
+        if failed:
+            return StepOutput(None, reason=f"skipped: step {failed[0]} failed")
         return await run(ctx)
 
     # -- extract ---------------------------------------------------------------------------------------------
@@ -173,8 +177,13 @@ class RoutingPipeline:
             ctx.emit("candidate_generated", problem_id=spec.id, candidate=_record(c))
             args = {"seed": a.config.seed, "time_limit_s": a.config.time_limit_s}
             error = None if a.verdict.feasible else a.verdict.rationale()
+            result = f"cost {a.verdict.cost:g}, {len(a.solution.routes)} routes" + (
+                "" if error is None else " (infeasible)"
+            )
+            # the store reads "args"/"result", the CLI renderer "arguments"/"output"
             ctx.emit("tool_called", call_id=f"{ctx.run_id}:solve:{c.index}", tool="route_solver", args=args,
-                     result=a.solution.summary(), error=error, latency_s=a.solution.runtime_s)  # fmt: skip
+                     arguments=args, result=a.solution.summary(), output=result, error=error,
+                     latency_s=a.solution.runtime_s)  # fmt: skip
         await ctx.search.score(spec, candidates, RoutingVerifier(problem))
         attempts = [
             {"seed": a.config.seed, "time_limit_s": a.config.time_limit_s, "feasible": a.verdict.feasible,
