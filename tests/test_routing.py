@@ -542,12 +542,14 @@ def test_routing_pack_is_registered() -> None:
         ("Solve this CVRP with 12 customers", "routing"),
         ("Route the stores with a fleet of 3 trucks", "routing"),
         ("What is 17 * 23?", "general"),
-        ("Fix the failing test in my Flask route handler", "general"),
-        ("Write a business plan for our bakery chain", "general"),
+        ("Fix the failing test in my Flask route handler", "not routing"),
+        ("Write a business plan for our bakery chain", "not routing"),
     ],
 )
 def test_detect(request_text: str, domain: str) -> None:
-    assert registry.detect(request_text) == domain
+    """Detection among all packs; "not routing": another pack (or none) may take it, routing must not."""
+    detected = registry.detect(request_text)
+    assert detected != "routing" if domain == "not routing" else detected == domain
 
 
 def test_registry_rules() -> None:
