@@ -91,6 +91,7 @@ class Settings:
     out: Path = RESULTS
     cache: Path = CACHE
     wheel: Path | None = None
+    finalize: str | None = None
 
 
 def load_queries(wheel: Path | None = None) -> list[dict[str, Any]]:
@@ -242,7 +243,7 @@ async def run(s: Settings) -> dict[str, Any]:
     return write(s, rows, final=True)
 
 
-def write(s: Settings, rows: list[dict[str, Any]], *, final: bool) -> dict[str, Any]:
+def write(s: Settings, rows: list[dict[str, Any]], *, final: bool, note: str | None = None) -> dict[str, Any]:
     consistent = [r["numbers_consistent"] for r in rows if r["numbers_consistent"] is not None]
     rs, rl = mean([r["rubric_single"] for r in rows]), mean([r["rubric_longthink"] for r in rows])
     summary = {
@@ -259,7 +260,9 @@ def write(s: Settings, rows: list[dict[str, Any]], *, final: bool) -> dict[str, 
         "tokens_longthink_mean": round(mean([float(r["tokens_longthink"]) for r in rows]), 1),
         "final": final,
     }
-    settings = {k: str(v) if isinstance(v, Path) else v for k, v in s.__dict__.items() if k not in ("out", "cache")}
+    if note:
+        summary["note"] = note
+    settings = {k: str(v) if isinstance(v, Path) else v for k, v in s.__dict__.items() if k not in ("out", "cache", "finalize")}
     out = {"summary": summary, "settings": settings, "rows": rows, "scale": SCALE_NOTE}
     s.out.parent.mkdir(parents=True, exist_ok=True)
     s.out.write_text(json.dumps(out, indent=1))
@@ -295,8 +298,23 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--cache", type=Path, default=CACHE)
     p.add_argument("--wheel", type=Path, default=None, help="read the data from an inspect-evals wheel instead")
+    p.add_argument(
+        "--finalize",
+        default=None,
+        metavar="NOTE",
+        help="mark the rows already in --out as the final result (a run stopped early), with NOTE",
+    )
     a = p.parse_args(argv)
-    s = Settings(queries=a.queries, model=a.model, threads=a.threads, n=a.n, out=a.out, cache=a.cache, wheel=a.wheel)
+    s = Settings(
+        queries=a.queries,
+        model=a.model,
+        threads=a.threads,
+        n=a.n,
+        out=a.out,
+        cache=a.cache,
+        wheel=a.wheel,
+        finalize=a.finalize,
+    )
     if a.quick:
         s = replace(
             s,
@@ -314,7 +332,11 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
 
 def main(argv: Sequence[str] | None = None) -> int:
     s = parse(argv)
-    out = asyncio.run(run(s))
+    if s.finalize is not None:  # a run stopped early: its rows so far become the result, with the reason
+        rows = json.loads(s.out.read_text())["rows"]
+        out = write(s, rows, final=True, note=s.finalize)
+    else:
+        out = asyncio.run(run(s))
     print(table(out))
     return 0
 

@@ -201,3 +201,8 @@ def test_detect_and_registry() -> None:
 def test_clean_section() -> None:
     assert clean_section("## Situation\n\nWe bake.\n```", "Situation") == "We bake."
     assert clean_section("**Situation:**\nWe bake.", "Situation") == "We bake."
+
+
+def test_model_tables_are_dropped_from_sections() -> None:
+    text = "Revenue grows.\n| Year 1 | $5 |\n|---|---|\nProfit too."
+    assert clean_section(text, "Financial projection") == "Revenue grows.\nProfit too."

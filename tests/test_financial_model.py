@@ -17,6 +17,7 @@ from longthink.tools.financial_model import (
     Projection,
     check_numbers,
     extract_numbers,
+    find_calculations,
     project,
 )
 
@@ -176,3 +177,24 @@ async def test_tool_wrapper() -> None:
     assert not bad.ok and "disagree" in (bad.error or "") and "$900" in bad.output
     invalid = await call_tool(tool, {"assumptions": {"variable_cost_pct": 50}})
     assert not invalid.ok and "invalid arguments" in (invalid.error or "")
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ("We expect $180,000 + 0.10 * $180,000 = $198,000.", True),
+        ("We expect $180,000 + 0.10 * $180,000 = $248,000.", False),
+        ("A day brings 120 × $3 = $360.", True),
+        ("Goal: $248,000 + 10% * $248,000 = $297,600.", False),
+        ("We keep 5 - 2 = 4 stores.", False),
+        ("Each of 4 shops makes $1,000 / 4 = $250.", True),
+    ],
+)
+def test_inline_calculations_are_recomputed(text: str, ok: bool) -> None:
+    t = project(Assumptions(revenue=D(10_000_000), fixed_costs=D(0)))  # no claim in these texts hits the table
+    [calc] = find_calculations(text)
+    assert calc.ok is ok
+    check = check_numbers(text, t)
+    assert check.consistent is ok
+    if not ok:
+        assert "WRONG" in check.summary() and calc.result.raw in check.summary()

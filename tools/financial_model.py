@@ -25,6 +25,7 @@ reports each claim that disagrees with the table, with its context.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -384,19 +385,25 @@ class ClaimVerdict:
 
 @dataclass(frozen=True, slots=True)
 class NumberCheck:
-    """The verdict on a text's numbers: every claim checked, and the numbers that refer to no table metric."""
+    """The verdict on a text's numbers: every claim checked, every inline calculation ("$180,000 x 1.1 =
+    $198,000") recomputed, and the numbers that refer to no table metric."""
 
     verdicts: tuple[ClaimVerdict, ...]
     unchecked: tuple[NumberMention, ...] = ()
     numbers: int = 0
+    arithmetic: tuple[Calculation, ...] = ()
 
     @property
     def disagreements(self) -> tuple[ClaimVerdict, ...]:
         return tuple(v for v in self.verdicts if not v.ok)
 
     @property
+    def wrong_arithmetic(self) -> tuple[Calculation, ...]:
+        return tuple(c for c in self.arithmetic if not c.ok)
+
+    @property
     def consistent(self) -> bool:
-        return not self.disagreements
+        return not self.disagreements and not self.wrong_arithmetic
 
     def summary(self) -> str:
         bad = self.disagreements
@@ -404,15 +411,97 @@ class NumberCheck:
             f"{len(self.verdicts)} of {self.numbers} numbers refer to the table; "
             f"{len(self.verdicts) - len(bad)} agree, {len(bad)} disagree"
         )
-        return head + "".join(f"\n- {v.describe()}" for v in bad)
+        if self.arithmetic:
+            head += f"; {len(self.wrong_arithmetic)} of {len(self.arithmetic)} calculations wrong"
+        return head + "".join(f"\n- {v.describe()}" for v in (*bad, *self.wrong_arithmetic))
 
     def to_json(self) -> dict[str, Any]:
         return {
             "consistent": self.consistent,
             "numbers": self.numbers,
             "checked": len(self.verdicts),
-            "disagreements": [v.describe() for v in self.disagreements],
+            "calculations": len(self.arithmetic),
+            "disagreements": [v.describe() for v in (*self.disagreements, *self.wrong_arithmetic)],
         }
+
+
+_OPERATOR = re.compile(r"^\s*([-+*/\u00d7\u2212\u00f7]|x)\s*$")
+_EQUALS = re.compile(r"^\s*(=|equals)\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Calculation:
+    """An inline calculation in a text, recomputed: ``terms`` joined by ``ops``, the stated ``result``."""
+
+    terms: tuple[NumberMention, ...]
+    ops: tuple[str, ...]
+    result: NumberMention
+    computed: Decimal
+    ok: bool
+
+    def describe(self) -> str:
+        raw = [t.raw.lstrip("+-\u2212 ") if i and t.raw[:1] in "+-\u2212" else t.raw for i, t in enumerate(self.terms)]
+        expr = " ".join(r if i == 0 else f"{self.ops[i - 1]} {r}" for i, r in enumerate(raw))
+        verdict = "is right" if self.ok else f"is WRONG (it is {self.computed.normalize():,f})"
+        return f"calculation {expr} = {self.result.raw} {verdict}"
+
+
+def _evaluate(values: list[Decimal], ops: list[str]) -> Decimal | None:
+    """``values`` joined by ``ops`` with the usual precedence (x and / before + and -); None on division by 0."""
+    sums: list[Decimal] = [values[0]]
+    signs: list[int] = [1]
+    for op, v in zip(ops, values[1:], strict=True):
+        if op in "*x\u00d7":
+            sums[-1] *= v
+        elif op in "/\u00f7":
+            if v == 0:
+                return None
+            sums[-1] /= v
+        else:
+            sums.append(v)
+            signs.append(-1 if op in "-\u2212" else 1)
+    return sum((s * g for s, g in zip(sums, signs, strict=True)), Decimal(0))
+
+
+def find_calculations(text: str, numbers: Sequence[NumberMention] | None = None) -> list[Calculation]:
+    """Every inline calculation "A op B [op C ...] = R" in ``text``, recomputed (a percentage term counts as a
+    fraction: "10% x $248,000" is 24,800). A result within its printed precision or 0.5% is right."""
+    nums = list(extract_numbers(text) if numbers is None else numbers)
+    out: list[Calculation] = []
+    i = 0
+    while i < len(nums) - 2:
+        terms, ops = [nums[i]], []
+        j = i
+        result = None
+        while j + 1 < len(nums):
+            gap = text[nums[j].end : nums[j + 1].start]
+            nxt = nums[j + 1]
+            op = _OPERATOR.match(gap)
+            if op:
+                ops.append(op.group(1))
+                terms.append(nxt)
+                j += 1
+                continue
+            if not gap.strip() and nxt.raw[:1] in "+-\u2212":  # "5 - 2" was read as 5 and -2
+                ops.append(nxt.raw[0])
+                terms.append(dataclasses.replace(nxt, value=abs(nxt.value)))
+                j += 1
+                continue
+            if _EQUALS.match(gap) and len(terms) >= 2:
+                result = nums[j + 1]
+            break
+        if result is None:
+            i = j + 1 if j > i else i + 1
+            continue
+        values = [t.value / HUNDRED if t.kind == "percent" and result.kind != "percent" else t.value for t in terms]
+        computed = _evaluate(values, ops)
+        if computed is not None:
+            tolerance = max(result.precision, abs(computed) * Decimal("0.005"))
+            out.append(
+                Calculation(tuple(terms), tuple(ops), result, computed, abs(computed - result.value) <= tolerance)
+            )
+        i = j + 2
+    return out
 
 
 def _sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
@@ -605,6 +694,7 @@ def check_numbers(
     profit by 10%") is a goal, not a claim about the table. Markdown tables inside the text are skipped (the
     tool's own table is right by construction)."""
     prose = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("|"))
+    calculations = tuple(find_calculations(prose))
     claims, loose = find_claims(prose, table.assumptions.periods, table.assumptions.period)
     allowed = None if periods is None else sorted(set(periods))
     verdicts = []
@@ -614,7 +704,7 @@ def check_numbers(
             loose.append(c.number)
         else:
             verdicts.append(check_claim(c, table, periods=allowed, rel_tol=rel_tol, pp_tol=pp_tol))
-    return NumberCheck(tuple(verdicts), tuple(loose), len(verdicts) + len(loose))
+    return NumberCheck(tuple(verdicts), tuple(loose), len(verdicts) + len(loose), calculations)
 
 
 # -- the tool ---------------------------------------------------------------------------------------------------------

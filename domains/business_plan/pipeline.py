@@ -72,8 +72,9 @@ def _request(request: str, limit: int) -> str:
 
 
 def clean_section(text: str, title: str) -> str:
-    """A section's text without a repeated heading or code fences, cut at the last full sentence when cut off."""
-    lines = [ln for ln in text.strip().splitlines() if not ln.strip().startswith("```")]
+    """A section's text without a repeated heading, code fences or Markdown tables (the financial model's table
+    is the document's only table: a model's copy of it can only add errors)."""
+    lines = [ln for ln in text.strip().splitlines() if not ln.strip().startswith(("```", "|"))]
     while lines and (
         not lines[0].strip()
         or (lines[0].lstrip().startswith("#") and len(lines[0]) < 80)
@@ -81,6 +82,14 @@ def clean_section(text: str, title: str) -> str:
     ):
         lines.pop(0)
     return "\n".join(lines).strip()
+
+
+def _option_name(line: str, limit: int = 60) -> str:
+    """An option's name: its heading line without markup, cut at a word boundary."""
+    name = line.strip(" *#:")
+    if len(name) <= limit:
+        return name
+    return name[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "\u2026"
 
 
 def _trim(text: str) -> str:
@@ -424,9 +433,7 @@ class BusinessPlanPipeline:
         options = []
         for c in cands:
             m = re.search(r"option\s*\d*\s*[:\-]\s*(.+)", c.text, re.I)
-            name = (m.group(1) if m else c.text.strip().splitlines()[0] if c.text.strip() else "(empty)").strip(" *#")[
-                :80
-            ]
+            name = _option_name(m.group(1) if m else c.text.strip().splitlines()[0] if c.text.strip() else "(empty)")
             options.append({"id": c.id, "name": name, "text": c.text, "judge": c.score("rubric_judge")})
         usable = [i for i, o in enumerate(options) if str(o["text"]).strip()]
         if not usable:
