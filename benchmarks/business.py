@@ -262,7 +262,9 @@ def write(s: Settings, rows: list[dict[str, Any]], *, final: bool, note: str | N
     }
     if note:
         summary["note"] = note
-    settings = {k: str(v) if isinstance(v, Path) else v for k, v in s.__dict__.items() if k not in ("out", "cache", "finalize")}
+    settings = {
+        k: str(v) if isinstance(v, Path) else v for k, v in s.__dict__.items() if k not in ("out", "cache", "finalize")
+    }
     out = {"summary": summary, "settings": settings, "rows": rows, "scale": SCALE_NOTE}
     s.out.parent.mkdir(parents=True, exist_ok=True)
     s.out.write_text(json.dumps(out, indent=1))

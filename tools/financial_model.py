@@ -413,7 +413,11 @@ class NumberCheck:
         )
         if self.arithmetic:
             head += f"; {len(self.wrong_arithmetic)} of {len(self.arithmetic)} calculations wrong"
-        return head + "".join(f"\n- {v.describe()}" for v in (*bad, *self.wrong_arithmetic))
+        return head + "".join(f"\n- {line}" for line in self.problems())
+
+    def problems(self) -> list[str]:
+        """Every disagreeing claim and wrong calculation, described with its context."""
+        return [v.describe() for v in self.disagreements] + [c.describe() for c in self.wrong_arithmetic]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -421,7 +425,7 @@ class NumberCheck:
             "numbers": self.numbers,
             "checked": len(self.verdicts),
             "calculations": len(self.arithmetic),
-            "disagreements": [v.describe() for v in (*self.disagreements, *self.wrong_arithmetic)],
+            "disagreements": self.problems(),
         }
 
 
