@@ -68,6 +68,7 @@ class Settings:
     requests: int = 12
     customers: tuple[int, int] = (5, 6)
     samples: int = 4
+    timed_samples: int = 8
     temperature: float = 0.4
     seeds: int = 3
     seed: int = 0
@@ -216,7 +217,8 @@ async def run_request(
     row["truth_cost"] = direct.best.verdict.cost if direct.best else None
     raw = outputs["solve"].get("data", {}).get("solution")
     if raw is None or not outputs["solve"]["verified"]:
-        row.update(feasible=False, cost=None, gap_pct=None, failure=outputs["solve"].get("reason") or extract["reason"])
+        why = extract["reason"] if not extract["verified"] else outputs["solve"].get("reason")
+        row.update(feasible=False, cost=None, gap_pct=None, failure=why)
         return row
     verdict = verify(req.truth, RoutingSolution.model_validate(raw))
     row["feasible"] = verdict.feasible
@@ -236,7 +238,9 @@ def build_llm(s: Settings) -> LLM:
 
 
 async def run_requests(s: Settings, llm_factory: Callable[[Settings], LLM] = build_llm) -> list[dict[str, Any]]:
-    pipeline = RoutingPipeline(RoutingOptions(samples=s.samples, temperature=s.temperature, seeds=s.seeds))
+    pipeline = RoutingPipeline(
+        RoutingOptions(samples=s.samples, timed_samples=s.timed_samples, temperature=s.temperature, seeds=s.seeds)
+    )
     llm = llm_factory(s)
     rows = []
     with tempfile.TemporaryDirectory(prefix="routing-bench-") as tmp:
@@ -383,7 +387,8 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Settings, tuple[str, ...]]
     a = ap.parse_args(argv)
     s = Settings()
     if a.quick:
-        s = replace(s, instances=2, limits=(1.0,), requests=2, samples=3, out=Path(tempfile.mkdtemp(prefix="routing-")),
+        s = replace(s, instances=2, limits=(1.0,), requests=2, samples=3, timed_samples=3,
+                    out=Path(tempfile.mkdtemp(prefix="routing-")),
                     plot=False, quick=True)  # fmt: skip
     overrides = {"model": a.model, "instances": a.instances, "requests": a.requests, "samples": a.samples,
                  "out": a.out, "limits": tuple(a.limits) if a.limits else None}  # fmt: skip

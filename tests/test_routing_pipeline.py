@@ -109,6 +109,7 @@ def test_a_faithful_extraction_is_accepted_in_any_reasonable_shape() -> None:
     [
         (extraction(c2={"demand": 25}), "numbers not in the request: 25"),  # an invented demand
         (extraction(c2={"demand": 15}), "customer 2: 15 not stated for this customer"),  # another customer's number
+        (extraction(c2={"x": 8}), "customer 2: 8 is used 2 times but stated 1"),  # one number filling two fields
         (extraction(c3={"y": None}), "customer 3 y is missing"),  # a missing coordinate
         (extraction(c3={"x": None, "y": None}), "customer 3 has no coordinates"),
         (extraction(c3=None), "customers [3] of the request are missing"),

@@ -94,24 +94,36 @@ def _numbers(text: str) -> set[float]:
     return found
 
 
+def _number_list(text: str) -> list[float]:
+    """The absolute values of the numbers written in ``text``, each occurrence once (for counting)."""
+    values = [abs(float(m.group(0))) for m in re.finditer(r"\d+(?:\.\d+)?", text)]
+    return values + [float(_WORDS[m.group(1).lower()]) for m in _WORD.finditer(text)]
+
+
 @dataclass(frozen=True, slots=True)
 class RequestFacts:
     """What the request states literally: its numbers, the customer numbers it names ("store 4"), and for each
-    named customer the numbers of its passage (from its mention to the next customer's)."""
+    named customer the numbers of its passage (from its mention to the next customer's), with how often each
+    occurs there (the mention's own number not counted)."""
 
     numbers: frozenset[float]
     stop_ids: frozenset[int]
     passages: Mapping[int, frozenset[float]] = field(default_factory=dict)
+    counts: Mapping[int, Mapping[float, int]] = field(default_factory=dict)
 
     @staticmethod
     def of(text: str) -> RequestFacts:
         mentions = [(m.start(), int(m.group(1))) for m in _STOP_ID.finditer(text) if int(m.group(1)) > 0]
         passages: dict[int, set[float]] = {}
+        counts: dict[int, Counter[float]] = {}
         for k, (start, cid) in enumerate(mentions):
             end = next((p for p, other in mentions[k + 1 :] if other != cid), len(text))
             passages.setdefault(cid, set()).update(_numbers(text[start:end]))
+            tally = counts.setdefault(cid, Counter())
+            tally.update(_number_list(text[start:end]))
+            tally[float(cid)] -= 1  # "store 4" names the customer; it states no value
         frozen = {cid: frozenset(values) for cid, values in passages.items()}
-        return RequestFacts(frozenset(_numbers(text)), frozenset(frozen), frozen)
+        return RequestFacts(frozenset(_numbers(text)), frozenset(frozen), frozen, counts)
 
 
 class ExtractionError(ValueError):
@@ -397,6 +409,11 @@ def read_extraction(text: str, facts: RequestFacts, index: int = 0) -> Reading:
         if foreign:
             shown = ", ".join(f"{v:g}" for v in foreign)
             return Reading(index, None, f"{c.label}: {shown} not stated for this customer")
+        stated_times = facts.counts.get(c.id, {})
+        for value, times in sorted(Counter(abs(float(v)) for v in values if v != 0).items()):
+            if times > (stated := stated_times.get(value, 0)):
+                # one number of the request filling two fields, e.g. the demand copied into the ready time
+                return Reading(index, None, f"{c.label}: {value:g} is used {times} times but stated {stated}")
         unused = {abs(v) for v in passage} - {0.0, float(c.id)} - {float(abs(v)) for v in values}
         complete = complete and not unused
     stated = {v for v in facts.numbers if v != 0}

@@ -25,7 +25,7 @@ from pathlib import PurePath
 from typing import Any
 
 from longthink.domains.pipeline import StepContext, StepOutput, attached_files, request_text
-from longthink.domains.routing.extract import describe_problem, extract_problem
+from longthink.domains.routing.extract import describe_problem, extract_problem, mentions_time_windows
 from longthink.domains.routing.io import best_known, read_problem
 from longthink.domains.routing.problem import RoutingProblem, RoutingSolution
 from longthink.domains.routing.verify import RoutingVerifier, verify
@@ -46,18 +46,20 @@ _CAPACITY = re.compile(r"\bcapacity(?:\s+of)?\s*:?\s*(\d+)\b|\b(\d+)\s+units?\s+
 
 @dataclass(frozen=True, slots=True)
 class RoutingOptions:
-    """``samples``: model extractions voted over; ``temperature``: their sampling temperature (None: the run's);
-    ``seeds``: solver configurations tried; ``time_limit_s``: solver seconds per configuration (None: by size,
-    :func:`auto_time_limit`)."""
+    """``samples``: model extractions voted over (``timed_samples`` when the request mentions time windows: the
+    small model reads those far less reliably, so more samples buy a valid one); ``temperature``: their
+    sampling temperature (None: the run's); ``seeds``: solver configurations tried; ``time_limit_s``: solver
+    seconds per configuration (None: by size, :func:`auto_time_limit`)."""
 
     samples: int = 4
+    timed_samples: int = 8
     temperature: float | None = 0.4
     seeds: int = 3
     time_limit_s: float | None = None
 
     def __post_init__(self) -> None:
-        if self.samples < 1:
-            raise ConfigError("samples must be >= 1", field="samples")
+        if self.samples < 1 or self.timed_samples < 1:
+            raise ConfigError("samples and timed_samples must be >= 1", field="samples")
         if self.seeds < 1:
             raise ConfigError("seeds must be >= 1", field="seeds")
         if self.time_limit_s is not None and not (0 < self.time_limit_s <= 600):
@@ -133,9 +135,8 @@ class RoutingPipeline:
             )
         if not text:
             return StepOutput(None, reason="the request is empty: describe the depot, customers and fleet")
-        extraction = await extract_problem(
-            text, ctx.search, samples=self.options.samples, temperature=self.options.temperature
-        )
+        samples = self.options.timed_samples if mentions_time_windows(text) else self.options.samples
+        extraction = await extract_problem(text, ctx.search, samples=samples, temperature=self.options.temperature)
         data: dict[str, Any] = {"source": "text", "extraction": extraction.as_data()}
         if extraction.problem is None:
             return StepOutput(
