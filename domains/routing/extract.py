@@ -411,9 +411,9 @@ def read_extraction(text: str, facts: RequestFacts, index: int = 0) -> Reading:
             return Reading(index, None, f"{c.label}: {shown} not stated for this customer")
         stated_times = facts.counts.get(c.id, {})
         for value, times in sorted(Counter(abs(float(v)) for v in values if v != 0).items()):
-            if times > (stated := stated_times.get(value, 0)):
+            if times > (given := stated_times.get(value, 0)):
                 # one number of the request filling two fields, e.g. the demand copied into the ready time
-                return Reading(index, None, f"{c.label}: {value:g} is used {times} times but stated {stated}")
+                return Reading(index, None, f"{c.label}: {value:g} is used {times} times but stated {given}")
         unused = {abs(v) for v in passage} - {0.0, float(c.id)} - {float(abs(v)) for v in values}
         complete = complete and not unused
     stated = {v for v in facts.numbers if v != 0}
