@@ -328,7 +328,7 @@ def plot(s: Settings, inst: list[dict[str, Any]], path: Path) -> Path | None:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(max(8, 0.16 * len(inst) * len(s.limits) + 2), 4.5))
+    fig = Figure(figsize=(min(16, max(8, 0.11 * len(inst) * len(s.limits) + 2)), 5))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     width = 0.8 / len(s.limits)
@@ -347,6 +347,14 @@ def plot(s: Settings, inst: list[dict[str, Any]], path: Path) -> Path | None:
     return path
 
 
+def _shown(path: Path) -> str:
+    """A path as the results file records it: relative to the benchmarks folder when inside it (no machine paths)."""
+    try:
+        return str(path.resolve().relative_to(HERE))
+    except ValueError:
+        return path.name
+
+
 async def run(
     s: Settings, parts: Sequence[str] = ("instances", "nl"), llm_factory: Callable[[Settings], LLM] = build_llm
 ) -> dict[str, Any]:
@@ -356,7 +364,7 @@ async def run(
     summary = summarise(s, inst, nl)
     result = {
         "summary": summary,
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in s.__dict__.items()},
+        "settings": {k: (_shown(v) if isinstance(v, Path) else v) for k, v in s.__dict__.items()},
         "pyvrp": importlib.metadata.version("pyvrp"),
         "instances": inst,
         "requests": nl,
