@@ -178,12 +178,8 @@ class RoutingPipeline:
             ctx.emit("candidate_generated", problem_id=spec.id, candidate=_record(c))
             args = {"seed": a.config.seed, "time_limit_s": a.config.time_limit_s}
             error = None if a.verdict.feasible else a.verdict.rationale()
-            result = f"cost {a.verdict.cost:g}, {len(a.solution.routes)} routes" + (
-                "" if error is None else " (infeasible)"
-            )
-            # the store reads "args"/"result", the CLI renderer "arguments"/"output"
             ctx.emit("tool_called", call_id=f"{ctx.run_id}:solve:{c.index}", tool="route_solver", args=args,
-                     arguments=args, result=a.solution.summary(), output=result, error=error,
+                     result=a.solution.summary(), error=error,
                      latency_s=a.solution.runtime_s)  # fmt: skip
         await ctx.search.score(spec, candidates, RoutingVerifier(problem))
         attempts = [

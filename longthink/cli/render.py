@@ -89,8 +89,8 @@ class EventRenderer:
 
     def _on_tool_called(self, e: Event) -> None:
         self.console.print(
-            f"    tool {escape(e.data['tool'])}({escape(str(e.data.get('arguments')))}) -> "
-            f"{escape(str(e.data.get('output') or e.data.get('error')))}"
+            f"    tool {escape(str(e.data.get('tool')))}({escape(_short(e.data.get('args')))}) -> "
+            f"{escape(_short(e.data.get('result') or e.data.get('error')))}"
         )
 
     def _on_replan(self, e: Event) -> None:
@@ -98,3 +98,9 @@ class EventRenderer:
 
     def _on_error(self, e: Event) -> None:
         self.console.print(f"[red]error[/red]: {escape(str(e.data.get('message')))}")
+
+
+def _short(value: object, limit: int = 160) -> str:
+    """A one-line rendering of a tool's arguments or result, cut at ``limit`` characters."""
+    text = " ".join(str(value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
