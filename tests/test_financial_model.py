@@ -198,3 +198,12 @@ def test_inline_calculations_are_recomputed(text: str, ok: bool) -> None:
     assert check.consistent is ok
     if not ok:
         assert "WRONG" in check.summary() and calc.result.raw in check.summary()
+
+
+def test_a_metric_after_a_comma_belongs_to_the_next_number() -> None:
+    t = bakery()
+    check = check_numbers("- 2019: $85,430,000, variable costs $800,000, profit $200,000.", t)
+    assert check.consistent, check.summary()  # $85,430,000 is no variable-cost claim
+    assert [v.claim.metric for v in check.verdicts] == ["variable_costs", "profit"]
+    assert not check_numbers("We made $900,000 of profit and $2.2M in revenue.", t).consistent
+    assert check_numbers("We made $200,000 of profit and $2.0M in revenue.", t).consistent

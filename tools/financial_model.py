@@ -553,7 +553,9 @@ def find_claims(text: str, horizon: int = 40, period_word: str = "year") -> tupl
         next_start = numbers[i + 1].start if i + 1 < len(numbers) else s_end
         right = text[n.end : min(s_end, next_start, n.end + 25)]
         prev_end = n.end
-        metric = _last_metric(left)
+        after = _first_metric(right) if n.kind != "plain" else None
+        # "$2.0M in revenue": for money the word right after wins; "40% of revenue" is a share of the word before
+        metric = (after or _last_metric(left)) if n.kind == "money" else (_last_metric(left) or after)
         if (
             metric is None
             and prev_claim is not None
@@ -563,10 +565,8 @@ def find_claims(text: str, horizon: int = 40, period_word: str = "year") -> tupl
         ):
             metric = prev_claim.metric  # "revenue grows from $2.0M to $2.2M": the same subject
         if metric is None:
-            metric = _first_metric(right)
-            if metric is None or n.kind == "plain":
-                loose.append(n)
-                continue
+            loose.append(n)
+            continue
         if n.kind == "plain" and metric != "margin":
             loose.append(n)  # a count ("12 stores", "3 options") is no money figure
             continue
@@ -606,13 +606,18 @@ def _last_metric(left: str) -> Metric | None:
     return best[1]
 
 
+_METRIC_AFTER = re.compile(r"^\s*(?:(?:of|in)\s+)?(?:(?:net|total|annual|yearly|quarterly|gross)\s+)?$", re.I)
+
+
 def _first_metric(right: str) -> Metric | None:
+    """The metric named right after a number ("$40,000 of profit", "$2M in revenue"); a metric after a comma
+    belongs to the next number ("$85M, variable costs $2M")."""
     best: tuple[int, Metric] | None = None
     for pattern, metric in _METRIC_WORDS:
         m = pattern.search(right)
         if m and (best is None or m.start() < best[0]):
             best = (m.start(), metric)
-    return None if best is None or best[0] > 12 else best[1]
+    return None if best is None or not _METRIC_AFTER.match(right[: best[0]]) else best[1]
 
 
 def _close(claimed: Decimal, actual: Decimal, precision: Decimal, *, rel: Decimal, abs_pp: Decimal) -> bool:
