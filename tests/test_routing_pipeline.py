@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,17 +22,24 @@ from longthink.api import Agent
 from longthink.domains.pipeline import attach_files
 from longthink.domains.routing import RoutingProblem, verify
 from longthink.domains.routing.extract import (
+    Passage,
     Reading,
     RequestFacts,
     canonical_key,
     close_json,
+    extract_problem,
     extraction_problem,
+    part_prefix,
     read_extraction,
+    read_part,
+    split_request,
     vote,
+    vote_part,
 )
 from longthink.domains.routing.generate import generate_request
 from longthink.domains.routing.pipeline import RoutingOptions, auto_time_limit, request_time_limit
 from longthink.llm.types import SamplingParams
+from longthink.search.context import SearchContext
 from longthink.store import MemoryStore
 from longthink.testing import FunctionLLM
 from longthink.tools import call_tool, default_tools
@@ -180,13 +188,139 @@ def test_close_json_and_the_extraction_prompt() -> None:
     assert 160 <= problem.max_tokens <= 1500
 
 
-# -- the pipeline through the agent ---------------------------------------------------------------------------------
-def extractor(good: dict[str, Any], bad: dict[str, Any] | None = None) -> FunctionLLM:
-    """A double that answers the extraction prompt: the first three samples ``good``, the others ``bad``."""
+# -- passage by passage -------------------------------------------------------------------------------------------------
+PASSAGE_END = re.compile(r'JSON: \{(?:"vehicles": |"id": (\d+), "x": )$')
+
+
+def passage_reply(prompt: str, data: dict[str, Any]) -> str:
+    """What a faithful model writes after a passage's prefix, from ``data`` (the whole-request JSON shape)."""
+    m = PASSAGE_END.search(prompt)
+    assert m is not None, prompt[-200:]
+    if m.group(1) is None:
+        depot = data["depot"]
+        rest = {"capacity": data["capacity"], "depot_x": depot["x"], "depot_y": depot["y"]}
+        return f"{data['vehicles']}, " + json.dumps(rest)[1:]
+    row = next(c for c in data["customers"] if c["id"] == int(m.group(1)))
+    return f"{row['x']}, " + json.dumps({k: v for k, v in row.items() if k not in ("id", "x")})[1:]
+
+
+def test_a_request_splits_into_the_fleet_and_one_passage_per_customer() -> None:
+    passages = split_request(REQUEST)
+    assert passages is not None and [p.customer for p in passages] == [None, 1, 2, 3]
+    assert "two trucks of capacity 50" in passages[0].text and "Minimise" in passages[0].text
+    assert passages[2].text == "Store 2 at (6, 8) needs 20 units."
+    prose = (
+        "Our depot is at (10, 10) and we have 3 vans.\n1. Client no. 4 is at (1, 2). It orders 7 units.\n"
+        "2. Client 5 at (3, 4) wants 8 units, client 6 at (5, 6) wants 9 units. Each van carries 30 units."
+    )
+    passages = split_request(prose)
+    assert passages is not None, prose
+    by_id = {p.customer: p.text for p in passages}
+    assert by_id[4] == "Client no. 4 is at (1, 2). It orders 7 units."  # "It orders ..." is client 4's
+    assert by_id[5] == "Client 5 at (3, 4) wants 8 units, " and by_id[6] == "client 6 at (5, 6) wants 9 units."
+    assert "Each van carries 30 units." in by_id[None]  # a fleet sentence after a customer stays the fleet's
+    assert split_request("Route 3 trucks of capacity 50 from (0, 0) to (1, 2), (3, 4).") is None  # nobody named
+    assert split_request("Two trucks of capacity 50 at (0, 0). Store 1 needs 10 units.") is None  # no location
+
+
+def test_passage_readings_good_and_bad() -> None:
+    store = Passage(2, "Store 2 at (6, 8) needs 20 units, time window 20-90.")
+    good = read_part(part_prefix(store) + '6, "y": 8, "demand": 20, "ready": 20, "due": 90}', store)
+    assert good.accepted and good.complete and good.values == {"x": 6, "y": 8, "demand": 20, "ready": 20, "due": 90}
+    assert read_part(part_prefix(store) + '6, "y": 8, "demand": 20, "ready": 20, "due": 90', store).key == good.key
+    dropped = read_part(part_prefix(store) + '6, "y": 8, "demand": 20}', store)
+    assert dropped.accepted and not dropped.complete  # the window is missing: valid, but voted after complete ones
+    bad = {
+        '6, "y": 8, "demand": 25}': "customer 2: 25 not stated in its passage",  # invented
+        '6, "y": 8, "demand": 20, "ready": 20, "due": 20}': "20 is used 3 times but stated 2",  # a number copied
+        '6, "y": 8}': "customer 2 demand is missing",
+        '6, "y": 8, "demand": 20.5}': "must be a whole number",
+        "I cannot help with that": "unreadable JSON",
+    }
+    for reply, why in bad.items():
+        r = read_part(part_prefix(store) + reply, store)
+        assert not r.accepted and r.error is not None and why in r.error, (reply, r)
+    other = read_part('Passage: "x"\nJSON: {"id": 3, "x": 6, "y": 8, "demand": 20}', store)
+    assert not other.accepted and "names customer 3" in (other.error or "")
+    fleet = Passage(None, "We run two trucks of capacity 50 from the Lyon depot at (0, 0).")
+    ok = read_part(part_prefix(fleet) + '2, "capacity": 50, "depot_x": 0, "depot_y": 0}', fleet)
+    assert ok.accepted and ok.complete and ok.values == {"vehicles": 2, "capacity": 50, "depot_x": 0, "depot_y": 0}
+    wrong = read_part(part_prefix(fleet) + '5, "capacity": 50, "depot_x": 0, "depot_y": 0}', fleet)
+    assert not wrong.accepted and "5 not stated" in (wrong.error or "")
+    twice = read_part(part_prefix(fleet) + '50, "capacity": 50, "depot_x": 0, "depot_y": 0}', fleet)
+    assert not twice.accepted and "50 is used 2 times" in (twice.error or "")
+
+
+def test_passage_voting_ignores_an_invalid_majority() -> None:
+    store = Passage(2, "Store 2 at (6, 8) needs 20 units.")
+    texts = ['6, "y": 8, "demand": 25}'] * 3 + ['6, "y": 8, "demand": 20}', '8, "y": 6, "demand": 20}']
+    texts.append('6, "y": 8, "demand": 20}')
+    result = vote_part(store, [read_part(part_prefix(store) + t, store, i) for i, t in enumerate(texts)])
+    assert result.values == {"x": 6, "y": 8, "demand": 20} and result.votes == 2
+    none = vote_part(store, [read_part(part_prefix(store) + texts[0], store, 0)])
+    assert none.values is None and "25 not stated" in none.reason
+
+
+def passage_double(data: dict[str, Any], bad: dict[str, Any] | None = None, bad_from: int = 2) -> FunctionLLM:
+    """Answers passage prompts from ``data`` (samples from ``bad_from`` on from ``bad``); a whole-request prompt
+    is answered from ``data`` too."""
 
     def reply(prompt: str, params: SamplingParams, index: int) -> str:
+        chosen = bad if bad is not None and index >= bad_from else data
+        return passage_reply(prompt, chosen) if PASSAGE_END.search(prompt) else json.dumps(data)
+
+    return FunctionLLM(reply)
+
+
+async def test_extraction_passage_by_passage_in_one_batched_call() -> None:
+    llm = passage_double(extraction(), extraction(c2={"demand": 25}), bad_from=3)
+    result = await extract_problem(REQUEST, SearchContext(llm=llm, seed=0), samples=4)
+    assert result.method == "passages" and result.problem is not None, result.reason
+    assert canonical_key(result.problem) == read(extraction()).key
+    assert len(llm.calls) == 1 and len(llm.calls[0][0]) == 4  # one call: the fleet and three customers
+    assert result.samples == 16 and [p.votes for p in result.parts] == [4, 4, 3, 4]
+    data = result.as_data()
+    assert data["method"] == "passages" and data["parts"][2]["readings"][3]["error"] is not None
+
+
+async def test_a_passage_without_a_valid_reading_falls_back_to_the_whole_request() -> None:
+    llm = passage_double(extraction(), extraction(c3={"x": 7}), bad_from=0)  # 7 is nowhere in the request
+    result = await extract_problem(REQUEST, SearchContext(llm=llm, seed=0), samples=3)
+    assert result.method == "whole after passages" and result.problem is not None
+    assert len(llm.calls) == 2 and "customer 3: no valid reading in 3" in result.reason
+    assert canonical_key(result.problem) == read(extraction()).key
+
+
+async def test_a_demand_over_capacity_read_passage_by_passage_is_reported() -> None:
+    request = REQUEST.replace("needs 20 units", "needs 60 units")
+    llm = passage_double(extraction(c2={"demand": 60}))
+    result = await extract_problem(request, SearchContext(llm=llm, seed=0), samples=2)
+    assert result.problem is None and len(llm.calls) == 1  # read consistently: reported, not retried whole
+    assert "demand 60 exceeds the vehicle capacity 50" in result.reason
+
+
+async def test_generated_requests_are_read_passage_by_passage() -> None:
+    for seed in range(6):
+        req = generate_request(seed, customers=(5, 8))
+        data = req.truth.model_dump(mode="json")
+        whole = {"depot": data["depot"], "vehicles": req.truth.fleet.vehicles, "capacity": req.truth.fleet.capacity,
+                 "customers": [{k: v for k, v in c.items() if v is not None} for c in data["customers"]]}  # fmt: skip
+        result = await extract_problem(req.text, SearchContext(llm=passage_double(whole), seed=0), samples=2)
+        assert result.method == "passages" and result.problem is not None, (result.reason, req.text)
+        assert canonical_key(result.problem) == canonical_key(req.truth.model_copy(update={"name": "request"}))
+
+
+# -- the pipeline through the agent ---------------------------------------------------------------------------------
+def extractor(good: dict[str, Any], bad: dict[str, Any] | None = None) -> FunctionLLM:
+    """A double that answers the extraction prompts (a passage's or the whole request's): the first three samples
+    from ``good``, the others from ``bad``."""
+
+    def reply(prompt: str, params: SamplingParams, index: int) -> str:
+        data = good if index < 3 or bad is None else bad
+        if PASSAGE_END.search(prompt):
+            return passage_reply(prompt, data)
         assert "JSON shape" in prompt, "only the extraction step calls the model"
-        return json.dumps(good if index < 3 or bad is None else bad)
+        return json.dumps(data)
 
     return FunctionLLM(reply)
 
@@ -202,7 +336,9 @@ async def test_pipeline_end_to_end_with_a_double(tmp_path: Path) -> None:
     assert result.domain == "routing" and result.status == "done", result.justification
     assert result.plan is not None and [s.id for s in result.plan.steps] == ["extract", "solve", "verify", "report"]
     extract = result.steps["extract"]
-    assert extract["verified"] and extract["data"]["extraction"]["accepted"] == 3, extract
+    extraction_data = extract["data"]["extraction"]
+    assert extract["verified"] and extraction_data["method"] == "passages", extract
+    assert [p["accepted"] for p in extraction_data["parts"]] == [4, 4, 3, 4]  # customer 2's 4th sample invents 25
     problem = RoutingProblem.model_validate(extract["data"]["problem"])
     report = result.steps["report"]["data"]
     routes = [r["stops"] for r in report["routes"]]
@@ -216,7 +352,7 @@ async def test_pipeline_end_to_end_with_a_double(tmp_path: Path) -> None:
     assert len(solve_data["attempts"]) == 3 and solve_data["time_limit_s"] == auto_time_limit(3)
     detail = a.store.get_run("route-1")
     assert detail is not None
-    assert len(detail.candidates_of("extract")) == 4 and len(detail.candidates_of("solve")) == 3
+    assert len(detail.candidates_of("extract")) == 16 and len(detail.candidates_of("solve")) == 3
     scored = {s.scorer for s in detail.scores}
     assert {"extraction", "routing"} <= scored  # extraction checks and the verifier's verdicts are in the trace
 
@@ -306,10 +442,12 @@ async def test_the_benchmark_end_to_end_with_a_faithful_double(tmp_path: Path) -
     requests = [generate_request(i, customers=(5, 6)) for i in range(3)]
 
     def oracle(prompt: str, params: SamplingParams, index: int) -> str:
-        req = next(r for r in requests if r.text.strip() in prompt)
+        req = next(r for r in requests if any(p.text in prompt for p in split_request(r.text) or ()))
         data = req.truth.model_dump(mode="json")
-        return json.dumps({"depot": data["depot"], "vehicles": req.truth.fleet.vehicles,
-                           "capacity": req.truth.fleet.capacity, "customers": data["customers"]})  # fmt: skip
+        return passage_reply(prompt, {"depot": data["depot"], "vehicles": req.truth.fleet.vehicles,
+                                      "capacity": req.truth.fleet.capacity,
+                                      "customers": [{k: v for k, v in c.items() if v is not None}
+                                                    for c in data["customers"]]})  # fmt: skip
 
     s = bench.Settings(instances=1, limits=(0.2,), requests=3, samples=2, out=tmp_path, cache=tmp_path / "cache")
     result = await bench.run(s, llm_factory=lambda _: FunctionLLM(oracle))

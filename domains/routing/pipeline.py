@@ -1,7 +1,8 @@
 """The routing pack's own plan: extract -> solve -> verify -> report, run by the agent graph.
 
 - **extract**: an attached problem file (``.vrp``, Solomon ``.txt``, ``.csv``, ``.json``) is read directly;
-  otherwise the model extracts the problem from the text with self-consistency (:mod:`.extract`).
+  otherwise the model extracts the problem from the text with self-consistency (:mod:`.extract`): passage by
+  passage (the fleet, then each customer; one batched call), the whole request at once as the fallback.
 - **solve**: test-time search over solver configurations (PyVRP seeds) via
   :func:`~longthink.tools.route_solver.solve_configs`; every run is a candidate in the trace, scored by the
   independent verifier (feasibility, then cost), and the best feasible one is kept.
@@ -49,13 +50,15 @@ class RoutingOptions:
     """``samples``: model extractions voted over (``timed_samples`` when the request mentions time windows: the
     small model reads those far less reliably, so more samples buy a valid one); ``temperature``: their
     sampling temperature (None: the run's); ``seeds``: solver configurations tried; ``time_limit_s``: solver
-    seconds per configuration (None: by size, :func:`auto_time_limit`)."""
+    seconds per configuration (None: by size, :func:`auto_time_limit`); ``by_passage``: read the request passage
+    by passage first (``samples`` readings of every passage), the whole request only as the fallback."""
 
     samples: int = 4
     timed_samples: int = 8
     temperature: float | None = 0.4
     seeds: int = 3
     time_limit_s: float | None = None
+    by_passage: bool = True
 
     def __post_init__(self) -> None:
         if self.samples < 1 or self.timed_samples < 1:
@@ -136,18 +139,20 @@ class RoutingPipeline:
         if not text:
             return StepOutput(None, reason="the request is empty: describe the depot, customers and fleet")
         samples = self.options.timed_samples if mentions_time_windows(text) else self.options.samples
-        extraction = await extract_problem(text, ctx.search, samples=samples, temperature=self.options.temperature)
+        extraction = await extract_problem(
+            text, ctx.search, samples=samples, temperature=self.options.temperature, by_passage=self.options.by_passage
+        )
         data: dict[str, Any] = {"source": "text", "extraction": extraction.as_data()}
         if extraction.problem is None:
             return StepOutput(
-                None, verified=False, reason=extraction.reason, data=data, candidates=len(extraction.readings),
+                None, verified=False, reason=extraction.reason, data=data, candidates=extraction.samples,
                 strategy="self_consistency",
             )  # fmt: skip
         problem = extraction.problem
         data["problem"] = problem.model_dump(mode="json")
         return StepOutput(
             describe_problem(problem), problem.model_dump_json(), True, extraction.reason, data,
-            candidates=len(extraction.readings), strategy="self_consistency",
+            candidates=extraction.samples, strategy="self_consistency",
         )  # fmt: skip
 
     # -- solve -----------------------------------------------------------------------------------------------
