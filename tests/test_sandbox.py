@@ -186,3 +186,11 @@ async def test_run_tests_tool_validates_and_reports() -> None:
     assert good.ok and good.output.startswith("2/2 tests passed") and good.data["passed"] == 2
     bad = await call_tool(tool, {"source": SOURCE, "tests": TESTS, "module": "not a module"})
     assert not bad.ok and "invalid arguments" in (bad.error or "")
+
+
+async def test_tests_that_draw_random_inputs_report_the_same_on_every_run() -> None:
+    tests = "import random\n\n\ndef test_draw():\n    assert random.random() == -1\n"
+    sandbox = Sandbox(use_bwrap=None)
+    first, second = [await run_tests(sandbox, "x = 1\n", tests) for _ in range(2)]
+    assert "left side is 0.7579544" in first.outcomes[0].message  # random.seed(0) before each test
+    assert first.outcomes == second.outcomes

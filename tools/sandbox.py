@@ -359,7 +359,7 @@ def _prepare(tmp: Path, files: Mapping[str, str], uid: int | None) -> Path:
 # -- running tests ---------------------------------------------------------------------------------------------------
 RUNNER = r'''
 """Runs the tests in the sandbox: each test's outcome as one JSON line after a marker, flushed at once."""
-import ast, json, linecache, signal, sys, traceback, types, unittest
+import ast, json, linecache, random, signal, sys, traceback, types, unittest
 
 MARK, TEST_FILE, MODULE, PER_TEST = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
 sys.path.insert(0, ".")
@@ -382,7 +382,8 @@ signal.signal(signal.SIGALRM, on_alarm)
 
 
 def explain_assert(exc):
-    """For a bare ``assert left <op> right``: the values of both sides (what pytest would show)."""
+    """For a bare ``assert left <op> right``: the values of both sides (what pytest would show), from evaluating
+    them again (a side with side effects, such as a random draw, shows its second value)."""
     try:
         frame = exc.__traceback__
         while frame.tb_next is not None:
@@ -400,6 +401,7 @@ def explain_assert(exc):
 
 
 def run(name, fn):
+    random.seed(0)  # tests that draw random inputs give the same report on every run
     signal.setitimer(signal.ITIMER_REAL, PER_TEST)
     try:
         fn()
@@ -421,6 +423,7 @@ except SyntaxError as exc:
     report("<collect>", False, f"SyntaxError in {TEST_FILE}: {exc}")
     sys.exit(2)
 namespace = {"__name__": "__tests__", "__file__": TEST_FILE}
+random.seed(0)
 try:
     signal.setitimer(signal.ITIMER_REAL, PER_TEST)
     exec(compile(tree, TEST_FILE, "exec"), namespace)
