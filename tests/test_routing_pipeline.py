@@ -285,9 +285,10 @@ async def test_extraction_passage_by_passage_in_one_batched_call() -> None:
 
 async def test_a_passage_without_a_valid_reading_falls_back_to_the_whole_request() -> None:
     llm = passage_double(extraction(), extraction(c3={"x": 7}), bad_from=0)  # 7 is nowhere in the request
-    result = await extract_problem(REQUEST, SearchContext(llm=llm, seed=0), samples=3)
+    result = await extract_problem(REQUEST, SearchContext(llm=llm, seed=0), samples=3, whole_samples=5)
     assert result.method == "whole after passages" and result.problem is not None
     assert len(llm.calls) == 2 and "customer 3: no valid reading in 3" in result.reason
+    assert len(result.readings) == 5 and result.samples == 4 * 3 + 5
     assert canonical_key(result.problem) == read(extraction()).key
 
 

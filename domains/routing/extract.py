@@ -524,10 +524,13 @@ async def extract_problem(
     samples: int = 5,
     temperature: float | None = None,
     by_passage: bool = True,
+    whole_samples: int | None = None,
 ) -> Extraction:
     """The request's problem: passage by passage when the request splits into a fleet passage and one passage
     per named customer (:func:`split_request`, :func:`extract_by_passage`), else, or when a passage gets no
-    valid reading, ``samples`` whole-request extractions in one batched call, scored into the trace and voted."""
+    valid reading, ``whole_samples`` (default ``samples``) whole-request extractions in one batched call, scored
+    into the trace and voted."""
+    whole_k = samples if whole_samples is None else whole_samples
     passages = split_request(text) if by_passage else None
     parts: tuple[PartVote, ...] = ()
     if passages is not None:
@@ -537,10 +540,10 @@ async def extract_problem(
         if problem is not None or final:
             votes = min((p.votes for p in parts), default=0)
             return Extraction(problem, (), votes, why, parts, "passages")
-        whole = await extract_whole(text, search, samples=samples, temperature=temperature)
+        whole = await extract_whole(text, search, samples=whole_k, temperature=temperature)
         return replace(whole, parts=parts, method="whole after passages",
                        reason=f"{whole.reason} (passage by passage: {why})")  # fmt: skip
-    return await extract_whole(text, search, samples=samples, temperature=temperature)
+    return await extract_whole(text, search, samples=whole_k, temperature=temperature)
 
 
 async def extract_whole(

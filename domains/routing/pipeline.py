@@ -47,8 +47,9 @@ _CAPACITY = re.compile(r"\bcapacity(?:\s+of)?\s*:?\s*(\d+)\b|\b(\d+)\s+units?\s+
 
 @dataclass(frozen=True, slots=True)
 class RoutingOptions:
-    """``samples``: model extractions voted over (``timed_samples`` when the request mentions time windows: the
-    small model reads those far less reliably, so more samples buy a valid one); ``temperature``: their
+    """``samples``: model extractions voted over, per passage when the request is read passage by passage
+    (``timed_samples`` for a whole request that mentions time windows: the small model reads those far less
+    reliably at once, so more samples buy a valid one; one passage at a time it reads them well); ``temperature``: their
     sampling temperature (None: the run's); ``seeds``: solver configurations tried; ``time_limit_s``: solver
     seconds per configuration (None: by size, :func:`auto_time_limit`); ``by_passage``: read the request passage
     by passage first (``samples`` readings of every passage), the whole request only as the fallback."""
@@ -138,10 +139,11 @@ class RoutingPipeline:
             )
         if not text:
             return StepOutput(None, reason="the request is empty: describe the depot, customers and fleet")
-        samples = self.options.timed_samples if mentions_time_windows(text) else self.options.samples
+        whole = self.options.timed_samples if mentions_time_windows(text) else self.options.samples
         extraction = await extract_problem(
-            text, ctx.search, samples=samples, temperature=self.options.temperature, by_passage=self.options.by_passage
-        )
+            text, ctx.search, samples=self.options.samples if self.options.by_passage else whole,
+            whole_samples=whole, temperature=self.options.temperature, by_passage=self.options.by_passage,
+        )  # fmt: skip
         data: dict[str, Any] = {"source": "text", "extraction": extraction.as_data()}
         if extraction.problem is None:
             return StepOutput(
