@@ -1,0 +1,56 @@
+"""The business-plan benchmark's data and scoring plumbing: WritingBench rows from the installed inspect-evals data
+file, the query selection, the rubric built from a criterion, and the judge over documents (with a double)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from longthink.llm.types import SamplingParams
+from longthink.testing import FunctionLLM
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_business", ROOT / "benchmarks" / "business.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+business = _load()
+
+
+def test_writingbench_rows_and_the_selected_queries() -> None:
+    rows = business.load_queries()
+    assert len(rows) == 1000  # WritingBench's benchmark_all.jsonl
+    chosen = business.select(rows, 10)
+    assert len(chosen) == 10
+    indices = [int(r["index"]) for r in chosen]
+    assert indices == sorted(indices) and indices[:4] == [88, 89, 91, 92]  # the queries the results report
+    for r in chosen:
+        assert r["domain1"] == "Finance & Business" and business.is_english(r["query"])
+        assert len(r["checklist"]) == 5
+    assert not business.is_english("为我们的面包店写一份商业计划书")
+
+
+def test_criterion_rubric_has_the_five_bands() -> None:
+    [row] = business.select(business.load_queries(), 1)
+    rubric = business.criterion_rubric(row["checklist"][0])
+    assert rubric.startswith("Criterion: ") and [f"{i}: " in rubric for i in range(1, 6)] == [True] * 5
+
+
+async def test_judge_documents_orders_documents_by_the_judges_verdict() -> None:
+    def judge(prompt: str, params: SamplingParams, index: int) -> str:
+        return "5" if "GOOD DOCUMENT" in prompt else "1"
+
+    criteria = business.select(business.load_queries(), 1)[0]["checklist"][:2]
+    settings = business.parse(["--quick"])
+    scores = await business.judge_documents(FunctionLLM(judge), "a plan", ["GOOD DOCUMENT", "bad"], criteria, settings)
+    assert len(scores) == 2 and all(len(row) == 2 for row in scores)
+    assert min(scores[0]) > max(scores[1])
