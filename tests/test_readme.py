@@ -83,6 +83,17 @@ def test_readme_search_example_runs(monkeypatch: pytest.MonkeyPatch, capsys: pyt
     assert 0 < int(tokens) <= 2000 + 4 * 160  # the budget, plus at most one request
 
 
+def test_readme_financial_model_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    [code] = [b for b in _blocks("python") if "FinancialModel" in b]
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    out = capsys.readouterr().out
+    assert out.startswith("False\n")
+    documented = re.search(r"```\n(\| \| Baseline.*?)```", README, flags=re.S)
+    assert documented is not None
+    for line in documented.group(1).splitlines():  # the README shows the tool's real output
+        assert line.strip() in out, line
+
+
 @pytest.mark.slow
 def test_readme_agent_example_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     [code] = [b for b in _blocks("python") if "Agent(" in b]
