@@ -1,5 +1,6 @@
 """The routing pack end to end on the embedded default model (Qwen2.5-Coder-0.5B): a plain-English request with
-four stores is extracted by the model (self-consistency over K samples), solved, verified and drawn."""
+four stores is extracted by the model passage by passage (self-consistency over K samples of each), solved,
+verified and drawn."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ def test_plain_english_request_on_the_embedded_model(tmp_path: Path) -> None:
         agent.close()
     assert result.status == "done", result.justification
     extract = result.steps["extract"]
+    assert extract["data"]["extraction"]["method"] == "passages", extract["reason"]  # the fleet and 4 stores
     problem = RoutingProblem.model_validate(extract["data"]["problem"])
     assert {c.id: c.demand for c in problem.customers} == {1: 25, 2: 30, 3: 15, 4: 20}, extract["reason"]
     assert (problem.depot.x, problem.depot.y, problem.fleet.vehicles, problem.fleet.capacity) == (50, 50, 2, 60)
