@@ -84,7 +84,7 @@ class Settings:
     options_k: int = 3
     section_tokens: int = 160
     single_tokens: int = 700
-    judge_chars: int = 3000
+    judge_chars: int = 8000  # both documents whole (longthink's run ~7,000 characters); fits the 8k context
     query_chars: int = 1000
     seed: int = 0
     quick: bool = False
@@ -299,6 +299,7 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
     p.add_argument("--n", type=int, default=Settings.n)
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--cache", type=Path, default=CACHE)
+    p.add_argument("--judge-chars", type=int, default=Settings.judge_chars, help="characters of a document judged")
     p.add_argument("--wheel", type=Path, default=None, help="read the data from an inspect-evals wheel instead")
     p.add_argument(
         "--finalize",
@@ -316,6 +317,7 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
         cache=a.cache,
         wheel=a.wheel,
         finalize=a.finalize,
+        judge_chars=a.judge_chars,
     )
     if a.quick:
         s = replace(
