@@ -13,7 +13,7 @@ from longthink.api import Agent
 from longthink.config import load_settings
 from longthink.domains.routing import RoutingProblem, verify
 
-pytestmark = [pytest.mark.real_model, pytest.mark.slow]
+pytestmark = pytest.mark.real_model
 
 REQUEST = (
     "We run 2 trucks, each carrying up to 60 units, out of our Lyon depot at (50, 50). "
