@@ -496,24 +496,20 @@ def vote(readings: Sequence[Reading]) -> Extraction:
     return Extraction(best.problem, tuple(readings), n, reason)
 
 
+@dataclass(frozen=True, slots=True)
 class ExtractionScorer:
     """A scorer for the trace: 0 for a rejected extraction (the reason as rationale), else its coverage of the
     request's numbers (in (0, 1])."""
 
-    def __init__(self, facts: RequestFacts, name: str = "extraction") -> None:
-        self._facts = facts
-        self._name = name
-
-    @property
-    def name(self) -> str:
-        return self._name
+    facts: RequestFacts
+    name: str = "extraction"
 
     async def score(self, problem: Problem, candidates: Sequence[Candidate]) -> list[Score]:
         out = []
         for c in candidates:
-            r = read_extraction(c.text, self._facts, c.index)
+            r = read_extraction(c.text, self.facts, c.index)
             rationale = r.error or f"valid; uses {r.coverage:.0%} of the request's numbers"
-            out.append(Score(self._name, r.coverage if r.accepted else 0.0, rationale=rationale))
+            out.append(Score(self.name, r.coverage if r.accepted else 0.0, rationale=rationale))
         return out
 
 
@@ -856,24 +852,20 @@ def assemble(parts: Sequence[PartVote]) -> dict[str, Any]:
     return {"depot": depot, "vehicles": fleet["vehicles"], "capacity": fleet["capacity"], "customers": customers}
 
 
+@dataclass(frozen=True, slots=True)
 class PartScorer:
     """A scorer for the trace: 0 for a rejected passage reading (the reason as rationale), 1 for a complete one,
     0.5 for a valid one that leaves a number of its passage unused."""
 
-    def __init__(self, passage: Passage, name: str = "extraction") -> None:
-        self._passage = passage
-        self._name = name
-
-    @property
-    def name(self) -> str:
-        return self._name
+    passage: Passage
+    name: str = "extraction"
 
     async def score(self, problem: Problem, candidates: Sequence[Candidate]) -> list[Score]:
         out = []
         for c in candidates:
-            r = read_part(c.text, self._passage, c.index)
+            r = read_part(c.text, self.passage, c.index)
             value = 0.0 if not r.accepted else 1.0 if r.complete else 0.5
-            out.append(Score(self._name, value, rationale=r.error or f"valid reading of {self._passage.key}"))
+            out.append(Score(self.name, value, rationale=r.error or f"valid reading of {self.passage.key}"))
         return out
 
 
