@@ -57,26 +57,29 @@ def _run(agent: Any, stream: AsyncIterator[Event], *, quiet: bool, verbose: bool
 
 
 def _approval_loop(agent: Any, result: Any, *, quiet: bool) -> Any:
-    """Ask the user to approve, edit or reject a pending plan until the run moves on."""
+    """Ask the user to approve, edit or reject a pending plan until the run moves on. With ``quiet`` (``--json``)
+    the dialogue goes to stderr, so stdout holds the JSON result only."""
+    ui = Console(stderr=True, highlight=False) if quiet else console
     while result.status == "awaiting_approval":
         pending = result.pending or {}
-        console.print(plan_tree(pending.get("plan", {}), "proposed plan (awaiting approval)"))
+        ui.print(plan_tree(pending.get("plan", {}), "proposed plan (awaiting approval)"))
         if pending.get("error"):
-            console.print(f"[red]edit refused[/red]: {escape(str(pending['error']))}")
-        choice = typer.prompt("approve, edit or reject?", default="approve").strip().lower()
+            ui.print(f"[red]edit refused[/red]: {escape(str(pending['error']))}")
+        choice = typer.prompt("approve, edit or reject?", default="approve", err=quiet).strip().lower()
         if choice.startswith("e"):
-            decision = {"action": "edit", "plan": _read_steps()}
+            decision = {"action": "edit", "plan": _read_steps(ui)}
         elif choice.startswith("r"):
-            decision = {"action": "reject", "feedback": typer.prompt("feedback (empty: stop)", default="")}
+            feedback = typer.prompt("feedback (empty: stop)", default="", err=quiet)
+            decision = {"action": "reject", "feedback": feedback}
         else:
             decision = {"action": "approve"}
         result = _run(agent, agent.astream_resume(result.run_id, decision), quiet=quiet)
     return result
 
 
-def _read_steps() -> dict[str, Any]:
+def _read_steps(ui: Console = console) -> dict[str, Any]:
     """Read a plan from the terminal: one step goal per line (a chain), empty line to finish, or JSON."""
-    console.print("[dim]enter one step per line (or a JSON plan); an empty line ends[/dim]")
+    ui.print("[dim]enter one step per line (or a JSON plan); an empty line ends[/dim]")
     lines: list[str] = []
     while True:
         line = sys.stdin.readline()
