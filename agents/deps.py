@@ -31,6 +31,7 @@ class AgentDeps:
     tools: ToolRegistry
     options: AgentOptions = field(default_factory=AgentOptions)
     scorer: Scorer | None = None
+    judge_llm: LLM | None = None  # a separate judge / reward model; None: the policy model judges
     planner: Planner | None = None
     verifier: StepVerifier | None = None
     domains: DomainRegistry = REGISTRY
@@ -51,13 +52,14 @@ class AgentDeps:
 
     def get_planner(self) -> Planner:
         """The injected planner, else one that samples ``plan_candidates`` plans and scores them by structure
-        and a rubric judge (the same model, scored from its token probabilities), charged to the run budget."""
+        and a rubric judge (the judge model if one is set, else the policy model, scored from its token
+        probabilities), charged to the run budget."""
         if self.planner is not None:
             return self.planner
         from longthink.planners.planner import RUBRIC
         from longthink.rewards.judge import Judge
 
-        judge = Judge(self.llm, rubric=RUBRIC, scale=5, name="plan_judge", budget=self.budget)
+        judge = Judge(self.judge_llm or self.llm, rubric=RUBRIC, scale=5, name="plan_judge", budget=self.budget)
         hints = "Tools a step can call instead of the model (set tool and tool_args):\n" + self.tools.describe()
         return Planner(
             candidates=self.options.plan_candidates,

@@ -21,6 +21,9 @@ from longthink.errors import BudgetExceeded
 from longthink.llm.types import Message
 from longthink.planners.plan import Plan, PlanStep, single_step_plan
 from longthink.planners.planner import PlanChoice
+from longthink.program import AnswerMode, program_instruction
+from longthink.rewards.base import Scorer
+from longthink.rewards.judge import Judge, ProcessJudge
 from longthink.rewards.self_certainty import SelfCertainty
 from longthink.search.context import SearchContext
 from longthink.search.registry import make_strategy
@@ -39,14 +42,28 @@ def _seed(deps: AgentDeps, *parts: str) -> int | None:
     return deps.options.seed * 7919 + zlib.crc32("/".join(parts).encode()) % 1_000_003
 
 
+def _scorers(deps: AgentDeps, budget: Budget) -> tuple[Scorer, Scorer]:
+    """(outcome scorer, process scorer) of a search: the injected scorer; else, with a separate judge model, its
+    binary judge (value P(yes); a process judge for partial solutions) charged to ``budget``; else
+    self-certainty (free: read from the policy model's own logprobs)."""
+    if deps.scorer is not None:
+        return deps.scorer, deps.scorer
+    if deps.judge_llm is not None:
+        return Judge(deps.judge_llm, budget=budget), ProcessJudge(deps.judge_llm, budget=budget)
+    certainty = SelfCertainty()
+    return certainty, certainty
+
+
 def _ctx(deps: AgentDeps, state_run: str, step_id: str, budget: Any = None) -> SearchContext:
-    scorer = deps.scorer or SelfCertainty()
+    budget = budget or deps.budget
+    scorer, process_scorer = _scorers(deps, budget)
     return SearchContext(
         llm=deps.llm,
-        budget=budget or deps.budget,
+        budget=budget,
         scorer=scorer,
-        process_scorer=scorer,
+        process_scorer=process_scorer,
         events=deps.events,
+        judge_llm=deps.judge_llm,
         temperature=deps.options.temperature,
         seed=_seed(deps, state_run, step_id),
         step_id=step_id,
@@ -190,7 +207,18 @@ def choose_strategy(step: PlanStep, deps: AgentDeps) -> Any:
     return make_strategy("best_of_n", n=3)
 
 
-def _step_prompt(task: StepTask, step: PlanStep) -> tuple[Message, ...]:
+def answer_mode(step: PlanStep, deps: AgentDeps) -> AnswerMode:
+    """Program mode for numeric steps when asked, or by default on a coder model (it writes programs far more
+    reliably than it does arithmetic in prose); text otherwise."""
+    if step.answer_kind != "number":
+        return "text"
+    mode = deps.options.answer_mode
+    if mode == "auto":
+        return "program" if "coder" in deps.llm.model.lower() else "text"
+    return "program" if mode == "program" else "text"
+
+
+def _step_prompt(task: StepTask, step: PlanStep, mode: AnswerMode = "text") -> tuple[Message, ...]:
     lines = [f"Overall request: {task['request']}"]
     if task["inputs"]:
         lines.append("Results of earlier steps:")
@@ -198,7 +226,10 @@ def _step_prompt(task: StepTask, step: PlanStep) -> tuple[Message, ...]:
     lines.append(f"Your step: {step.goal}")
     if step.success_check:
         lines.append(f"It is done when: {step.success_check}")
-    lines.append(NUMBER_FORMAT if step.answer_kind == "number" else TEXT_FORMAT)
+    if mode == "program":
+        lines.append(program_instruction(step.answer_kind))
+    else:
+        lines.append(NUMBER_FORMAT if step.answer_kind == "number" else TEXT_FORMAT)
     return (Message.system(STEP_SYSTEM), Message.user("\n".join(lines)))
 
 
@@ -230,11 +261,13 @@ async def execute_step(state: StepTask, runtime: Runtime[AgentDeps]) -> dict[str
     if pipeline is not None:
         return {"results": {step.id: await _domain_step(deps, pipeline, task, step, budget)}}
     strategy = choose_strategy(step, deps)
+    mode = answer_mode(step, deps)
     problem = Problem(
         f"{task['run_id']}:{step.id}",
-        _step_prompt(task, step),
+        _step_prompt(task, step, mode),
         step.answer_kind,
         max_tokens=deps.options.step_max_tokens,
+        mode=mode,
     )
     bus.emit(
         "step_started",
@@ -242,6 +275,7 @@ async def execute_step(state: StepTask, runtime: Runtime[AgentDeps]) -> dict[str
         goal=step.goal,
         step_kind=step.kind,
         strategy=strategy.name,
+        answer_mode=mode,
         depends_on=step.depends_on,
         inputs=task["inputs"],
         budget_tokens=share,
@@ -475,5 +509,7 @@ def _options(deps: AgentDeps) -> dict[str, Any]:
         "plan_candidates": o.plan_candidates,
         "approve_plan": o.approve_plan,
         "max_replans": o.max_replans,
+        "answer_mode": o.answer_mode,
         "model": deps.llm.model,
+        "judge_model": deps.judge_llm.model if deps.judge_llm is not None else None,
     }

@@ -20,6 +20,12 @@ class AgentOptions:
     left, and what it does not spend flows back to later steps. ``domain``: a domain pack's name, ``"general"``
     for none, or None / ``"auto"`` to detect it from the request. ``artifacts_dir``: where packs write files
     (plots, documents), one sub-directory per run; default ``artifacts/`` in the user data directory.
+    ``answer_mode``: how numeric steps are answered — ``"program"`` (the model writes a Python program that the
+    sandbox runs; its printed value is the answer), ``"text"`` (the number is read from the reasoning), or
+    ``"auto"``: program mode when the policy model is a coder model (its name contains "coder"), else text.
+    ``judge_model``: a separate judge / reward model (a known model name, a GGUF path or a served model) for this
+    agent, overriding ``Settings.judge_model``; None keeps the settings' choice (by default the policy model
+    judges). With a judge model and no injected scorer, steps are scored by that model's binary judge.
     """
 
     strategy: str = "auto"
@@ -38,6 +44,8 @@ class AgentOptions:
     seed: int | None = 0
     domain: str | None = None
     artifacts_dir: str | None = None
+    answer_mode: str = "auto"
+    judge_model: str | None = None
 
     def __post_init__(self) -> None:
         if self.plan_candidates < 1:
@@ -50,6 +58,12 @@ class AgentOptions:
             raise ConfigError("max_replans must be >= 0", field="max_replans")
         if self.budget_tokens is not None and self.budget_tokens < 1:
             raise ConfigError("budget_tokens must be >= 1 or None", field="budget_tokens")
+        if self.judge_model is not None and not self.judge_model.strip():
+            raise ConfigError("judge_model must be a model name or path, or None", field="judge_model")
+        if self.answer_mode not in ("auto", "text", "program"):
+            raise ConfigError(
+                f"answer_mode must be 'auto', 'text' or 'program', not {self.answer_mode!r}", field="answer_mode"
+            )
         if self.strategy != "auto":
             from longthink.search.registry import make_strategy
 

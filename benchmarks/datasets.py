@@ -28,6 +28,7 @@ from pathlib import Path
 
 from longthink.errors import ConfigError
 from longthink.llm.types import Message
+from longthink.program import AnswerMode, program_question
 from longthink.search.types import Problem
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,9 +73,18 @@ def gsm8k_reference(solution: str) -> str:
 
 
 def load_gsm8k(
-    n: int, *, seed: int = 0, path: Path = GSM8K_PATH, max_tokens: int = 320, offset: int = 0
+    n: int,
+    *,
+    seed: int = 0,
+    path: Path = GSM8K_PATH,
+    max_tokens: int = 320,
+    offset: int = 0,
+    mode: AnswerMode = "text",
 ) -> list[Problem]:
-    """``n`` GSM8K test problems, a fixed seeded subset (items ``offset..offset+n`` of a seeded permutation)."""
+    """``n`` GSM8K test problems, a fixed seeded subset (items ``offset..offset+n`` of a seeded permutation).
+
+    ``mode="program"``: the question with the program-mode instruction (the model writes Python that prints the
+    answer); the problem ids get a ``-program`` suffix so their seeds differ from the text problems'."""
     if not path.is_file():
         raise ConfigError(f"GSM8K test file not found at {path}", field="dataset")
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -83,11 +93,13 @@ def load_gsm8k(
     problems = []
     for idx in order[offset : offset + n]:
         row = rows[idx]
+        question = row["question"].strip()
         problems.append(
             Problem.from_text(
-                f"gsm8k-{idx}",
-                f"{row['question'].strip()}\n\n{GSM8K_INSTRUCTION}",
+                f"gsm8k-{idx}" + ("-program" if mode == "program" else ""),
+                question if mode == "program" else f"{question}\n\n{GSM8K_INSTRUCTION}",
                 answer_kind="number",
+                mode=mode,
                 max_tokens=max_tokens,
                 reference=gsm8k_reference(row["answer"]),
                 metadata={"dataset": "gsm8k", "index": idx},
@@ -137,14 +149,28 @@ def game24_prompt(numbers: Sequence[int]) -> tuple[Message, ...]:
     return tuple(messages)
 
 
-def load_game24(ranks: range = range(900, 1000), *, max_tokens: int = 128, path: Path | None = None) -> list[Problem]:
-    """The puzzles of ``ranks`` (default 900-999, as reported by the Tree-of-Thoughts paper) as problems."""
+def game24_program_prompt(numbers: Sequence[int]) -> tuple[Message, ...]:
+    """Program mode: the puzzle, and the program-mode instruction asking for the expression to be printed."""
+    question = (
+        f"Use the numbers {' '.join(map(str, numbers))} and basic arithmetic operations (+ - * /) to obtain 24. "
+        "Each number must be used exactly once."
+    )
+    return (Message.user(program_question(question, "expression")),)
+
+
+def load_game24(
+    ranks: range = range(900, 1000), *, max_tokens: int = 128, path: Path | None = None, mode: AnswerMode = "text"
+) -> list[Problem]:
+    """The puzzles of ``ranks`` (default 900-999, as reported by the Tree-of-Thoughts paper) as problems; in
+    program mode the model writes a program that prints the expression (ids get a ``-program`` suffix)."""
     puzzles = [p for p in load_24_puzzles(path) if p.rank in ranks]
+    program = mode == "program"
     return [
         Problem(
-            f"game24-{p.rank}",
-            game24_prompt(p.numbers),
+            f"game24-{p.rank}" + ("-program" if program else ""),
+            game24_program_prompt(p.numbers) if program else game24_prompt(p.numbers),
             answer_kind="expression",
+            mode=mode,
             max_tokens=max_tokens,
             reference=" ".join(map(str, p.numbers)),
             metadata={"dataset": "game24", "rank": p.rank, "numbers": list(p.numbers)},

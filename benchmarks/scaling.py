@@ -33,6 +33,20 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from datasets import check_24, load_game24, load_gsm8k, problem_seed
+from scaling_rewards import (
+    PARAMS,
+    Reward,
+    agreement,
+    aligned,
+    analyse_rewards,
+    flops_matched,
+    headline,
+    plot_rewards,
+    pool_values,
+    reward_table,
+    select,
+    single_sample,
+)
 from scaling_stats import Pool, analyse, auroc, plot, summarise_real, table
 
 from longthink.budget import Budget
@@ -45,9 +59,9 @@ from longthink.rewards.judge import Judge
 from longthink.rewards.self_certainty import SelfCertainty
 from longthink.rewards.verifier import ReferenceMatch, Verdict, Verifier
 from longthink.search import AdaptiveConsistency, BeamSearch, TreeSearch
-from longthink.search.base import Strategy
+from longthink.search.base import Strategy, leader, tally
 from longthink.search.context import SearchContext
-from longthink.search.types import Problem
+from longthink.search.types import Candidate, Problem
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -57,6 +71,13 @@ ANCHORS = (
     "Tree of Thoughts: Game of 24 from 4% (CoT) to 74% (ToT, b=5) with GPT-4 (Yao et al. 2023)",
     "compute-optimal test-time scaling: >4x more efficient than best-of-N (Snell et al. 2024)",
 )
+
+
+REUSED_POOLS = "8316a65:benchmarks/results/scaling_gsm8k.json"
+"""The 24 GSM8K chain-of-thought pools of the first scaling run (same model, prompt, seeds and settings, drawn by the
+benchmark at that commit): kept, as the issue asks, and extended with new pools for problems 25-40. They hold the
+answers, tokens, finish reasons and mean logprobs (all that the vote, self-certainty, agreement and the learned
+verifier's features read), not the texts."""
 
 
 @dataclass(frozen=True)
@@ -75,8 +96,18 @@ class Settings:
     temperature: float = 0.7
     seed: int = 0
     real_problems: int = 4
-    judge_probe: int = 2
+    judge_probe: int = 2  # problems whose pools the judge model scores (its cost is the limit)
+    judge_candidates: int = 8  # the first K candidates of each judged pool
+    judge_model: str | None = "qwen2.5-coder-1.5b-instruct"  # None: the policy model judges
     reward: str = "self_certainty"
+    modes: tuple[str, ...] = ("cot", "program")
+    game24_modes: tuple[str, ...] = ("cot", "program")
+    game24_problems: int | None = None  # puzzles of ranks 900-999 to use (None: all 100)
+    verifier: Path | None = RESULTS / "verifier.json"  # the learned verifier (from benchmarks/verifier_data.py)
+    large_model: str | None = "qwen2.5-coder-1.5b-instruct"  # single-sample baseline of a larger model
+    large_n: int = 2
+    large_modes: tuple[str, ...] = ("program",)
+    reuse: str | None = REUSED_POOLS  # git "commit:path" of an earlier results file whose GSM8K cot pools are kept
     reps: int = 200
     boots: int = 1000
     out: Path = RESULTS
@@ -219,32 +250,27 @@ async def run_real(
     return rows
 
 
-async def judge_probe(pools: Sequence[Pool], base: LLM, s: Settings) -> dict[str, Any] | None:
-    pools = [p for p in pools if p.candidates][: s.judge_probe]
-    if not pools:
+async def judge_scores(pools: Sequence[Pool], judge_llm: LLM, s: Settings) -> dict[str, Any] | None:
+    """The judge model's P(yes) on the first ``judge_candidates`` candidates of the first ``judge_probe`` pools
+    (stored on the candidates as score ``judge``), with its cost."""
+    todo = [p for p in pools if p.candidates][: s.judge_probe]
+    if not todo:
         return None
-    judge_llm = SeededLLM(CachedLLM(base, s.cache))
-    judge = Judge(judge_llm)
+    judge = Judge(judge_llm, name="judge")
+    before = judge_llm.usage.prompt_tokens, judge_llm.usage.completion_tokens
     start = time.perf_counter()
-    values, certainty, labels = [], [], []
-    for pool in pools:
-        scores = await judge.score(pool.problem, pool.candidates)
-        values += [sc.value for sc in scores]
-        certainty += [c.score("self_certainty") or 0.0 for c in pool.candidates]
-        labels += pool.correct
+    for pool in todo:
+        k = min(s.judge_candidates, len(pool.candidates))
+        scores = await judge.score(pool.problem, pool.candidates[:k])
+        pool.candidates[:k] = [c.with_scores(sc) for c, sc in zip(pool.candidates[:k], scores, strict=True)]
     wall = time.perf_counter() - start
-    gen_wall = sum(p.wall_s for p in pools)
     return {
-        "problems": len(pools),
-        "candidates": len(values),
-        "judge_prompt_tokens_per_problem": judge_llm.usage.prompt_tokens / len(pools),
-        "judge_completion_tokens_per_problem": judge_llm.usage.completion_tokens / len(pools),
-        "judge_wall_s_per_problem": wall / len(pools),
-        "generation_wall_s_per_problem": gen_wall / len(pools),
-        "from_cache": any(p.cached for p in pools) or wall < 1.0,
-        "auroc_judge": auroc(values, labels),
-        "auroc_self_certainty": auroc(certainty, labels),
-        "correct_fraction": sum(labels) / len(labels),
+        "model": judge_llm.model,
+        "problems": len(todo),
+        "candidates_per_problem": min(s.judge_candidates, min(len(p.candidates) for p in todo)),
+        "judge_prompt_tokens_per_problem": (judge_llm.usage.prompt_tokens - before[0]) / len(todo),
+        "judge_completion_tokens_per_problem": (judge_llm.usage.completion_tokens - before[1]) / len(todo),
+        "judge_wall_s_per_problem": wall / len(todo),
     }
 
 
@@ -292,7 +318,7 @@ def assemble(
         "anchors": list(ANCHORS),
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(s).items()},
         "method": __doc__.split("Method", 1)[1].strip() if __doc__ else "",
-        "judge_probe": probe,
+        "judge": probe,
         "generation": {
             "tokens_per_s": sum(c.completion_tokens for p in gen_pools for c in p.candidates)
             / max(1e-9, sum(p.wall_s for p in gen_pools))
@@ -316,36 +342,134 @@ def _pool_json(p: Pool) -> dict[str, Any]:
         "tokens": [c.completion_tokens for c in p.candidates],
         "mean_logprob": [c.mean_logprob for c in p.candidates],
         "finish": [c.finish_reason for c in p.candidates],
+        "errors": [c.parse_error for c in p.candidates],
+        "scores": {
+            name: [c.score(name) for c in p.candidates]
+            for name in sorted({sc.scorer for c in p.candidates for sc in c.scores})
+        },
         "wall_s": round(p.wall_s, 2),
         "cached": p.cached,
     }
 
 
 # -- the run -------------------------------------------------------------------------------------------------------
+def load_problems(dataset: str, mode: str, s: Settings) -> list[Problem]:
+    text_mode = "text" if mode == "cot" else "program"
+    if dataset == "game24":
+        problems = load_game24(max_tokens=s.game24_max_tokens, mode=text_mode)
+        limit = s.problems if s.quick else s.game24_problems
+        return problems[:limit] if limit else problems
+    return load_gsm8k(s.problems, seed=s.seed, max_tokens=s.max_tokens, mode=text_mode)
+
+
+def git_show(spec: str) -> str:
+    """A file as committed (``commit:path``), read with git."""
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "show", spec], capture_output=True, text=True, check=True, cwd=HERE).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise SystemExit(f"cannot read {spec} from git: {exc}") from exc
+
+
+async def reused_pools(s: Settings, dataset: str, mode: str, n: int) -> dict[str, Pool]:
+    """The earlier run's pools (by problem id) that this run keeps: GSM8K chain-of-thought only, read from git."""
+    if s.reuse is None or dataset != "gsm8k" or mode != "cot":
+        return {}
+    old = json.loads(git_show(s.reuse))
+    if old["settings"]["max_tokens"] != s.max_tokens or old["settings"]["temperature"] != s.temperature:
+        raise SystemExit(f"the reused pools {s.reuse} were drawn with other settings")
+    problems = {p.id: p for p in load_problems(dataset, mode, s)}
+    out: dict[str, Pool] = {}
+    for row in old["pools"]:
+        problem = problems.get(row["problem_id"])
+        if problem is None or row.get("error") or len(row["answers"]) != n:
+            continue
+        cands = []
+        for k, (answer, tokens, lp, finish) in enumerate(
+            zip(row["answers"], row["tokens"], row["mean_logprob"], row["finish"], strict=True)
+        ):
+            c = Candidate(f"{problem.id}/reused.{k}", problem.id, k, "", answer,
+                          None if answer is not None else "no answer (reused pool)", finish, 0, tokens, 0.0,
+                          old["summary"]["model"], "", mean_logprob=lp)  # fmt: skip
+            cands.append(c)
+        scores = await SelfCertainty().score(problem, cands)
+        cands = [c.with_scores(sc) for c, sc in zip(cands, scores, strict=True)]
+        out[problem.id] = Pool(problem, cands, list(row["correct"]), cached=True)
+    return out
+
+
+def rewards_for(s: Settings, mode: str, verifier: Path | None) -> list[Reward]:
+    """The rewards compared on every pool: self-certainty, execution/answer agreement and, when trained, the
+    learned verifier (features from the N siblings a run would have, see ``scaling_rewards``)."""
+    out = [Reward("self_certainty"), Reward("agreement", agreement)]
+    if verifier is not None:
+        from longthink.rewards.learned import VerifierArtifact, candidate_features, sigmoid
+
+        art = VerifierArtifact.load(verifier)
+        if art.embedder_model is None:
+            program = mode == "program"
+            out.append(
+                Reward("learned_verifier", lambda c: sigmoid(art.logits(candidate_features(c, program_mode=program))))
+            )
+    return out
+
+
 async def run(s: Settings) -> dict[str, dict[str, Any]]:
     s.out.mkdir(parents=True, exist_ok=True)
     base = build_llm(s)
     llm = CachedLLM(base, s.cache)
+    second: dict[str, CachedLLM] = {}  # the judge / larger model, loaded once when first needed
     results: dict[str, dict[str, Any]] = {}
-    pools_by: dict[str, list[Pool]] = {}
-    probes: dict[str, dict[str, Any] | None] = {}
-    analyses: dict[tuple[str, int, bool], dict[str, Any] | None] = {}
+    cot_pools: dict[str, list[Pool]] = {}
+    verifier = s.verifier if s.verifier is not None and s.verifier.is_file() else None
 
     def log(msg: str) -> None:
         print(msg, flush=True)
 
-    def write(dataset: str, pools: list[Pool], real_rows: list[dict[str, Any]], partial: bool, final: bool) -> None:
+    def other(model: str) -> CachedLLM:
+        if model == base.model:
+            return llm
+        if model not in second:
+            second[model] = CachedLLM(build_llm(replace(s, model=model, endpoint=None)), s.cache)
+        return second[model]
+
+    def write(
+        dataset: str, by_mode: dict[str, list[Pool]], real_rows: list[dict[str, Any]], extra: dict[str, Any],
+        partial: bool, final: bool,
+    ) -> None:  # fmt: skip
         n_max = s.game24_n_max if dataset == "game24" else s.n_max
         reward = "rule_check" if dataset == "game24" else s.reward
+        pools = by_mode.get("cot") or next(iter(by_mode.values()), [])
         ok = [p for p in pools if p.candidates]
         reps, boots = (s.reps, s.boots) if final else (min(s.reps, 20), min(s.boots, 200))
-        key = (dataset, len(ok), final)  # the analysis depends only on the pools: computed once per state
-        if key not in analyses:
-            analyses[key] = analyse(ok, n_max, reward, reps, boots, s.seed) if ok else None
-        analysis = analyses[key]
+        analysis = analyse(ok, n_max, reward, reps, boots, s.seed) if ok and final else None
         result = assemble(
-            dataset, s, pools, analysis, real_rows, probes.get(dataset), partial, base.model, reward, n_max
+            dataset, s, pools, analysis, real_rows, extra.get("judge"), partial, base.model, reward, n_max
         )
+        result["summary"]["token_ratio_adaptive_vote_vs_sc16"] = result["summary"].pop("token_ratio_adaptive_vs_sc16")
+        if final:
+            rewards = {m: rewards_for(s, m, verifier) for m in by_mode}
+            if dataset == "game24":  # the rule checker is the reward: best-of-N = any valid expression
+                rewards = {m: [*r, Reward("rule_check")] for m, r in rewards.items()}
+            modes = analyse_rewards(by_mode, rewards, n_max, reps, boots, s.seed)
+            result["modes"] = modes
+            result["summary"].update(headline(modes, n_max))
+            result["summary"]["verifier_auroc"] = _pooled_auroc(by_mode, rewards, "learned_verifier", n_max)
+            result["summary"]["verifier"] = str(verifier.relative_to(HERE.parent)) if verifier else None
+            for mode in by_mode:
+                label = "program_mode" if mode == "program" else mode
+                result["summary"][f"{label}_sc8_accuracy"] = (result["summary"]["sc8_accuracy_by_mode"] or {}).get(mode)
+            result["judge_quality"] = judge_quality(by_mode, rewards, s)
+            large = extra.get("large")
+            result["summary"]["small_search_vs_large_single"] = None
+            if large:
+                result["large_model"] = large
+                result["summary"].update(compare_large(modes, large, base.model))
+            for key in ("program_mode_sc8_accuracy", "cot_sc8_accuracy", "token_ratio_adaptive_vs_sc16"):
+                result["summary"].setdefault(key, None)
+        result["summary"]["modes"] = list(by_mode)
+        result["pools_by_mode"] = {m: [_pool_json(p) for p in ps] for m, ps in by_mode.items() if m != "cot"}
         path = s.out / f"scaling_{dataset}.json"
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(result, indent=1))
@@ -353,67 +477,158 @@ async def run(s: Settings) -> dict[str, dict[str, Any]]:
         results[dataset] = result
         if final and s.plot and analysis:
             plot(result, s.out / f"scaling_{dataset}.png")
+            plot_rewards(result, s.out / f"scaling_{dataset}_rewards.png")
 
     try:
         for dataset in s.datasets:
+            n = s.game24_n_max if dataset == "game24" else s.n_max
+            reward: Scorer = correctness_scorer(dataset) if dataset == "game24" else SelfCertainty()
             if dataset == "game24":
-                problems, n = (
-                    load_game24(max_tokens=s.game24_max_tokens)[: s.problems if s.quick else None],
-                    s.game24_n_max,
-                )
-                reward: Scorer = Verifier(
-                    lambda p, c: Verdict(*check_24(c.answer, p.metadata["numbers"])), name="rule_check"
-                )
-                reward_llm: LLM | None = None
-            else:
-                problems, n = load_gsm8k(s.problems, seed=s.seed, max_tokens=s.max_tokens), s.n_max
-                reward_llm = SeededLLM(CachedLLM(base, s.cache)) if s.reward == "judge" else None
-                reward = Judge(reward_llm) if reward_llm else SelfCertainty()
-            log(f"== {dataset}: {len(problems)} problems x {n} samples, model {base.model}")
-            pools: list[Pool] = []
-            for i, p in enumerate(problems):
-                pool = await draw_pool(p, llm, n, s, reward, reward_llm, dataset)
-                pools.append(pool)
-                fresh = [q.wall_s for q in pools if not q.cached and q.candidates]
-                toks = sum(c.completion_tokens for c in pool.candidates)
-                eta = (
-                    (sum(fresh) / len(fresh) if fresh else 0.0) * (len(problems) - i - 1) / 60
-                )  # cached pools are free
-                status = f"ERROR {pool.error}" if pool.error else f"{sum(pool.correct)}/{len(pool.candidates)} correct"
-                cache = " (cache)" if pool.cached else ""
-                log(f"[{i + 1}/{len(problems)}] {p.id}: {status} {toks} tok {pool.wall_s:.0f}s{cache} ETA {eta:.0f}m")
-                write(dataset, pools, [], partial=True, final=False)
-            pools_by[dataset] = pools
-            if dataset == "gsm8k" and s.judge_probe:
-                probes[dataset] = await judge_probe(pools, base, s)
-                log(f"judge probe: {probes[dataset]}")
-            write(dataset, pools, [], partial=s.real_problems > 0 and dataset == "gsm8k", final=True)
+                reward = Verifier(lambda p, c: Verdict(*check_24(c.answer, p.metadata["numbers"])), name="rule_check")
+            by_mode: dict[str, list[Pool]] = {}
+            extra: dict[str, Any] = {}
+            for mode in s.game24_modes if dataset == "game24" else s.modes:
+                problems = load_problems(dataset, mode, s)
+                log(f"== {dataset} ({mode}): {len(problems)} problems x {n} samples, model {base.model}")
+                pools: list[Pool] = []
+                by_mode[mode] = pools
+                kept = await reused_pools(s, dataset, mode, n)
+                for i, p in enumerate(problems):
+                    pool = kept.get(p.id) or await draw_pool(p, llm, n, s, reward, None, dataset)
+                    pools.append(pool)
+                    fresh = [q.wall_s for q in pools if not q.cached and q.candidates]
+                    toks = sum(c.completion_tokens for c in pool.candidates)
+                    eta = (sum(fresh) / len(fresh) if fresh else 0.0) * (len(problems) - i - 1) / 60
+                    ok = f"{sum(pool.correct)}/{len(pool.candidates)} ok"
+                    status = f"ERROR {pool.error}" if pool.error else ok
+                    took = f"{toks} tok {pool.wall_s:.0f}s" + (" (cache)" if pool.cached else "")
+                    log(f"[{i + 1}/{len(problems)}] {p.id}: {status} {took} ETA {eta:.0f}m")
+                    write(dataset, by_mode, [], extra, partial=True, final=False)
+            if dataset == "gsm8k":
+                cot_pools[dataset] = by_mode.get("cot", [])
+                if s.judge_probe:
+                    judge_pools = by_mode.get("program") or by_mode.get("cot") or []
+                    extra["judge"] = await judge_scores(judge_pools, SeededLLM(other(s.judge_model or base.model)), s)
+                    log(f"judge: {extra['judge']}")
+                if s.large_model:
+                    extra["large"] = await large_single(s, other(s.large_model), log)
+            write(dataset, by_mode, [], extra, partial=s.real_problems > 0 and dataset == "gsm8k", final=True)
             log(table(results[dataset]))
-        if s.real_problems and "gsm8k" in pools_by:
-            subset = [p.problem for p in pools_by["gsm8k"] if p.candidates][: s.real_problems]
+            log(reward_table(results[dataset]))
+        if s.real_problems and cot_pools.get("gsm8k"):
+            subset = [p.problem for p in cot_pools["gsm8k"] if p.candidates][: s.real_problems]
             log(f"== gsm8k real runs of beam, tree, adaptive on {len(subset)} problems")
-            gsm8k_pools = pools_by["gsm8k"]
-            rows = await run_real(
-                subset,
-                llm,
-                s,
-                "gsm8k",
-                s.n_max,
-                log,
-                lambda r: write("gsm8k", gsm8k_pools, r, partial=True, final=True),
-            )
-            write("gsm8k", pools_by["gsm8k"], rows, partial=False, final=True)
-            log(table(results["gsm8k"]))
+            rows = await run_real(subset, llm, s, "gsm8k", s.n_max, log, lambda r: None)
+            prev = results["gsm8k"]
+            prev["real_runs"] = rows
+            prev["summary"]["accuracy"].update(summarise_real(rows, s.boots, s.seed))
+            prev["summary"]["real_problems"] = len({r["problem_id"] for r in rows})
+            prev["summary"]["partial"] = False
+            (s.out / "scaling_gsm8k.json").write_text(json.dumps(prev, indent=1))
     finally:
         await llm.aclose()
+        for extra_llm in second.values():
+            await extra_llm.aclose()
     for dataset, result in results.items():
         sm = result["summary"]
+        n_max = sm["n_max"]
+        bon, sc = sm.get(f"bon{n_max}_accuracy_best_reward"), sm.get(f"sc{n_max}_accuracy")
         log(
-            f"{dataset}: token_ratio_adaptive_vs_sc16 = {sm['token_ratio_adaptive_vs_sc16']} "
-            f"(CI {sm['token_ratio_ci95']}; {sm['token_ratio_reason'] or 'interpolated on the batch-1 curve'})"
+            f"{dataset}: best reward {sm.get('best_reward')} ({sm.get('best_reward_mode')}): BoN@{n_max} {bon} vs "
+            f"SC@{n_max} {sc}; token_ratio_adaptive_vs_sc16 = {sm.get('token_ratio_adaptive_vs_sc16')} "
+            f"(CI {sm.get('token_ratio_ci95')})"
         )
     log("anchors:\n  " + "\n  ".join(ANCHORS))
     return results
+
+
+async def large_single(s: Settings, large: CachedLLM, log: Callable[[str], None]) -> dict[str, Any]:
+    """The larger model's single-sample accuracy on the same GSM8K problems (``large_n`` samples each)."""
+    out: dict[str, Any] = {"model": large.model, "modes": {}}
+    for mode in s.large_modes:
+        problems = load_problems("gsm8k", mode, s)
+        pools = []
+        for i, p in enumerate(problems):
+            pool = await draw_pool(p, large, s.large_n, s, SelfCertainty(), None, "gsm8k")
+            pools.append(pool)
+            log(f"  large {large.model} {mode} [{i + 1}/{len(problems)}] {p.id}: {sum(pool.correct)}/{s.large_n}")
+        out["modes"][mode] = {**single_sample(pools, s.boots, s.seed), "pools": [_pool_json(p) for p in pools]}
+    return out
+
+
+def compare_large(modes: dict[str, Any], large: dict[str, Any], small_model: str) -> dict[str, Any]:
+    """small_search_vs_large_single: the small model's best setting within the large model's single-sample FLOPs
+    (params x generated tokens) minus the large model's best single-sample accuracy."""
+    best_mode, best = max(
+        ((m, r) for m, r in large["modes"].items() if r.get("accuracy") is not None),
+        key=lambda mr: mr[1]["accuracy"],
+        default=(None, None),
+    )
+    if best is None or best_mode is None:
+        return {"small_search_vs_large_single": None}
+    small_p, large_p = PARAMS.get(small_model), PARAMS.get(large["model"])
+    if small_p is None or large_p is None:
+        return {"small_search_vs_large_single": None, "small_search_reason": "unknown parameter counts"}
+    curves: dict[str, dict[str, Any]] = {}
+    for mode, res in modes.get("modes", {}).items():
+        for name, rows in res["curves"].items():
+            curves[f"{mode}:{name}"] = rows
+        for name, rows in res["adaptive"].items():
+            curves[f"{mode}:adaptive:{name}"] = rows
+    matched = flops_matched(curves, best["tokens"], small_p, large_p)
+    return {
+        "large_model": large["model"],
+        "large_single_accuracy": best["accuracy"],
+        "large_single_ci95": best["ci95"],
+        "large_single_mode": best_mode,
+        "large_single_tokens": best["tokens"],
+        "small_search_setting": matched["setting"] if matched else None,
+        "small_search_accuracy": matched["accuracy"] if matched else None,
+        "small_search_tokens": matched["tokens"] if matched else None,
+        "small_search_vs_large_single": matched["accuracy"] - best["accuracy"] if matched else None,
+    }
+
+
+def _pooled_auroc(by_mode: dict[str, list[Pool]], rewards: dict[str, list[Reward]], name: str, n_max: int) -> Any:
+    """A reward's AUROC on every evaluation candidate of every mode (whole pools as siblings)."""
+    values: list[float] = []
+    labels: list[bool] = []
+    for mode, pools in aligned(by_mode, n_max).items():
+        reward = next((r for r in rewards.get(mode, []) if r.name == name), None)
+        if reward is None:
+            return None
+        v, y = pool_values(pools, replace(reward, memo={}))
+        values += v
+        labels += y
+    return auroc(values, labels) if values else None
+
+
+def judge_quality(by_mode: dict[str, list[Pool]], rewards: dict[str, list[Reward]], s: Settings) -> dict[str, Any]:
+    """On the judged candidates (the first K of the first pools): every reward's AUROC with the same K siblings,
+    and best-of-K / weighted-of-K accuracy by each, next to the vote of the same K."""
+    out: dict[str, Any] = {}
+    for mode, pools in by_mode.items():
+        judged = [p for p in pools if p.candidates and p.candidates[0].score("judge") is not None]
+        if not judged:
+            continue
+        k = min(sum(c.score("judge") is not None for c in p.candidates) for p in judged)
+        subs = [Pool(p.problem, p.candidates[:k], p.correct[:k]) for p in judged]
+        labels = [y for p in subs for y in p.correct]
+        row: dict[str, Any] = {"problems": len(subs), "candidates": k, "auroc": {}, f"accuracy_at_{k}": {}}
+        right = [p.correct_answers for p in subs]
+        for reward in [Reward("judge"), *[replace(r, memo={}) for r in rewards.get(mode, [])]]:
+            values = [v for i, p in enumerate(subs) for v in reward.values(i, p, list(range(k)))]
+            row["auroc"][reward.name] = auroc(values, labels)
+            for rule in ("best", "weighted"):
+                hits = [
+                    select(rule, p.candidates, reward.values(i, p, list(range(k))), reward.name) in right[i]
+                    for i, p in enumerate(subs)
+                ]
+                row[f"accuracy_at_{k}"][f"{rule}:{reward.name}"] = float(np.mean(hits))
+        votes = [leader(tally(p.candidates), p.candidates) in right[i] for i, p in enumerate(subs)]
+        row[f"accuracy_at_{k}"]["self_consistency"] = float(np.mean(votes))
+        out[mode] = row
+    return out
 
 
 def parse(argv: Sequence[str] | None = None) -> Settings:
@@ -429,7 +644,14 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
     ap.add_argument("--game24-n-max", type=int, default=8)
     ap.add_argument("--real-problems", type=int, default=None)
     ap.add_argument("--judge-probe", type=int, default=None, help="judge the pools of this many problems (cost)")
-    ap.add_argument("--reward", choices=("self_certainty", "judge"), default="self_certainty")
+    ap.add_argument("--judge-candidates", type=int, default=None, help="judge the first K candidates of each")
+    ap.add_argument("--judge-model", default=None, help="the judge model ('policy': the policy model judges)")
+    ap.add_argument("--modes", default=None, help="answer modes on GSM8K, comma-separated: cot,program")
+    ap.add_argument("--game24-modes", default=None, help="answer modes on Game of 24: cot,program")
+    ap.add_argument("--game24-problems", type=int, default=None, help="puzzles of ranks 900-999 (default all)")
+    ap.add_argument("--verifier", type=Path, default=None, help="learned verifier artifact (default results/)")
+    ap.add_argument("--large-model", default=None, help="single-sample baseline model ('none' to skip)")
+    ap.add_argument("--large-n", type=int, default=None, help="samples per problem of the large model")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--cache", type=Path, default=CACHE)
@@ -447,11 +669,16 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
             game24_max_tokens=48,
             real_problems=2,
             judge_probe=1,
+            judge_candidates=2,
+            judge_model=None,
+            large_model=None,
+            verifier=None,
             reps=20,
             boots=200,
             out=Path(tempfile.mkdtemp(prefix="scaling-quick-")),
             plot=False,
             quick=True,
+            reuse=None,
         )
     else:
         s = Settings(datasets=datasets, game24_n_max=a.game24_n_max)
@@ -462,14 +689,23 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
         "max_tokens": a.max_tokens,
         "real_problems": a.real_problems,
         "judge_probe": a.judge_probe,
+        "judge_candidates": a.judge_candidates,
+        "game24_problems": a.game24_problems,
+        "verifier": a.verifier,
+        "large_n": a.large_n,
+        "modes": tuple(a.modes.split(",")) if a.modes else None,
+        "game24_modes": tuple(a.game24_modes.split(",")) if a.game24_modes else None,
         "out": a.out,
     }
+    if a.judge_model:
+        overrides["judge_model"] = None if a.judge_model == "policy" else a.judge_model
+    if a.large_model:
+        overrides["large_model"] = None if a.large_model == "none" else a.large_model
     s = replace(
         s,
-        **{k: v for k, v in overrides.items() if v is not None},
+        **{k: v for k, v in overrides.items() if v is not None or k in ("judge_model", "large_model")},
         endpoint=a.endpoint,
         threads=a.threads,
-        reward=a.reward,
         seed=a.seed,
         cache=a.cache,
         plot=s.plot and not a.no_plot,

@@ -67,12 +67,16 @@ class Agent:
     ``checkpoints``: a SQLite path or PostgreSQL URL for LangGraph's checkpointer ("default": next to the
     store; None: in memory, no resumption across processes). ``domains``: the domain packs to choose from
     (default: the built-in registry); ``options.domain`` names one, or None detects it from the request.
+    ``judge_llm``: a separate judge / reward model, injected like ``llm``; default: the model named by
+    ``options.judge_model`` or ``settings.judge_model``, built with the same backend, else none (the policy model
+    judges). A judge model judges the plans and, unless a ``scorer`` is given, scores every step's candidates.
     """
 
     def __init__(
         self,
         *,
         llm: LLM | None = None,
+        judge_llm: LLM | None = None,
         options: AgentOptions | None = None,
         settings: Settings | None = None,
         scorer: Scorer | None = None,
@@ -89,6 +93,8 @@ class Agent:
             self.domains.get(self.options.domain)  # an unknown name fails here, with the known names
         self.settings = settings or load_settings()
         self._llm = llm
+        self._judge_llm = judge_llm
+        self._judge_built = judge_llm is not None
         self.scorer = scorer
         self.verifier = verifier
         self.planner = planner
@@ -122,6 +128,17 @@ class Agent:
 
             self._llm = build_llm(self.settings)
         return self._llm
+
+    @property
+    def judge_llm(self) -> LLM | None:
+        """The separate judge model, or None when the policy model judges (built once, on first use)."""
+        if not self._judge_built:
+            from longthink.llm.registry import build_judge_llm
+
+            name = self.options.judge_model or self.settings.judge_model
+            self._judge_llm = build_judge_llm(self.settings.model_copy(update={"judge_model": name}))
+            self._judge_built = True
+        return self._judge_llm
 
     @contextlib.asynccontextmanager
     async def _graph(self) -> AsyncIterator[Any]:
@@ -169,6 +186,7 @@ class Agent:
             tools=self.tools,
             options=self.options,
             scorer=self.scorer,
+            judge_llm=self.judge_llm,
             planner=self.planner,
             verifier=self.verifier,
             domains=self.domains,
@@ -271,6 +289,8 @@ class Agent:
     async def aclose(self) -> None:
         if self._llm is not None:
             await self._llm.aclose()
+        if self._judge_llm is not None and self._judge_llm is not self._llm:
+            await self._judge_llm.aclose()
         if self.store is not None:
             self.store.close()
 

@@ -66,6 +66,11 @@ class Settings(BaseSettings):
         description="A known model name (see `longthink models`), a GGUF path, a Hugging Face directory, "
         "or the served model name on an endpoint.",
     )
+    judge_model: str | None = Field(
+        None,
+        description="A known model name, a GGUF path or a served model that judges candidates and plans (the "
+        "reward model), served by the same backend with the same settings; None = the policy model judges.",
+    )
     endpoints: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Base URLs of OpenAI-compatible servers (replicas), comma-separated in the environment.",
@@ -116,6 +121,11 @@ class Settings(BaseSettings):
         if not value.strip():
             raise ValueError("must not be empty")
         return value.strip()
+
+    @field_validator("judge_model")
+    @classmethod
+    def _check_judge_model(cls, value: str | None) -> str | None:
+        return (value.strip() or None) if value is not None else None
 
     @classmethod
     def settings_customise_sources(

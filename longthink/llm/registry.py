@@ -69,3 +69,17 @@ def build_llm(settings: Settings) -> BaseLLM:
         hint = f"; did you mean {near[0]!r}?" if near else ""
         raise ConfigError(f"unknown backend {name!r}{hint} (known: {', '.join(BACKENDS)})", field="backend")
     return factory(settings)
+
+
+def build_judge_llm(settings: Settings) -> BaseLLM | None:
+    """A second backend for ``settings.judge_model`` (same backend kind and settings, that model), or None when
+    no judge model is set or it is the policy model itself (then the policy model judges)."""
+    from longthink.models import find_spec
+
+    judge = settings.judge_model
+    if judge is None or judge == settings.model:
+        return None
+    spec = find_spec(judge)
+    if spec is not None and spec is find_spec(settings.model):  # an alias of the policy model
+        return None
+    return build_llm(settings.model_copy(update={"model": judge, "judge_model": None}))

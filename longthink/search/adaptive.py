@@ -8,17 +8,24 @@ Two stopping rules, checked after every batch:
 
 Easy problems (early agreement) stop after one batch; hard ones use up to ``max_samples``. The same rules
 applied to a pool of already drawn samples give the benchmark's simulation (:func:`stop_point`).
+
+With a reward (``scorer``, e.g. a learned verifier or a judge) and ``reward_threshold``, a third rule:
+
+- **verified**: the best candidate so far scores at least ``reward_threshold`` (the reward is a calibrated
+  P(correct)); the answer is then the reward-weighted vote. All candidates so far are re-scored after each
+  batch, since a verifier that reads agreement between siblings changes its mind as more arrive.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from longthink.errors import BudgetExceeded, ConfigError
-from longthink.search.base import leader, result, tally
+from longthink.rewards.base import Scorer
+from longthink.search.base import best_scored, leader, result, tally
 from longthink.search.context import SearchContext
 from longthink.search.types import Candidate, Problem, StepResult
 
@@ -63,17 +70,31 @@ def stop_point(
     return drawn, None
 
 
+def reward_stop(rewards: Sequence[float], threshold: float | None) -> bool:
+    """The "verified" rule: the best reward so far reaches ``threshold`` (never when there is no threshold)."""
+    return threshold is not None and bool(rewards) and max(rewards) >= threshold
+
+
+def weighted_answer(cands: Sequence[Candidate], rewards: Sequence[float]) -> str | None:
+    """The reward-weighted vote (ties broken as :func:`leader` does)."""
+    return leader(tally(cands, [max(0.0, r) for r in rewards]), cands)
+
+
 @dataclass(frozen=True, slots=True)
 class AdaptiveConsistency:
     max_samples: int = 16
     batch: int = 4
     confidence: float = 0.95
     min_samples: int = 4
+    scorer: Scorer | None = None
+    reward_threshold: float | None = None
     name: str = "adaptive"
 
     def __post_init__(self) -> None:
-        if self.batch < 1 or self.max_samples < 1 or not (0.5 < self.confidence < 1):
-            raise ConfigError(f"adaptive needs batch, max_samples >= 1 and confidence in (0.5, 1), got {self}")
+        if self.batch < 1 or self.max_samples < 1 or not (0.5 < self.confidence <= 1):
+            raise ConfigError(f"adaptive needs batch, max_samples >= 1 and confidence in (0.5, 1], got {self}")
+        if self.reward_threshold is not None and not 0 < self.reward_threshold <= 1:
+            raise ConfigError("adaptive's reward_threshold must be in (0, 1]", field="reward_threshold")
 
     async def solve(self, problem: Problem, ctx: SearchContext) -> StepResult:
         before = ctx.budget.spent.copy()
@@ -90,12 +111,32 @@ class AdaptiveConsistency:
                 stopped = "budget"
                 break
             cands.extend(batch)
+            scorer = self.scorer or (ctx.scorer if self.reward_threshold is not None else None)
+            if scorer is not None:
+                cands = await ctx.score(problem, _unscored(cands, scorer.name), scorer)
+                if reward_stop([c.score(scorer.name) or 0.0 for c in cands], self.reward_threshold):
+                    stopped = "verified"
+                    break
             why = decision(tally(cands), len(cands), self.max_samples, self.confidence, self.min_samples)
             if why:
                 stopped = why
                 break
-        votes = tally(cands)
-        answer = leader(votes, cands)
-        chosen = next((c for c in cands if c.answer == answer), None) if answer else None
-        reason = f"vote after {len(cands)} of at most {self.max_samples} samples ({stopped or 'all drawn'})"
+        scorer = self.scorer or (ctx.scorer if self.reward_threshold is not None else None)
+        if scorer is not None and cands:
+            rewards = [c.score(scorer.name) or 0.0 for c in cands]
+            votes = tally(cands, [max(0.0, r) for r in rewards])
+            answer = leader(votes, cands)
+            chosen = best_scored([c for c in cands if c.answer == answer], scorer.name) if answer else None
+            how = f"{scorer.name}-weighted vote"
+        else:
+            votes = tally(cands)
+            answer = leader(votes, cands)
+            chosen = next((c for c in cands if c.answer == answer), None) if answer else None
+            how = "vote"
+        reason = f"{how} after {len(cands)} of at most {self.max_samples} samples ({stopped or 'all drawn'})"
         return result(ctx, problem, self.name, cands, chosen, reason, before, votes=votes, stopped=stopped)
+
+
+def _unscored(cands: Sequence[Candidate], scorer: str) -> list[Candidate]:
+    """The candidates without ``scorer``'s earlier scores (they are re-scored together with the new batch)."""
+    return [replace(c, scores=tuple(s for s in c.scores if s.scorer != scorer)) for c in cands]

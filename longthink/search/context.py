@@ -9,18 +9,22 @@ failure is recorded on the candidate, never raised).
 from __future__ import annotations
 
 import itertools
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from longthink.answers import extract_answer
 from longthink.budget import Budget, Spend
-from longthink.errors import ConfigError
+from longthink.errors import BudgetExceeded, ConfigError
 from longthink.events import EventBus
 from longthink.llm.base import LLM
 from longthink.llm.types import Completion, Message, SamplingParams
+from longthink.program import ProgramRunner, default_runner, parse_run, program_of, runnable
 from longthink.rewards.base import Scorer
 from longthink.search.types import Candidate, Problem, Score, prompt_hash
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,13 +38,19 @@ class Branch:
 
 @dataclass
 class SearchContext:
-    """Dependencies of a search, injected (never global). Scoped copies via :meth:`with_budget`."""
+    """Dependencies of a search, injected (never global). Scoped copies via :meth:`with_budget`.
+
+    ``llm`` is the policy model; ``judge_llm`` a separate reward/judge model (see :attr:`judge_model`), e.g. a
+    larger model that checks a small one's candidates. ``runner`` executes program-mode candidates (default:
+    the process's sandbox runner)."""
 
     llm: LLM
     budget: Budget = field(default_factory=Budget)
     scorer: Scorer | None = None
     process_scorer: Scorer | None = None
     events: EventBus | None = None
+    judge_llm: LLM | None = None
+    runner: ProgramRunner | None = None
     temperature: float = 0.7
     top_p: float = 1.0
     seed: int | None = None
@@ -50,6 +60,11 @@ class SearchContext:
 
     def with_budget(self, budget: Budget) -> SearchContext:
         return replace(self, budget=budget)
+
+    @property
+    def judge_model(self) -> LLM:
+        """The model that judges candidates: the separate judge model when one is set, else the policy model."""
+        return self.judge_llm or self.llm
 
     def emit(self, kind: Any, **data: Any) -> None:
         if self.events is not None:
@@ -109,13 +124,17 @@ class SearchContext:
         out: list[list[Candidate]] = []
         for b, (branch, prompt, comps) in enumerate(zip(branches, prompts, results, strict=True)):
             phash = prompt_hash(prompt, {"t": params.temperature, "max": limit, "stop": list(stop)})
-            row = []
-            for c in comps:
-                cand = self._candidate(problem, branch, c, phash, seed, f"{strategy}{call}.{b}.{c.index}",
-                                       stop, partial_on_stop)  # fmt: skip
-                row.append(cand)
-                self.emit("candidate_generated", problem_id=problem.id, candidate=_summary(cand))
+            tags = [f"{strategy}{call}.{b}.{c.index}" for c in comps]
+            row = [
+                self._candidate(problem, branch, c, phash, seed, tag, stop, partial_on_stop)
+                for c, tag in zip(comps, tags, strict=True)
+            ]
             out.append(row)
+        if problem.mode == "program":
+            out = await self._execute(problem, out)
+        for row in out:
+            for cand in row:
+                self.emit("candidate_generated", problem_id=problem.id, candidate=_summary(cand))
         root = self.budget
         while root.parent is not None:
             root = root.parent
@@ -164,6 +183,31 @@ class SearchContext:
             partial=partial,
         )
 
+    async def _execute(self, problem: Problem, rows: list[list[Candidate]]) -> list[list[Candidate]]:
+        """Program mode: run every finished candidate's program (all of the batch concurrently, in the sandbox);
+        the answer is what it printed, a crash / time-out / silence is the candidate's parse error."""
+        todo: list[tuple[int, int, str]] = []
+        for r, row in enumerate(rows):
+            for i, cand in enumerate(row):
+                if cand.partial:
+                    continue
+                code = program_of(cand.text, truncated=cand.finish_reason == "length")
+                if code.value is None:
+                    rows[r][i] = replace(cand, answer=None, parse_error=f"no program: {code.error}")
+                else:
+                    todo.append((r, i, runnable(code.value)))
+        if not todo:
+            return rows
+        runs = await (self.runner or default_runner()).run_many([code for _, _, code in todo])
+        for (r, i, _), run in zip(todo, runs, strict=True):
+            cand = rows[r][i]
+            if run.ok:
+                parsed = parse_run(run.output, problem.answer_kind)
+                rows[r][i] = replace(cand, answer=parsed.value, parse_error=parsed.error, execution=run)
+            else:
+                rows[r][i] = replace(cand, answer=None, parse_error=run.error, execution=run)
+        return rows
+
     # -- scoring --------------------------------------------------------------------------------------------
     async def score(
         self, problem: Problem, candidates: Sequence[Candidate], scorer: Scorer | None = None
@@ -172,7 +216,13 @@ class SearchContext:
         scorer = scorer or self.scorer
         if scorer is None or not candidates:
             return list(candidates)
-        scores = await scorer.score(problem, candidates)
+        try:
+            scores = await scorer.score(problem, candidates)
+        except BudgetExceeded as exc:
+            # A reward model (a judge) the budget cannot pay for leaves the candidates unscored: selection falls
+            # back to its tie-breaking (answer present, self-certainty), and the step keeps what it sampled.
+            log.warning("%s: candidates not scored by %s: %s", problem.id, scorer.name, exc)
+            return list(candidates)
         if len(scores) != len(candidates):
             raise ConfigError(f"scorer {scorer.name!r} returned {len(scores)} scores for {len(candidates)} candidates")
         scored = [c.with_scores(s) for c, s in zip(candidates, scores, strict=True)]
@@ -210,6 +260,15 @@ def _summary(c: Candidate) -> dict[str, Any]:
         "seed": c.seed,
         "mean_logprob": c.mean_logprob,
         "partial": c.partial,
+        "execution": None
+        if c.execution is None
+        else {
+            "ok": c.execution.ok,
+            "output": c.execution.output[-500:],
+            "error": c.execution.error,
+            "duration_s": round(c.execution.duration_s, 4),
+            "sandboxed_by": c.execution.sandboxed_by,
+        },
     }
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from longthink.answers import AnswerKind
 from longthink.budget import Spend
 from longthink.llm.types import FinishReason, Message
+from longthink.program import AnswerMode, Execution, program_question
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +19,9 @@ class Problem:
     """What one search solves: the prompt, the kind of answer to extract, and how solutions are formatted.
 
     ``step_delimiter`` splits a solution into steps for step-level search (beam, tree). ``reference`` is a
-    known answer for benchmarks; strategies never look at it.
+    known answer for benchmarks; strategies never look at it. ``mode``: ``"text"`` reads the answer (of
+    ``answer_kind``) out of the reply; ``"program"`` runs the Python program in the reply in the sandbox and
+    reads the answer out of what it prints (see :mod:`longthink.program`).
     """
 
     id: str
@@ -28,6 +31,7 @@ class Problem:
     max_tokens: int = 512
     reference: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    mode: AnswerMode = "text"
 
     @staticmethod
     def from_text(
@@ -36,10 +40,13 @@ class Problem:
         *,
         answer_kind: AnswerKind = "text",
         system: str | None = None,
+        mode: AnswerMode = "text",
         **kwargs: Any,
     ) -> Problem:
-        messages = ((Message.system(system),) if system else ()) + (Message.user(question),)
-        return Problem(problem_id, messages, answer_kind, **kwargs)
+        """A problem from a question; in program mode the question gets the program instruction appended."""
+        text = program_question(question, answer_kind) if mode == "program" else question
+        messages = ((Message.system(system),) if system else ()) + (Message.user(text),)
+        return Problem(problem_id, messages, answer_kind, mode=mode, **kwargs)
 
     @property
     def question(self) -> str:
@@ -63,7 +70,8 @@ class Candidate:
     """One sampled solution, addressable and replayable (see STYLE.md practice 5).
 
     ``text`` is the whole solution (for tree/beam nodes: the partial solution so far); ``answer`` is the
-    extracted, normalised answer or None with ``parse_error`` saying why.
+    extracted, normalised answer or None with ``parse_error`` saying why. In program mode the answer is what
+    the program printed and ``execution`` says how the run went (a crash or time-out is the parse error).
     """
 
     id: str
@@ -84,6 +92,7 @@ class Candidate:
     mean_logprob: float | None = None
     partial: bool = False  # a step-search node that stopped at a step boundary
     scores: tuple[Score, ...] = ()
+    execution: Execution | None = None
 
     @property
     def finished(self) -> bool:
