@@ -22,6 +22,23 @@ JudgeModelOpt = Annotated[
     str | None,
     typer.Option("--judge-model", help="A separate judge / reward model (name, GGUF path or served model)."),
 ]
+ModeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--mode",
+        help="How numeric steps are answered: program (the model writes Python, the sandbox runs it), text, "
+        "or auto (program on a coder model; the default).",
+    ),
+]
+VerifierOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--verifier",
+        help="Score candidates with a learned verifier (an artifact of `longthink rewards train`).",
+        exists=True,
+        dir_okay=False,
+    ),
+]
 
 
 def _agent(
@@ -33,6 +50,8 @@ def _agent(
     approve: bool = False,
     domain: str | None = None,
     judge_model: str | None = None,
+    mode: str | None = None,
+    verifier: Path | None = None,
 ) -> Any:
     from longthink.agents.options import AgentOptions
     from longthink.api import Agent
@@ -44,8 +63,14 @@ def _agent(
         budget_tokens=budget if budget is not None else AgentOptions().budget_tokens,
         approve_plan=approve,
         domain=domain,
+        answer_mode=mode or "auto",
     )
-    return Agent(settings=settings, options=options)
+    scorer = None
+    if verifier is not None:
+        from longthink.rewards.learned import LearnedVerifier
+
+        scorer = LearnedVerifier(verifier)
+    return Agent(settings=settings, options=options, scorer=scorer)
 
 
 async def _consume(stream: AsyncIterator[Event], on_event: Callable[[Event], None]) -> None:
@@ -152,6 +177,8 @@ def register(app: typer.Typer) -> None:
         budget: Annotated[int | None, typer.Option("--budget", help="Generated-token budget of the run.")] = None,
         model: Annotated[str | None, typer.Option("--model", "-m")] = None,
         judge_model: JudgeModelOpt = None,
+        mode: ModeOpt = None,
+        verifier: VerifierOpt = None,
         endpoint: Annotated[list[str] | None, typer.Option("--endpoint", "-e")] = None,
         threads: Annotated[int | None, typer.Option("--threads")] = None,
         approve: Annotated[bool, typer.Option("--approve", help="Ask before executing the plan.")] = False,
@@ -180,7 +207,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Plan the request, search every step, verify, and print the plan and the answer."""
         request = _with_files(request, files or [])
-        agent = _agent(strategy, budget, model, endpoint, threads, approve, domain, judge_model)
+        agent = _agent(strategy, budget, model, endpoint, threads, approve, domain, judge_model, mode, verifier)
         start = time.perf_counter()
         try:
             result = _run(agent, agent.stream(request), quiet=as_json, verbose=verbose)
@@ -195,6 +222,8 @@ def register(app: typer.Typer) -> None:
         budget: Annotated[int | None, typer.Option("--budget")] = None,
         model: Annotated[str | None, typer.Option("--model", "-m")] = None,
         judge_model: JudgeModelOpt = None,
+        mode: ModeOpt = None,
+        verifier: VerifierOpt = None,
         endpoint: Annotated[list[str] | None, typer.Option("--endpoint", "-e")] = None,
         threads: Annotated[int | None, typer.Option("--threads")] = None,
         domain: Annotated[
@@ -204,7 +233,8 @@ def register(app: typer.Typer) -> None:
         """A chat session: plans, per-step candidates and scores, a budget bar; /help lists commands."""
         from longthink.cli.chat import ChatSession
 
-        agent = _agent(strategy, budget, model, endpoint, threads, domain=domain, judge_model=judge_model)
+        agent = _agent(strategy, budget, model, endpoint, threads, domain=domain, judge_model=judge_model, mode=mode,
+                       verifier=verifier)  # fmt: skip
         ChatSession(agent, console).loop()
 
     app.add_typer(runs_app, name="runs")
