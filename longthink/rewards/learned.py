@@ -203,7 +203,7 @@ class VerifierArtifact(_Frozen):
     pca_components: tuple[tuple[float, ...], ...] | None = None
     pca_mean: tuple[float, ...] | None = None
     embedder_model: str | None = None
-    settings: dict[str, float | int]  # l2, heldout, seed, pca_dim
+    settings: dict[str, float | int | str]  # l2, heldout, seed, pca_dim, draws, subsets
     trained_on: TrainedOn
     metrics: Metrics
     created_at: str

@@ -348,9 +348,15 @@ def train_verifier(
     l2: float = 1.0,
     pca_dim: int = 32,
     min_examples: int = MIN_EXAMPLES,
+    subsets: Sequence[int] = (1, 2, 4),
+    draws: int = 2,
 ) -> VerifierArtifact:
     """Fit a learned verifier on ``groups`` (see the module docstring); the artifact carries its provenance and
-    held-out metrics. Too few examples, one class only, or no usable training split: ConfigError."""
+    held-out metrics. Too few examples, one class only, or no usable training split: ConfigError.
+
+    The features of a candidate depend on its siblings, and a verifier scores groups of any size (best-of-N at
+    N = 1, 2, 4, ...), so every training group is also seen through ``draws`` random sub-groups of each size in
+    ``subsets`` smaller than it (seeded); the held-out metrics are computed on whole groups only."""
     if not 0 <= heldout < 1:
         raise ConfigError(f"heldout must be in [0, 1), got {heldout!r}", field="heldout")
     if pca_dim < 1:
@@ -373,12 +379,29 @@ def train_verifier(
     rows: list[Array] = []
     ys: list[Array] = []
     texts: list[list[str]] = []
+    extra: list[list[tuple[Array, Array, list[int]]]] = []  # per group: (features, labels, rows of ``texts``)
+    rng = np.random.default_rng(seed)
     for g in groups:
-        feats = candidate_features(g.candidates, program_mode=g.problem.mode == "program")
+        program = g.problem.mode == "program"
+        feats = candidate_features(g.candidates, program_mode=program)
         keep = [i for i, y in enumerate(g.labels) if y is not None]
         rows.append(feats[keep])
         ys.append(np.asarray([g.labels[i] for i in keep], dtype=np.float64))
         texts.append([embedding_text(g.problem.question, g.candidates[i]) for i in keep])
+        views = []
+        for size in sorted({k for k in subsets if 0 < k < len(g.candidates)}):
+            for _ in range(draws):
+                view = sorted(int(i) for i in rng.choice(len(g.candidates), size=size, replace=False))
+                sub = candidate_features([g.candidates[i] for i in view], program_mode=program)
+                pos = [j for j, i in enumerate(view) if g.labels[i] is not None]
+                views.append(
+                    (
+                        sub[pos],
+                        np.asarray([g.labels[view[j]] for j in pos], dtype=np.float64),
+                        [keep.index(view[j]) for j in pos],
+                    )
+                )
+        extra.append(views)
     train_idx, test_idx = _split(groups, heldout, seed)
     y_train = np.concatenate([ys[i] for i in train_idx])
     if y_train.min() == y_train.max():
@@ -403,7 +426,14 @@ def train_verifier(
             names += [f"emb_{j}" for j in range(k)]
             x_all = [np.hstack([r, (e - pca_mean) @ pca_components.T]) for r, e in zip(rows, per_group, strict=True)]
 
-    x_train = np.concatenate([x_all[i] for i in train_idx])
+    x_parts = [x_all[i] for i in train_idx]
+    y_parts = [ys[i] for i in train_idx]
+    for i in train_idx:
+        for feats, labels, at in extra[i]:
+            tail = x_all[i][at, len(SCALAR_FEATURES) :]  # the candidates' own embedding components, if any
+            x_parts.append(np.hstack([feats, tail]))
+            y_parts.append(labels)
+    x_train, y_train = np.concatenate(x_parts), np.concatenate(y_parts)
     means = x_train.mean(axis=0)
     stds = x_train.std(axis=0)
     stds = np.where(stds > 1e-12, stds, 1.0)
@@ -447,7 +477,14 @@ def train_verifier(
         pca_components=None if pca_components is None else tuple(tuple(float(v) for v in r) for r in pca_components),
         pca_mean=None if pca_mean is None else tuple(float(v) for v in pca_mean),
         embedder_model=embedder.model if embedder is not None and pca_mean is not None else None,
-        settings={"l2": l2, "heldout": heldout, "seed": seed, "pca_dim": pca_dim},
+        settings={
+            "l2": l2,
+            "heldout": heldout,
+            "seed": seed,
+            "pca_dim": pca_dim,
+            "subsets": ",".join(str(k) for k in subsets),
+            "draws": draws,
+        },
         trained_on=trained_on,
         metrics=metrics,
         created_at=datetime.now(UTC).isoformat(timespec="seconds"),
