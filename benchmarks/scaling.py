@@ -39,6 +39,7 @@ from scaling_rewards import (
     agreement,
     aligned,
     analyse_rewards,
+    cross_mode_agreement,
     flops_matched,
     headline,
     plot_rewards,
@@ -362,6 +363,14 @@ def load_problems(dataset: str, mode: str, s: Settings) -> list[Problem]:
     return load_gsm8k(s.problems, seed=s.seed, max_tokens=s.max_tokens, mode=text_mode)
 
 
+def _relative(path: Path) -> str:
+    """A path as the results file shows it: relative to the repository when inside it (no machine paths)."""
+    try:
+        return str(path.resolve().relative_to(HERE.parent))
+    except ValueError:
+        return path.name
+
+
 def git_show(spec: str) -> str:
     """A file as committed (``commit:path``), read with git."""
     import subprocess
@@ -399,19 +408,41 @@ async def reused_pools(s: Settings, dataset: str, mode: str, n: int) -> dict[str
     return out
 
 
+def with_mixed(by_mode: dict[str, list[Pool]], n_max: int) -> dict[str, list[Pool]]:
+    """Adds the ``mixed`` mode: half chain-of-thought, half program samples of the same problem (the first
+    N_max/2 of each pool, interleaved), voted together; two ways of solving make errors less alike."""
+    if not {"cot", "program"} <= set(by_mode):
+        return by_mode
+    half = n_max // 2
+    mixed = []
+    for cot, prog in zip(by_mode["cot"], by_mode["program"], strict=False):
+        if len(cot.candidates) < half or len(prog.candidates) < half:
+            mixed.append(Pool(cot.problem, error="a mode has no full pool"))
+            continue
+        cands = [c for pair in zip(cot.candidates[:half], prog.candidates[:half], strict=True) for c in pair]
+        ok = [y for pair in zip(cot.correct[:half], prog.correct[:half], strict=True) for y in pair]
+        mixed.append(Pool(cot.problem, cands, ok, cached=cot.cached and prog.cached))
+    return {**by_mode, "mixed": mixed}
+
+
 def rewards_for(s: Settings, mode: str, verifier: Path | None) -> list[Reward]:
     """The rewards compared on every pool: self-certainty, execution/answer agreement and, when trained, the
     learned verifier (features from the N siblings a run would have, see ``scaling_rewards``)."""
     out = [Reward("self_certainty"), Reward("agreement", agreement)]
+    if mode == "mixed":
+        out.append(Reward("cross_mode_agreement", cross_mode_agreement))
     if verifier is not None:
         from longthink.rewards.learned import VerifierArtifact, candidate_features, sigmoid
 
         art = VerifierArtifact.load(verifier)
         if art.embedder_model is None:
             program = mode == "program"
-            out.append(
-                Reward("learned_verifier", lambda c: sigmoid(art.logits(candidate_features(c, program_mode=program))))
-            )
+
+            def verify(problem: Problem, cands: Sequence[Candidate]) -> Any:
+                x = candidate_features(cands, program_mode=program, question=problem.question)
+                return sigmoid(art.logits(x))
+
+            out.append(Reward("learned_verifier", verify))
     return out
 
 
@@ -449,6 +480,7 @@ async def run(s: Settings) -> dict[str, dict[str, Any]]:
         )
         result["summary"]["token_ratio_adaptive_vote_vs_sc16"] = result["summary"].pop("token_ratio_adaptive_vs_sc16")
         if final:
+            by_mode = with_mixed(by_mode, n_max)
             rewards = {m: rewards_for(s, m, verifier) for m in by_mode}
             if dataset == "game24":  # the rule checker is the reward: best-of-N = any valid expression
                 rewards = {m: [*r, Reward("rule_check")] for m, r in rewards.items()}
@@ -456,7 +488,7 @@ async def run(s: Settings) -> dict[str, dict[str, Any]]:
             result["modes"] = modes
             result["summary"].update(headline(modes, n_max))
             result["summary"]["verifier_auroc"] = _pooled_auroc(by_mode, rewards, "learned_verifier", n_max)
-            result["summary"]["verifier"] = str(verifier.relative_to(HERE.parent)) if verifier else None
+            result["summary"]["verifier"] = _relative(verifier) if verifier else None
             for mode in by_mode:
                 label = "program_mode" if mode == "program" else mode
                 result["summary"][f"{label}_sc8_accuracy"] = (result["summary"]["sc8_accuracy_by_mode"] or {}).get(mode)

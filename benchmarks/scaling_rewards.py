@@ -24,10 +24,10 @@ from scaling_stats import Outcomes, Pool, Resamples, ci, point, tokens_to_reach
 
 from longthink.search.adaptive import reward_stop, weighted_answer
 from longthink.search.base import best_scored, leader, tally
-from longthink.search.types import Candidate, Score
+from longthink.search.types import Candidate, Problem, Score
 
 Values = npt.NDArray[np.float64]
-SubsetReward = Callable[[Sequence[Candidate]], Sequence[float]]
+SubsetReward = Callable[[Problem, Sequence[Candidate]], Sequence[float]]
 REWARD_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 1.01)  # 1.01: never stops early (= SC/weighted@N)
 
 
@@ -49,15 +49,26 @@ class Reward:
         if self.fn is None:
             out = np.array([c.score(self.name) or 0.0 for c in cands], dtype=float)
         else:
-            out = np.asarray(self.fn(cands), dtype=float)
+            out = np.asarray(self.fn(pool.problem, cands), dtype=float)
         self.memo[key] = out
         return out
 
 
-def agreement(cands: Sequence[Candidate]) -> list[float]:
+def agreement(problem: Problem, cands: Sequence[Candidate]) -> list[float]:
     """Execution (or answer) agreement: the share of the siblings that reached the same answer (0 without one)."""
     votes = tally(cands)
     return [votes[c.answer] / len(cands) if c.answer is not None else 0.0 for c in cands]
+
+
+def cross_mode_agreement(problem: Problem, cands: Sequence[Candidate]) -> list[float]:
+    """For mixed pools: agreement with the siblings of the *other* answer mode (executed programs for a text
+    answer, text answers for a program), which errs differently; 0 without an answer or other-mode siblings."""
+    out = []
+    for c in cands:
+        others = [o for o in cands if (o.execution is None) != (c.execution is None)]
+        same = sum(o.answer == c.answer for o in others) if c.answer is not None else 0
+        out.append(same / len(others) if others else 0.0)
+    return out
 
 
 def select(rule: str, cands: Sequence[Candidate], values: Values, name: str) -> str | None:
@@ -220,6 +231,7 @@ __all__ = [
     "aligned",
     "analyse_rewards",
     "calibration",
+    "cross_mode_agreement",
     "flops_matched",
     "headline",
     "plot_rewards",

@@ -405,3 +405,15 @@ def test_llama_cpp_embedder_gives_deterministic_unit_vectors() -> None:
     assert np.allclose(again[0], again[1]) and np.allclose(again[0], e[0], atol=1e-5)
     assert not np.allclose(e[0], e[1])
     assert empty.shape == (1, embedder.width) and np.isfinite(empty).all()
+
+
+def test_question_numbers_used_reads_the_quantities_a_solution_mentions() -> None:
+    from longthink.rewards.learned import numbers_used
+
+    question = "Tom has 1,200 apples, 3.50 dollars and 7 kids."
+    assert numbers_used(question, "x = 1200\ny = 3.5\nprint(x * y)") == pytest.approx(2 / 3)
+    assert numbers_used(question, "print(1200 * 3.5 / 7)") == 1.0
+    assert numbers_used("no numbers here", "print(1)") == 1.0
+    assert numbers_used(question, "") == 1.0  # the text is not known (a pool kept without texts)
+    x = candidate_features([cand(0, "8")], question=question)
+    assert x[0, F["question_numbers_used"]] == 0.0  # "so Answer: 8" mentions none of them

@@ -102,3 +102,16 @@ def test_readme_agent_example_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     namespace: dict[str, object] = {}
     exec(compile(code, "README.md", "exec"), namespace)
     assert namespace["result"].answer  # type: ignore[attr-defined]
+
+
+def test_readme_program_mode_example_runs(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """Program mode with the committed learned verifier: four executed candidates, each with a score."""
+    [code] = [b for b in _blocks("python") if 'mode="program"' in b]
+    monkeypatch.setenv("LONGTHINK_N_THREADS", "1")
+    monkeypatch.chdir(ROOT)
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 5 and lines[-1].startswith("answer: ")
+    for line in lines[:4]:
+        value = float(line.rsplit(" ", 1)[1])
+        assert 0.0 <= value <= 1.0

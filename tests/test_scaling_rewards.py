@@ -34,13 +34,13 @@ def _pool(pid: str, answers: list[str | None], right: str, scores: list[float] |
 
 def test_agreement_is_the_share_of_siblings_with_the_same_answer() -> None:
     pool = _pool("p", ["1", "1", "2", None], "1")
-    assert R.agreement(pool.candidates) == [0.5, 0.5, 0.25, 0.0]
+    assert R.agreement(pool.problem, pool.candidates) == [0.5, 0.5, 0.25, 0.0]
 
 
 def test_a_dynamic_reward_sees_only_the_subset() -> None:
     seen: list[int] = []
 
-    def fn(cands: list[Candidate]) -> list[float]:
+    def fn(problem: Problem, cands: list[Candidate]) -> list[float]:
         seen.append(len(cands))
         return [1.0] * len(cands)
 

@@ -25,6 +25,9 @@ problem — never from a reference, so best-of-N at N sees only its N siblings. 
 ``executed_ok``             ``Candidate.execution`` is present and ``ok``
 ``answer_is_integer``       the answer reads as a number with an integral value
 ``answer_many_decimals``    the answer reads as a number with more than 2 decimals (trailing zeros aside)
+``question_numbers_used``   share of the distinct numbers of the question that the candidate's text mentions (a
+                            program or a derivation that ignores a given quantity is often wrong); 1 when the
+                            question has no numbers or the text is not known
 ==========================  ========================================================================================
 
 Optional embedding features: an :class:`~longthink.llm.embeddings.Embedder` embeds "question, blank line,
@@ -71,6 +74,7 @@ SCALAR_FEATURES: tuple[str, ...] = (
     "executed_ok",
     "answer_is_integer",
     "answer_many_decimals",
+    "question_numbers_used",
 )
 
 _MIN_LOGPROB = -20.0
@@ -100,8 +104,31 @@ def _number_shape(answer: str | None) -> tuple[float, float]:
     return (1.0 if value == math.floor(value) else 0.0), many
 
 
-def candidate_features(candidates: Sequence[Candidate], *, program_mode: bool = False) -> Array:
-    """The :data:`SCALAR_FEATURES` of each candidate among ``candidates`` (its siblings): shape ``(n, len)``."""
+_NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?")
+
+
+def _numbers(text: str) -> set[str]:
+    """The numbers a text mentions, normalised (``1,200`` and ``1200.0`` are ``1200``)."""
+    out = set()
+    for raw in _NUMBER.findall(text):
+        value = raw.replace(",", "")
+        if "." in value:
+            value = value.rstrip("0").rstrip(".")
+        out.add(value)
+    return out
+
+
+def numbers_used(question: str, text: str) -> float:
+    """Share of the question's distinct numbers that ``text`` mentions (1.0 without numbers or without text)."""
+    wanted = _numbers(question)
+    if not wanted or not text:
+        return 1.0
+    return len(wanted & _numbers(text)) / len(wanted)
+
+
+def candidate_features(candidates: Sequence[Candidate], *, program_mode: bool = False, question: str = "") -> Array:
+    """The :data:`SCALAR_FEATURES` of each candidate among ``candidates`` (its siblings): shape ``(n, len)``.
+    ``question`` is the problem's question (for ``question_numbers_used``)."""
     n = len(candidates)
     out = np.zeros((n, len(SCALAR_FEATURES)), dtype=np.float64)
     if n == 0:
@@ -143,6 +170,7 @@ def candidate_features(candidates: Sequence[Candidate], *, program_mode: bool = 
             1.0 if execution is not None and execution.ok else 0.0,
             is_integer,
             many_decimals,
+            numbers_used(question, c.text),
         )
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
 
@@ -336,7 +364,7 @@ class LearnedVerifier:
 
     async def features(self, problem: Problem, candidates: Sequence[Candidate]) -> Array:
         """The artifact's feature rows for ``candidates`` (scalars, then the projected embedding if any)."""
-        scalars = candidate_features(candidates, program_mode=problem.mode == "program")
+        scalars = candidate_features(candidates, program_mode=problem.mode == "program", question=problem.question)
         if self._artifact.embedder_model is None:
             return scalars
         embedder = self._embedder

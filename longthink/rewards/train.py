@@ -383,7 +383,7 @@ def train_verifier(
     rng = np.random.default_rng(seed)
     for g in groups:
         program = g.problem.mode == "program"
-        feats = candidate_features(g.candidates, program_mode=program)
+        feats = candidate_features(g.candidates, program_mode=program, question=g.problem.question)
         keep = [i for i, y in enumerate(g.labels) if y is not None]
         rows.append(feats[keep])
         ys.append(np.asarray([g.labels[i] for i in keep], dtype=np.float64))
@@ -392,7 +392,9 @@ def train_verifier(
         for size in sorted({k for k in subsets if 0 < k < len(g.candidates)}):
             for _ in range(draws):
                 view = sorted(int(i) for i in rng.choice(len(g.candidates), size=size, replace=False))
-                sub = candidate_features([g.candidates[i] for i in view], program_mode=program)
+                sub = candidate_features(
+                    [g.candidates[i] for i in view], program_mode=program, question=g.problem.question
+                )
                 pos = [j for j, i in enumerate(view) if g.labels[i] is not None]
                 views.append(
                     (
