@@ -104,6 +104,7 @@ class Settings:
     modes: tuple[str, ...] = ("cot", "program")
     game24_modes: tuple[str, ...] = ("cot", "program")
     game24_problems: int | None = None  # puzzles of ranks 900-999 to use (None: all 100)
+    game24_program_max_tokens: int = 320  # a program that searches the expressions needs more than 128 tokens
     verifier: Path | None = RESULTS / "verifier.json"  # the learned verifier (from benchmarks/verifier_data.py)
     large_model: str | None = "qwen2.5-coder-1.5b-instruct"  # single-sample baseline of a larger model
     large_n: int = 2
@@ -143,6 +144,11 @@ def build_llm(s: Settings) -> LLM:
 
 
 # -- pools: N_max samples per problem, drawn once and scored once -------------------------------------------------
+
+
+def rule_checker() -> Scorer:
+    """Game of 24's rule checker as a reward (1 for a valid expression)."""
+    return Verifier(lambda p, c: Verdict(*check_24(c.answer, p.metadata["numbers"])), name="rule_check")
 
 
 def correctness_scorer(dataset: str) -> Scorer:
@@ -357,7 +363,8 @@ def _pool_json(p: Pool) -> dict[str, Any]:
 def load_problems(dataset: str, mode: str, s: Settings) -> list[Problem]:
     text_mode = "text" if mode == "cot" else "program"
     if dataset == "game24":
-        problems = load_game24(max_tokens=s.game24_max_tokens, mode=text_mode)
+        tokens = s.game24_max_tokens if mode == "cot" else s.game24_program_max_tokens
+        problems = load_game24(max_tokens=tokens, mode=text_mode)
         limit = s.problems if s.quick else s.game24_problems
         return problems[:limit] if limit else problems
     return load_gsm8k(s.problems, seed=s.seed, max_tokens=s.max_tokens, mode=text_mode)
@@ -383,11 +390,14 @@ def git_show(spec: str) -> str:
 
 async def reused_pools(s: Settings, dataset: str, mode: str, n: int) -> dict[str, Pool]:
     """The earlier run's pools (by problem id) that this run keeps: GSM8K chain-of-thought only, read from git."""
-    if s.reuse is None or dataset != "gsm8k" or mode != "cot":
+    if s.reuse is None or mode != "cot":
         return {}
-    old = json.loads(git_show(s.reuse))
-    if old["settings"]["max_tokens"] != s.max_tokens or old["settings"]["temperature"] != s.temperature:
-        raise SystemExit(f"the reused pools {s.reuse} were drawn with other settings")
+    spec = s.reuse if dataset == "gsm8k" else s.reuse.replace("scaling_gsm8k.json", f"scaling_{dataset}.json")
+    old = json.loads(git_show(spec))
+    tokens = s.max_tokens if dataset == "gsm8k" else s.game24_max_tokens
+    key = "max_tokens" if dataset == "gsm8k" else "game24_max_tokens"
+    if old["settings"][key] != tokens or old["settings"]["temperature"] != s.temperature:
+        raise SystemExit(f"the reused pools {spec} were drawn with other settings")
     problems = {p.id: p for p in load_problems(dataset, mode, s)}
     out: dict[str, Pool] = {}
     for row in old["pools"]:
@@ -404,6 +414,9 @@ async def reused_pools(s: Settings, dataset: str, mode: str, n: int) -> dict[str
             cands.append(c)
         scores = await SelfCertainty().score(problem, cands)
         cands = [c.with_scores(sc) for c, sc in zip(cands, scores, strict=True)]
+        if dataset == "game24":
+            checked = await rule_checker().score(problem, cands)
+            cands = [c.with_scores(sc) for c, sc in zip(cands, checked, strict=True)]
         out[problem.id] = Pool(problem, cands, list(row["correct"]), cached=True)
     return out
 
@@ -516,7 +529,7 @@ async def run(s: Settings) -> dict[str, dict[str, Any]]:
             n = s.game24_n_max if dataset == "game24" else s.n_max
             reward: Scorer = correctness_scorer(dataset) if dataset == "game24" else SelfCertainty()
             if dataset == "game24":
-                reward = Verifier(lambda p, c: Verdict(*check_24(c.answer, p.metadata["numbers"])), name="rule_check")
+                reward = rule_checker()
             by_mode: dict[str, list[Pool]] = {}
             extra: dict[str, Any] = {}
             for mode in s.game24_modes if dataset == "game24" else s.modes:
