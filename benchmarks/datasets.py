@@ -153,7 +153,8 @@ def game24_program_prompt(numbers: Sequence[int]) -> tuple[Message, ...]:
     """Program mode: the puzzle, and the program-mode instruction asking for the expression to be printed."""
     question = (
         f"Use the numbers {' '.join(map(str, numbers))} and basic arithmetic operations (+ - * /) to obtain 24. "
-        "Each number must be used exactly once."
+        "Each number must be used exactly once. The program should try the ways of combining the numbers and "
+        "print one expression, as a string such as '(4 + 8) * (6 - 4)', that equals 24."
     )
     return (Message.user(program_question(question, "expression")),)
 
