@@ -1,19 +1,26 @@
-"""Test-time scaling curves: accuracy vs generated tokens for cot, self-consistency, best-of-N, weighted best-of-N,
-adaptive, beam and tree search, on GSM8K and Game of 24.
+"""Test-time scaling curves: accuracy vs generated tokens for votes and reward-guided selection, in two answer modes
+(chain of thought and program mode), on GSM8K and Game of 24.
 
     .venv/bin/python benchmarks/scaling.py --quick                      # CI: SmolLM2, 4 problems, JSON to a tmp dir
-    .venv/bin/python benchmarks/scaling.py --dataset all --problems 30  # the full run (Qwen2.5-Coder-0.5B)
+    .venv/bin/python benchmarks/scaling.py --problems 40 --judge-probe 4 --real-problems 0   # the issue-8 run
     .venv/bin/python benchmarks/scaling.py --endpoint http://host:8000/v1 --model NAME ...
 
-Method (as the literature does it, sized for a CPU): for the sampling strategies, N_max samples per problem are
-drawn ONCE (one batched, seeded call per problem, through the on-disk generation cache, so a rerun or a resumed
-run costs nothing), scored once, and every budget 1, 2, 4, ... N_max is derived by subsampling without
-replacement. Accuracy is averaged over many random subsets; 95% intervals come from a bootstrap that resamples
-problems *and* subsets (one paired set of resamples for every strategy). Adaptive consistency is simulated with
-``longthink.search.adaptive.stop_point`` on random orders of each problem's pool, sweeping the confidence
-threshold; beam, tree and adaptive also run for real (through the strategies and SearchContext) at two budgets
-on a smaller subset. Tokens are the policy model's generated tokens per problem; reward (judge) tokens are
-reported separately. Results: ``benchmarks/results/scaling_<dataset>.json`` (top-level ``summary``) and a PNG.
+Method (as the literature does it, sized for a CPU): for every answer mode, N_max samples per problem are drawn ONCE
+(one batched, seeded call per problem, through the on-disk generation cache, so a rerun or a resumed run costs
+nothing), scored once, and every budget 1, 2, 4, ... N_max is derived by subsampling without replacement. Program
+mode runs every sampled program in the sandbox; its printed value is the answer. The ``mixed`` mode votes N_max/2
+samples of each mode together. Rewards: self-certainty, agreement (execution agreement in program mode), agreement
+with the other mode (mixed), the learned verifier of ``benchmarks/verifier_data.py`` (trained on reasoning-gym
+problems, never on GSM8K) and a separate judge model on the first candidates of the first problems; a reward that
+reads siblings sees only the N a run would have. Accuracy is averaged over many random subsets; 95% intervals come
+from a bootstrap that resamples problems *and* subsets (one paired set of resamples for every strategy and mode).
+Adaptive sampling is simulated along random orders: by vote (``longthink.search.adaptive.stop_point``) and gated by
+a reward threshold (``reward_stop``); its token ratio is against chain-of-thought SC@N_max. The larger model's
+single-sample accuracy on the same problems gives the FLOP comparison (parameters x generated tokens). The first
+run's GSM8K and Game-of-24 chain-of-thought pools (``REUSED_POOLS``, answers without texts) are kept and extended.
+Tokens are the policy model's generated tokens per problem; judge tokens are reported separately. Results:
+``benchmarks/results/scaling_<dataset>.json`` (top-level ``summary``), a PNG of the vote curves and one of every
+mode and reward.
 """
 
 from __future__ import annotations
@@ -320,10 +327,17 @@ def assemble(
         "accuracy": accuracy,
         "partial": partial,
     }
+    settings = {k: _relative(v) if isinstance(v, Path) else v for k, v in asdict(s).items()}
     return {
         "summary": summary,
+        "provenance": {
+            "commit": _commit(),
+            "date": time.strftime("%Y-%m-%d"),
+            "settings": settings,
+            "reused_pools": s.reuse,
+        },
         "anchors": list(ANCHORS),
-        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(s).items()},
+        "settings": settings,
         "method": __doc__.split("Method", 1)[1].strip() if __doc__ else "",
         "judge": probe,
         "generation": {
@@ -376,6 +390,20 @@ def _relative(path: Path) -> str:
         return str(path.resolve().relative_to(HERE.parent))
     except ValueError:
         return path.name
+
+
+def _commit() -> str:
+    """The commit the results come from (with "+dirty" when the working tree differs from it)."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=HERE).stdout.strip()
+
+    try:
+        head, dirty = git("rev-parse", "HEAD"), git("status", "--porcelain", "--untracked-files=no")
+    except OSError:
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
 
 
 def git_show(spec: str) -> str:
