@@ -71,7 +71,7 @@ def test_readme_python_example_runs(monkeypatch: pytest.MonkeyPatch, capsys: pyt
 
 
 def test_readme_search_example_runs(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    [code] = [b for b in _blocks("python") if "make_strategy" in b]
+    [code] = [b for b in _blocks("python") if "make_strategy" in b and 'mode="program"' not in b]
     monkeypatch.setenv("LONGTHINK_N_THREADS", "1")
     exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
     out = capsys.readouterr().out.strip()
