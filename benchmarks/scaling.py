@@ -285,6 +285,7 @@ async def judge_scores(pools: Sequence[Pool], judge_llm: LLM, s: Settings) -> di
         "judge_prompt_tokens_per_problem": (judge_llm.usage.prompt_tokens - before[0]) / len(todo),
         "judge_completion_tokens_per_problem": (judge_llm.usage.completion_tokens - before[1]) / len(todo),
         "judge_wall_s_per_problem": wall / len(todo),
+        "from_cache": wall < 1.0,  # then the wall time says nothing: see the run that filled the cache
     }
 
 

@@ -345,15 +345,16 @@ def _short(o: Outcomes, reps: int) -> Outcomes:
 
 
 def headline(analysis: dict[str, Any], n_max: int, baseline: str = "cot") -> dict[str, Any]:
-    """The summary figures: the best reward by best-of-N_max accuracy (any mode), its adaptive token ratio."""
+    """The summary figures: the best reward by best-of-N_max accuracy (any mode; ties broken by the mean accuracy
+    over every budget, the area under the curve), and its adaptive token ratio."""
     modes = analysis.get("modes", {})
-    best: tuple[float, str, str] | None = None
+    best: tuple[float, float, str, str] | None = None
     for mode, res in modes.items():
         for name, rows in res["curves"].items():
             if name.startswith("best_of_n:") and str(n_max) in rows:
-                acc = rows[str(n_max)]["accuracy"]
-                if best is None or acc > best[0]:
-                    best = (acc, mode, name.split(":", 1)[1])
+                key = (rows[str(n_max)]["accuracy"], float(np.mean([r["accuracy"] for r in rows.values()])))
+                if best is None or key > best[:2]:
+                    best = (*key, mode, name.split(":", 1)[1])
     out: dict[str, Any] = {
         f"sc{n_max}_accuracy": _acc(modes, baseline, "self_consistency", n_max),
         f"sc{n_max}_ci95": _ci(modes, baseline, "self_consistency", n_max),
@@ -361,7 +362,7 @@ def headline(analysis: dict[str, Any], n_max: int, baseline: str = "cot") -> dic
         "sc8_accuracy_by_mode": {m: _acc(modes, m, "self_consistency", 8) for m in modes},
     }
     if best is not None:
-        acc, mode, reward = best
+        acc, _, mode, reward = best
         ratio = modes[mode]["adaptive_token_ratios"].get(reward, {}).get(f"vs_{baseline}_sc{n_max}") or {}
         out.update(
             {
