@@ -793,7 +793,9 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     s = parse(argv)
     results = asyncio.run(run(s))
-    print(f"results in {s.out}: {', '.join(f'scaling_{d}.json' for d in results)}")
+    out = s.out.resolve()
+    shown = out.relative_to(HERE.parent) if out.is_relative_to(HERE.parent) else out  # no machine path in the log
+    print(f"results in {shown}: {', '.join(f'scaling_{d}.json' for d in results)}")
     return 0
 
 
