@@ -394,14 +394,15 @@ def _relative(path: Path) -> str:
 
 
 def _commit() -> str:
-    """The commit the results come from (with "+dirty" when the working tree differs from it)."""
+    """The commit the results come from (with "+dirty" when the code differs from it; earlier results don't count)."""
     import subprocess
 
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], capture_output=True, text=True, cwd=HERE).stdout.strip()
 
     try:
-        head, dirty = git("rev-parse", "HEAD"), git("status", "--porcelain", "--untracked-files=no")
+        head = git("rev-parse", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results")
     except OSError:
         return "unknown"
     return head + ("+dirty" if dirty else "")
