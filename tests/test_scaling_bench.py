@@ -304,13 +304,13 @@ def test_quick_run_writes_the_results_json(tmp_path: Path) -> None:
     assert summary["partial"] is False
     assert {"beam", "tree", "adaptive"} <= set(summary["accuracy"])  # the real runs
     assert result["judge"]["judge_prompt_tokens_per_problem"] > 0
-    assert summary["modes"] == ["cot", "program"]
+    assert summary["modes"] == ["cot", "program", "mixed"]  # mixed: half of each, voted together
     assert f"bon{summary['n_max']}_accuracy_best_reward" in summary
     program = result["pools_by_mode"]["program"]
     assert len(program) == 4 and all(len(p["answers"]) == 4 for p in program if not p["error"])
     # a failed program is a recorded failed candidate with its reason
     assert all((a is None) == (e is not None) for p in program for a, e in zip(p["answers"], p["errors"], strict=True))
-    assert set(result["modes"]["modes"]) == {"cot", "program"}
+    assert set(result["modes"]["modes"]) == {"cot", "program", "mixed"}
     assert all(len(p["answers"]) == 4 for p in result["pools"] if not p["error"])
     assert "token_ratio_adaptive_vs_sc16" in proc.stdout
 
