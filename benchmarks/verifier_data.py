@@ -189,6 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     root = HERE.parent
     shown = {k: (str(v.resolve().relative_to(root)) if v.resolve().is_relative_to(root) else v.name)
              if isinstance(v, Path) else v for k, v in asdict(s).items()}  # fmt: skip
+    trained["path"] = shown["out"]
     provenance = {"commit": _commit(), "settings": shown,
                   "date": time.strftime("%Y-%m-%d"), "collection": stats}  # fmt: skip
     (s.out.parent / "verifier_training.json").write_text(json.dumps({"provenance": provenance, **trained}, indent=1))
