@@ -13,7 +13,9 @@ if str(BENCH) not in sys.path:
     sys.path.append(str(BENCH))
 
 pytest.importorskip("reasoning_gym")
+_saved = list(sys.path)
 V = pytest.importorskip("verifier_data")
+sys.path[:] = _saved  # the benchmark puts its folder first (its `datasets` module); keep that out of later tests
 
 
 def test_training_problems_are_generated_in_both_modes_with_integer_answers() -> None:
