@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scaling_stats import Outcomes, Pool, Resamples, ci, point, tokens_to_reach
+from scaling_stats import Outcomes, Pool, Resamples, ci, point, subsample_with, tokens_to_reach
 
 from longthink.search.adaptive import reward_stop, weighted_answer
 from longthink.search.base import best_scored, leader, tally
@@ -84,17 +84,10 @@ def select(rule: str, cands: Sequence[Candidate], values: Values, name: str) -> 
 def subsample_reward(
     pools: Sequence[Pool], perms: Sequence[npt.NDArray[np.int64]], b: int, rule: str, reward: Reward
 ) -> Outcomes:
-    shape = (len(pools), perms[0].shape[0])
-    correct, tokens = np.zeros(shape), np.zeros(shape)
-    for i, (pool, perm) in enumerate(zip(pools, perms, strict=True)):
-        right = pool.correct_answers
-        for r, order in enumerate(perm):
-            idx = [int(k) for k in order[:b]]
-            sub = [pool.candidates[k] for k in idx]
-            answer = select(rule, sub, reward.values(i, pool, idx), reward.name)
-            correct[i, r] = answer is not None and answer in right
-            tokens[i, r] = sum(c.completion_tokens for c in sub)
-    return Outcomes(correct, tokens, np.full(shape, float(b)))
+    def choose(i: int, pool: Pool, idx: list[int]) -> str | None:
+        return select(rule, [pool.candidates[k] for k in idx], reward.values(i, pool, idx), reward.name)
+
+    return subsample_with(pools, perms, b, choose)
 
 
 def simulate_reward_adaptive(

@@ -13,7 +13,7 @@ is unit-tested without a model.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,19 +72,30 @@ class Outcomes:
     samples: npt.NDArray[np.float64]
 
 
-def subsample(
-    pools: Sequence[Pool], perms: Sequence[npt.NDArray[np.int64]], b: int, strategy: str, reward: str
-) -> Outcomes:
+Chooser = Callable[[int, Pool, list[int]], "str | None"]
+"""Picks the answer of pool ``i`` from the candidates at the given indices."""
+
+
+def subsample_with(pools: Sequence[Pool], perms: Sequence[npt.NDArray[np.int64]], b: int, choose: Chooser) -> Outcomes:
+    """Budget ``b``: the first ``b`` samples of every random order, the answer picked by ``choose``."""
     shape = (len(pools), perms[0].shape[0])
     correct, tokens = np.zeros(shape), np.zeros(shape)
     for i, (pool, perm) in enumerate(zip(pools, perms, strict=True)):
         right = pool.correct_answers
         for r, order in enumerate(perm):
-            sub = [pool.candidates[k] for k in order[:b]]
-            answer = pick(strategy, sub, reward)
+            idx = [int(k) for k in order[:b]]
+            answer = choose(i, pool, idx)
             correct[i, r] = answer is not None and answer in right
-            tokens[i, r] = sum(c.completion_tokens for c in sub)
+            tokens[i, r] = sum(pool.candidates[k].completion_tokens for k in idx)
     return Outcomes(correct, tokens, np.full(shape, float(b)))
+
+
+def subsample(
+    pools: Sequence[Pool], perms: Sequence[npt.NDArray[np.int64]], b: int, strategy: str, reward: str
+) -> Outcomes:
+    return subsample_with(
+        pools, perms, b, lambda i, pool, idx: pick(strategy, [pool.candidates[k] for k in idx], reward)
+    )
 
 
 def simulate_adaptive(
