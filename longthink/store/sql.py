@@ -1,13 +1,14 @@
-"""The SQL store: SQLAlchemy 2.0 models and :class:`SqlStore` for SQLite (default) and PostgreSQL.
+"""The SQL store: :class:`SqlStore` for SQLite (default) and PostgreSQL.
 
-The models are the schema (created by the Alembic revisions in ``migrations/``, never by ``create_all`` in
-product code). Runs, plans, steps and tool calls are tied by foreign keys; the high-volume, append-only tables
-(events, candidates, scores, budget snapshots) have none: the store writes their run and step first, in the
-same transaction, and on PostgreSQL the two checks per candidate cost about a fifth of the write (measured:
-~14 of ~70 µs per event). Nothing outside this package sees the models — :class:`SqlStore` returns the plain records of
-:mod:`longthink.store.records`. Writes use Core ``INSERT ... ON CONFLICT`` statements of the dialect:
-``DO NOTHING`` for events (by ``(run_id, seq)``) and facts (candidates, scores, tool calls, budget snapshots,
-by natural id), ``DO UPDATE`` of the given columns only for runs, plans and steps.
+The models in :mod:`longthink.store.tables` are the schema (created by the Alembic revisions in
+``migrations/``, never by ``create_all`` in product code). Runs, plans, steps and tool calls are tied by foreign
+keys; the high-volume, append-only tables (events, candidates, scores, budget snapshots) have none: the store
+writes their run and step first, in the same transaction, and on PostgreSQL the two checks per candidate cost
+about a fifth of the write (measured: ~14 of ~70 µs per event). Nothing outside this package sees the models —
+:class:`SqlStore` returns the plain records of :mod:`longthink.store.records`. Writes use Core
+``INSERT ... ON CONFLICT`` statements of the dialect: ``DO NOTHING`` for events (by ``(run_id, seq)``) and facts
+(candidates, scores, tool calls, budget snapshots, by natural id), ``DO UPDATE`` of the given columns only for
+runs, plans and steps.
 
 SQLite files are opened in WAL mode (readers never block the writer) with ``synchronous=NORMAL``, foreign keys
 on and a busy timeout (10 s by default). PostgreSQL is reached by URL (``postgresql+psycopg://user@host/db``);
@@ -21,20 +22,17 @@ import operator
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.engine import URL, Connection, make_url
 
-from longthink.errors import ConfigError
 from longthink.events import Event
 from longthink.store import codec
+from longthink.store.engine import is_memory, make_engine
 from longthink.store.export import export_jsonl
+from longthink.store.migrations import migrate as run_migrations
 from longthink.store.projection import Changes, project
 from longthink.store.protocol import UpsertByKind
 from longthink.store.records import (
@@ -56,162 +54,7 @@ from longthink.store.records import (
     row,
     with_defaults,
 )
-
-NAMING = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-JSONType = sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")
-Json = dict[str, Any]
-
-
-class Base(DeclarativeBase):
-    metadata = sa.MetaData(naming_convention=NAMING)
-
-
-def _run_fk() -> sa.ForeignKey:
-    return sa.ForeignKey("runs.id", ondelete="CASCADE")
-
-
-class RunRow(Base):
-    __tablename__ = "runs"
-
-    id: Mapped[str] = mapped_column(sa.String, primary_key=True)
-    status: Mapped[str] = mapped_column(sa.String(32), index=True)
-    request: Mapped[str | None] = mapped_column(sa.Text)
-    answer: Mapped[str | None] = mapped_column(sa.Text)
-    error: Mapped[str | None] = mapped_column(sa.Text)
-    plan_id: Mapped[str | None] = mapped_column(sa.String)
-    meta: Mapped[Json | None] = mapped_column(JSONType)
-    spend: Mapped[Json | None] = mapped_column(JSONType)
-    created_at: Mapped[float] = mapped_column(sa.Double, index=True)
-    finished_at: Mapped[float | None] = mapped_column(sa.Double)
-
-
-class PlanRow(Base):
-    __tablename__ = "plans"
-
-    run_id: Mapped[str] = mapped_column(sa.String, _run_fk(), primary_key=True)
-    id: Mapped[str] = mapped_column(sa.String, primary_key=True)
-    plan: Mapped[Json | None] = mapped_column(JSONType)
-    score: Mapped[float | None] = mapped_column(sa.Double)
-    selected: Mapped[bool] = mapped_column(sa.Boolean)
-    created_at: Mapped[float] = mapped_column(sa.Double)
-
-
-class StepRow(Base):
-    __tablename__ = "steps"
-
-    run_id: Mapped[str] = mapped_column(sa.String, _run_fk(), primary_key=True)
-    id: Mapped[str] = mapped_column(sa.String, primary_key=True)
-    plan_id: Mapped[str | None] = mapped_column(sa.String)
-    problem_id: Mapped[str | None] = mapped_column(sa.String)
-    goal: Mapped[str | None] = mapped_column(sa.Text)
-    kind: Mapped[str | None] = mapped_column(sa.String)
-    strategy: Mapped[str | None] = mapped_column(sa.String)
-    status: Mapped[str] = mapped_column(sa.String(32))
-    prompt: Mapped[list[Json] | None] = mapped_column(JSONType)
-    depends_on: Mapped[list[str] | None] = mapped_column(JSONType)
-    answer: Mapped[str | None] = mapped_column(sa.Text)
-    chosen_id: Mapped[str | None] = mapped_column(sa.String)
-    reason: Mapped[str | None] = mapped_column(sa.Text)
-    stopped: Mapped[str | None] = mapped_column(sa.String)
-    verified: Mapped[bool | None] = mapped_column(sa.Boolean)
-    error: Mapped[str | None] = mapped_column(sa.Text)
-    spend: Mapped[Json | None] = mapped_column(JSONType)
-    votes: Mapped[Json | None] = mapped_column(JSONType)
-    started_at: Mapped[float] = mapped_column(sa.Double)
-    finished_at: Mapped[float | None] = mapped_column(sa.Double)
-
-
-class CandidateRow(Base):
-    __tablename__ = "candidates"
-    __table_args__ = (sa.Index(None, "run_id", "step_id"),)
-
-    run_id: Mapped[str] = mapped_column(sa.String, primary_key=True)
-    id: Mapped[str] = mapped_column(sa.String, primary_key=True)
-    step_id: Mapped[str | None] = mapped_column(sa.String)
-    problem_id: Mapped[str | None] = mapped_column(sa.String)
-    index: Mapped[int] = mapped_column(sa.Integer)
-    text: Mapped[str] = mapped_column(sa.Text)
-    reasoning: Mapped[str | None] = mapped_column(sa.Text)
-    answer: Mapped[str | None] = mapped_column(sa.Text)
-    parse_error: Mapped[str | None] = mapped_column(sa.Text)
-    finish_reason: Mapped[str | None] = mapped_column(sa.String(32))
-    prompt_tokens: Mapped[int] = mapped_column(sa.Integer)
-    completion_tokens: Mapped[int] = mapped_column(sa.Integer)
-    latency_s: Mapped[float | None] = mapped_column(sa.Double)
-    model: Mapped[str | None] = mapped_column(sa.String)
-    prompt_hash: Mapped[str | None] = mapped_column(sa.String(64))
-    seed: Mapped[int | None] = mapped_column(sa.BigInteger)
-    parent_id: Mapped[str | None] = mapped_column(sa.String)
-    depth: Mapped[int] = mapped_column(sa.Integer)
-    mean_logprob: Mapped[float | None] = mapped_column(sa.Double)
-    partial: Mapped[bool] = mapped_column(sa.Boolean)
-    created_at: Mapped[float] = mapped_column(sa.Double)
-
-
-class ScoreRow(Base):
-    __tablename__ = "scores"
-
-    run_id: Mapped[str] = mapped_column(sa.String, primary_key=True)
-    candidate_id: Mapped[str] = mapped_column(sa.String, primary_key=True)
-    scorer: Mapped[str] = mapped_column(sa.String, primary_key=True)
-    value: Mapped[float | None] = mapped_column(sa.Double)
-    steps: Mapped[list[float | None]] = mapped_column(JSONType)
-    rationale: Mapped[str] = mapped_column(sa.Text)
-    step_id: Mapped[str | None] = mapped_column(sa.String)
-    created_at: Mapped[float] = mapped_column(sa.Double)
-
-
-class ToolCallRow(Base):
-    __tablename__ = "tool_calls"
-
-    run_id: Mapped[str] = mapped_column(sa.String, _run_fk(), primary_key=True)
-    id: Mapped[str] = mapped_column(sa.String, primary_key=True)
-    step_id: Mapped[str | None] = mapped_column(sa.String)
-    tool: Mapped[str] = mapped_column(sa.String)
-    args: Mapped[Json | None] = mapped_column(JSONType)
-    result: Mapped[Any] = mapped_column(JSONType, nullable=True)
-    error: Mapped[str | None] = mapped_column(sa.Text)
-    latency_s: Mapped[float | None] = mapped_column(sa.Double)
-    created_at: Mapped[float] = mapped_column(sa.Double)
-
-
-class EventRow(Base):
-    """The raw event log; the primary key ``(run_id, seq)`` makes appending idempotent."""
-
-    __tablename__ = "events"
-
-    run_id: Mapped[str] = mapped_column(sa.String, primary_key=True)
-    seq: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
-    kind: Mapped[str] = mapped_column(sa.String(32))
-    ts: Mapped[float] = mapped_column(sa.Double)
-    step_id: Mapped[str | None] = mapped_column(sa.String)
-    data: Mapped[Json | None] = mapped_column(JSONType)
-
-
-class BudgetRow(Base):
-    __tablename__ = "budgets"
-
-    run_id: Mapped[str] = mapped_column(sa.String, primary_key=True)
-    seq: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True)
-    step_id: Mapped[str | None] = mapped_column(sa.String)
-    ts: Mapped[float | None] = mapped_column(sa.Double)
-    prompt_tokens: Mapped[int] = mapped_column(sa.BigInteger)
-    completion_tokens: Mapped[int] = mapped_column(sa.BigInteger)
-    samples: Mapped[int] = mapped_column(sa.BigInteger)
-    requests: Mapped[int] = mapped_column(sa.BigInteger)
-    cost: Mapped[float | None] = mapped_column(sa.Double)
-    exhausted: Mapped[bool] = mapped_column(sa.Boolean)
-
-
-_T = Base.metadata.tables
-RUNS, PLANS, STEPS, CANDIDATES = _T["runs"], _T["plans"], _T["steps"], _T["candidates"]
-SCORES, TOOL_CALLS, EVENTS, BUDGETS = _T["scores"], _T["tool_calls"], _T["events"], _T["budgets"]
+from longthink.store.tables import BUDGETS, CANDIDATES, EVENTS, PLANS, RUNS, SCORES, STEPS, TOOL_CALLS, Base
 
 
 class _BulkInsert:
@@ -270,38 +113,6 @@ class _BulkInsert:
             cur.execute(clear)
 
 
-# -- engines -------------------------------------------------------------------------------------------------
-def _is_memory(url: URL) -> bool:
-    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
-
-
-def make_engine(url: str | URL, *, busy_timeout_s: float = 10.0) -> Engine:
-    """An engine set up for the store: WAL, foreign keys and a busy timeout on SQLite; JSON through the
-    store's codec. A SQLite file's directory is created if missing."""
-    url = make_url(url)
-    backend = url.get_backend_name()
-    common: dict[str, Any] = {"json_serializer": codec.dumps, "json_deserializer": codec.loads}
-    if backend == "postgresql":
-        return sa.create_engine(url, pool_pre_ping=True, **common)
-    if backend != "sqlite":
-        raise ConfigError(f"unsupported database {backend!r} in {url!r}: use sqlite or postgresql", field="db_url")
-    if _is_memory(url):
-        engine = sa.create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False}, **common)
-    else:
-        Path(url.database or "").expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"timeout": busy_timeout_s, "check_same_thread": False}, **common)
-    ms = int(busy_timeout_s * 1000)
-
-    @sa_event.listens_for(engine, "connect")
-    def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-        cur = dbapi_conn.cursor()
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", f"busy_timeout={ms}"):
-            cur.execute(f"PRAGMA {pragma}")
-        cur.close()
-
-    return engine
-
-
 # -- the store -----------------------------------------------------------------------------------------------
 R = TypeVar("R")
 _KEYS: dict[sa.Table, tuple[str, ...]] = {
@@ -325,11 +136,9 @@ class SqlStore(UpsertByKind):
         self._bulk = {t: _BulkInsert(t, self.engine.dialect) for t in (EVENTS, CANDIDATES, SCORES, TOOL_CALLS, BUDGETS)}
         # One in-memory SQLite connection is shared by every thread: take turns.
         self._guard: contextlib.AbstractContextManager[Any] = (
-            threading.RLock() if _is_memory(self.url) else contextlib.nullcontext()
+            threading.RLock() if is_memory(self.url) else contextlib.nullcontext()
         )
         if migrate:
-            from longthink.store.migrations import migrate as run_migrations
-
             run_migrations(self.engine)
 
     def __repr__(self) -> str:
@@ -497,3 +306,6 @@ def _step(row: dict[str, Any]) -> StepRecord:
     return StepRecord(
         **{**row, "prompt": messages(row["prompt"]), "depends_on": tuple(deps) if deps is not None else None}
     )
+
+
+__all__ = ["Base", "SqlStore", "make_engine"]  # Base and make_engine: re-exported for callers of this module

@@ -2,7 +2,7 @@
 
 :func:`migrate` brings a database to the latest revision (``SqlStore`` calls it when opened). The revisions
 live in ``versions/`` (shipped as package data). To write the next one, change the models in
-:mod:`longthink.store.sql`, then autogenerate against a database at the current head::
+:mod:`longthink.store.tables`, then autogenerate against a database at the current head::
 
     from alembic import command
     from longthink.store.migrations import alembic_config
@@ -20,6 +20,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import URL, Connection, Engine
+
+from longthink.store.engine import make_engine
 
 HERE = Path(__file__).resolve().parent
 #: Our own version table, so that an application's Alembic history in the same database is left alone.
@@ -52,8 +54,6 @@ def current(conn: Connection) -> str | None:
 def migrate(url: str | URL | Engine, revision: str = "head") -> None:
     """Upgrade the database at ``url`` to ``revision`` (default: the latest). Safe to call again: a database
     already there is left untouched, and a concurrent upgrade by another process is waited out."""
-    from longthink.store.sql import make_engine
-
     engine = url if isinstance(url, Engine) else make_engine(url)
     try:
         target = head() if revision == "head" else revision

@@ -6,8 +6,9 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from longthink.store.engine import make_engine
 from longthink.store.migrations import VERSION_TABLE
-from longthink.store.sql import Base, make_engine
+from longthink.store.tables import Base
 
 config = context.config
 target_metadata = Base.metadata
