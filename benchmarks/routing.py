@@ -46,11 +46,11 @@ from longthink.domains.routing.extract import canonical_key
 from longthink.domains.routing.generate import GeneratedRequest, generate_request
 from longthink.domains.routing.pipeline import RoutingOptions, RoutingPipeline, auto_time_limit
 from longthink.domains.routing.problem import RoutingProblem, RoutingSolution
+from longthink.domains.routing.solver import SolverConfig, solve, solve_configs
 from longthink.llm.base import LLM
 from longthink.llm.cache import CachedLLM
 from longthink.search.context import SearchContext
 from longthink.tools.base import ToolRegistry
-from longthink.tools.route_solver import SolverConfig, solve, solve_configs
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

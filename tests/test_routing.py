@@ -11,6 +11,8 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +39,11 @@ from longthink.domains.routing import (
 )
 from longthink.domains.routing.io import instance_table_path
 from longthink.domains.routing.problem import euclidean
+from longthink.domains.routing.solver import RouteSolver, SolverConfig, distance_matrices, solve, solve_configs
 from longthink.domains.routing.verify import PENALTY, UNREADABLE
 from longthink.errors import ConfigError
 from longthink.search.types import Candidate, Problem
 from longthink.tools import call_tool
-from longthink.tools.route_solver import RouteSolver, SolverConfig, distance_matrices, solve, solve_configs
 
 
 def _vrpsolvereasy_cvrp() -> Path | None:
@@ -526,6 +528,16 @@ def test_routing_pack_is_registered() -> None:
     assert "route_solver" in pack.planner_hints
     with pytest.raises(ConfigError, match="unknown domain 'routng'; did you mean 'routing'"):
         registry.get("routng")
+
+
+def test_the_engines_default_tools_import_no_domain() -> None:
+    """The route solver is the routing pack's tool: the engine's default tools are generic and import no domain."""
+    code = (
+        "import sys\nfrom longthink.tools import default_tools\nnames = default_tools().names()\n"
+        "print(names, sorted(m for m in sys.modules if m.startswith('longthink.domains')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "['calculator', 'python'] []", out.stdout + out.stderr
 
 
 @pytest.mark.parametrize(

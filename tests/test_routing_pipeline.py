@@ -19,31 +19,28 @@ import pytest
 
 from longthink.agents import AgentOptions
 from longthink.api import Agent
+from longthink.domains import registry
 from longthink.domains.pipeline import attach_files
 from longthink.domains.routing import RoutingProblem, verify
 from longthink.domains.routing.extract import (
-    Passage,
     Reading,
     RequestFacts,
     canonical_key,
-    close_json,
     extract_problem,
     extraction_problem,
-    part_prefix,
     read_extraction,
-    read_part,
-    split_request,
     vote,
-    vote_part,
 )
 from longthink.domains.routing.generate import generate_request
+from longthink.domains.routing.parsing import close_json
+from longthink.domains.routing.passages import Passage, part_prefix, read_part, split_request, vote_part
 from longthink.domains.routing.pipeline import RoutingOptions, auto_time_limit, request_time_limit
+from longthink.domains.routing.solver import RouteSolver, solve
 from longthink.llm.types import SamplingParams
 from longthink.search.context import SearchContext
 from longthink.store import MemoryStore
 from longthink.testing import FunctionLLM
 from longthink.tools import call_tool, default_tools
-from longthink.tools.route_solver import RouteSolver, solve
 
 REQUEST = (
     "We run two trucks of capacity 50 from the Lyon depot at (0, 0). Store 1 at (3, 4) needs 10 units. "
@@ -402,9 +399,10 @@ def test_time_limits_and_options() -> None:
         RoutingOptions(samples=0)
 
 
-# -- the solver tool in the general planner ----------------------------------------------------------------------------
-async def test_route_solver_is_a_default_tool_and_outlives_the_call_timeout() -> None:
-    assert "route_solver" in default_tools().names()
+# -- the solver tool: the pack's, not the engine's ---------------------------------------------------------------------
+async def test_route_solver_is_the_packs_tool_and_outlives_the_call_timeout() -> None:
+    assert "route_solver" not in default_tools().names()  # the engine's default tools are generic
+    assert [t.name for t in registry.get("routing").tools] == ["route_solver"]
     args = {"problem": read(extraction()).problem, "time_limit_s": 0.3}
     result = await call_tool(RouteSolver(), args, timeout_s=0.05)  # the tool asks for its time limit + 30 s
     assert result.ok, result.error

@@ -89,7 +89,7 @@ async def test_exceptions_and_timeouts_are_contained() -> None:
 
 def test_registry() -> None:
     reg = default_tools()
-    assert reg.names() == ["calculator", "python", "route_solver"]
+    assert reg.names() == ["calculator", "python"]  # domain tools come with their packs
     assert "calculator(expression)" in reg.describe()
     with pytest.raises(ConfigError, match="unknown tool 'shell'"):
         reg.get("shell")

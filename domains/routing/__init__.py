@@ -6,7 +6,7 @@ independent verifier.
 - :mod:`.extract`: the problem from plain English (model extractions checked against the request, voted);
   :mod:`.pipeline`: the pack's plan (extract -> solve -> verify -> report); :mod:`.generate`: generated
   requests with their ground truth (benchmark, tests);
-- :mod:`longthink.tools.route_solver`: the PyVRP solver tool and the search over solver configurations;
+- :mod:`.solver`: the PyVRP solver tool (the pack's tool) and the search over solver configurations;
 - :mod:`.pack`: the ``routing`` :class:`~longthink.domains.registry.DomainPack` (registered when imported;
   the domain registry imports it on its first lookup).
 

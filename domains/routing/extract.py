@@ -14,21 +14,20 @@ one that uses more of the request's numbers.
 When no extraction is accepted the reason is the most common rejection, so an invalid request ("customer 3
 needs 120 units" with trucks of 100) is reported as such, never silently fixed.
 
-First, though, the request is read *passage by passage* (:func:`extract_problem`): it is split deterministically
-into the fleet/depot passage and one passage per named customer (:func:`split_request`), every passage gets a
-tiny JSON prompt (a branch of one shared prompt, all sampled in one batched call), each passage's samples are
-checked against that passage's own numbers (:func:`read_part`) and voted (:func:`vote_part`), and the voted
-passages are assembled and checked as a whole extraction is. A 0.5B model asked for a whole problem at once
-stops after two customers or copies a demand into a ready time; one customer of one sentence it reads well.
-The whole-request extraction remains the fallback: for requests that do not split, and when a passage gets no
-valid reading.
+First, though, the request is read *passage by passage* (:func:`extract_problem`, :mod:`.passages`): it is split
+deterministically into the fleet/depot passage and one passage per named customer, every passage's samples are
+drawn in one batched call, checked against that passage's own numbers and voted, and the voted passages are
+assembled and checked here as a whole extraction is (:func:`extract_by_passage`). A 0.5B model asked for a whole
+problem at once stops after two customers or copies a demand into a ready time; one customer of one sentence it
+reads well. The whole-request extraction remains the fallback: for requests that do not split, and when a
+passage gets no valid reading. What both readings share (the numbers a text states, JSON repair, checked
+values) is in :mod:`.parsing`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -38,9 +37,21 @@ from typing import Any
 from pydantic import ValidationError
 
 from longthink.domains.routing.io import describe_validation
+from longthink.domains.routing.parsing import (
+    STOP_ID,
+    ExtractionError,
+    close_json,
+    mentions_time_windows,
+    number_list,
+    stated_numbers,
+    to_int,
+    to_point,
+    to_window,
+)
+from longthink.domains.routing.passages import PartVote, Passage, assemble, read_passages, split_request
 from longthink.domains.routing.problem import RoutingProblem
 from longthink.llm.types import Message
-from longthink.search.context import Branch, SearchContext
+from longthink.search.context import SearchContext
 from longthink.search.types import Candidate, Problem, Score
 
 SYSTEM = (
@@ -76,38 +87,6 @@ ids and misplaced windows in them; named keys it copies."""
 PROBLEM_NAME = "request"
 """The name given to problems read from a request's text."""
 
-_WORDS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
-    "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17,
-    "eighteen": 18, "nineteen": 19, "twenty": 20, "a dozen": 12, "a pair of": 2, "a single": 1,
-}  # fmt: skip
-_WORD = re.compile(r"\b(" + "|".join(sorted(_WORDS, key=len, reverse=True)) + r")\b", re.I)
-_STOP_ID = re.compile(
-    r"\b(?:customer|client|store|shop|stop|site|outlet|branch|restaurant|location|point|node)s?\s*(?:no\.?\s*|#\s*)?"
-    r"(\d+)\b",
-    re.I,
-)
-
-
-def _numbers(text: str) -> set[float]:
-    """Every number written in ``text`` (digits, and small number words such as "three"); each negative number
-    also counts as its absolute value (a hyphen may be a dash)."""
-    found: set[float] = set()
-    for m in re.finditer(r"-?\d+(?:\.\d+)?", text):
-        raw = m.group(0)
-        if raw.startswith("-") and m.start() > 0 and text[m.start() - 1].isalnum():
-            raw = raw[1:]  # "E-n22" or "10-20": a hyphen after a word or a number is not a sign
-        value = float(raw)
-        found.update({value, abs(value)})
-    found.update(float(_WORDS[m.group(1).lower()]) for m in _WORD.finditer(text))
-    return found
-
-
-def _number_list(text: str) -> list[float]:
-    """The absolute values of the numbers written in ``text``, each occurrence once (for counting)."""
-    values = [abs(float(m.group(0))) for m in re.finditer(r"\d+(?:\.\d+)?", text)]
-    return values + [float(_WORDS[m.group(1).lower()]) for m in _WORD.finditer(text)]
-
 
 @dataclass(frozen=True, slots=True)
 class RequestFacts:
@@ -122,34 +101,17 @@ class RequestFacts:
 
     @staticmethod
     def of(text: str) -> RequestFacts:
-        mentions = [(m.start(), int(m.group(1))) for m in _STOP_ID.finditer(text) if int(m.group(1)) > 0]
+        mentions = [(m.start(), int(m.group(1))) for m in STOP_ID.finditer(text) if int(m.group(1)) > 0]
         passages: dict[int, set[float]] = {}
         counts: dict[int, Counter[float]] = {}
         for k, (start, cid) in enumerate(mentions):
             end = next((p for p, other in mentions[k + 1 :] if other != cid), len(text))
-            passages.setdefault(cid, set()).update(_numbers(text[start:end]))
+            passages.setdefault(cid, set()).update(stated_numbers(text[start:end]))
             tally = counts.setdefault(cid, Counter())
-            tally.update(_number_list(text[start:end]))
+            tally.update(number_list(text[start:end]))
             tally[float(cid)] -= 1  # "store 4" names the customer; it states no value
         frozen = {cid: frozenset(values) for cid, values in passages.items()}
-        return RequestFacts(frozenset(_numbers(text)), frozenset(frozen), frozen, counts)
-
-
-class ExtractionError(ValueError):
-    """An extraction that cannot be the request's problem (unreadable, invalid, or unfaithful to the request)."""
-
-
-_TIMED = re.compile(
-    r"time[- ]?windows?|between (?:time )?\d|open (?:from|between)|opening hours|\bready\b|\bdue\b|deadline|"
-    r"\bno later than\b|\bnot before\b|\d{1,2}:\d{2}",
-    re.I,
-)
-
-
-def mentions_time_windows(text: str) -> bool:
-    """Whether the request speaks of time windows (then the prompt shows an example with them; otherwise it
-    does not, because a small model copies windows from an example into a request that has none)."""
-    return _TIMED.search(text) is not None
+        return RequestFacts(frozenset(stated_numbers(text)), frozenset(frozen), frozen, counts)
 
 
 def extraction_problem(text: str, *, problem_id: str = "extract") -> Problem:
@@ -173,30 +135,6 @@ _FLEET_KEYS = {
     "vehicles": ("vehicles", "num_vehicles", "vehicle_count", "trucks", "vans", "fleet_size", "n_vehicles"),
     "capacity": ("capacity", "vehicle_capacity", "truck_capacity", "capacity_per_vehicle"),
 }
-
-
-def close_json(text: str) -> str:
-    """``text`` with the brackets left open at its end closed (a reply that stopped before its last ``}``, a
-    common slip of small models); a string cut in the middle is closed too. Data that was never written stays
-    missing, for the checks to catch."""
-    stack: list[str] = []
-    in_string = escaped = False
-    for ch in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch in "[{":
-            stack.append("]" if ch == "[" else "}")
-        elif ch in "]}" and stack:
-            stack.pop()
-    tail = text.rstrip().rstrip(",:")
-    return tail + ('"' if in_string else "") + "".join(reversed(stack))
 
 
 def json_object(text: str) -> dict[str, Any]:
@@ -224,52 +162,6 @@ def json_object(text: str) -> dict[str, Any]:
     raise ExtractionError("the JSON has no 'customers' list")
 
 
-def _num(value: Any, where: str) -> float:
-    if isinstance(value, bool) or value is None:
-        raise ExtractionError(f"{where} is missing or not a number ({value!r})")
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            raise ExtractionError(f"{where} is not a number: {value!r}") from None
-    if not isinstance(value, int | float) or not math.isfinite(value):
-        raise ExtractionError(f"{where} is not a finite number: {value!r}")
-    return float(value)
-
-
-def _whole(value: Any, where: str) -> int:
-    number = _num(value, where)
-    if not number.is_integer():
-        raise ExtractionError(f"{where} must be a whole number, got {number:g}")
-    return int(number)
-
-
-def _point(item: Mapping[str, Any], where: str) -> tuple[float, float]:
-    if "x" in item or "y" in item:
-        return _num(item.get("x"), f"{where} x"), _num(item.get("y"), f"{where} y")
-    for key in ("location", "coords", "coordinates", "position", "xy"):
-        pair = item.get(key)
-        if isinstance(pair, list | tuple) and len(pair) == 2:
-            return _num(pair[0], f"{where} x"), _num(pair[1], f"{where} y")
-        if isinstance(pair, Mapping):
-            return _point(pair, where)
-    raise ExtractionError(f"{where} has no coordinates")
-
-
-def _window(item: Mapping[str, Any], where: str) -> dict[str, float]:
-    out: dict[str, float] = {}
-    pair = item.get("time_window", item.get("window"))
-    if isinstance(pair, list | tuple) and len(pair) == 2:
-        out = {"ready": _num(pair[0], f"{where} ready time"), "due": _num(pair[1], f"{where} due time")}
-    if item.get("ready") is not None:
-        out["ready"] = _num(item["ready"], f"{where} ready time")
-    if item.get("due") is not None:
-        out["due"] = _num(item["due"], f"{where} due time")
-    if item.get("service") is not None:
-        out["service"] = _num(item["service"], f"{where} service time")
-    return out
-
-
 def _fleet(data: Mapping[str, Any]) -> dict[str, int]:
     nested = data.get("fleet")
     source: Mapping[str, Any] = nested if isinstance(nested, Mapping) else data
@@ -278,7 +170,7 @@ def _fleet(data: Mapping[str, Any]) -> dict[str, int]:
         key = next((k for k in keys if k in source), None)
         if key is None:
             raise ExtractionError(f"the fleet's {what} is missing")
-        fleet[what] = _whole(source[key], f"the fleet's {what}")
+        fleet[what] = to_int(source[key], f"the fleet's {what}")
     return fleet
 
 
@@ -306,8 +198,8 @@ def problem_dict(data: Mapping[str, Any]) -> dict[str, Any]:
         depot_raw = dict(zip(("x", "y", "ready", "due"), depot_raw, strict=False))
     if not isinstance(depot_raw, Mapping):
         raise ExtractionError("the depot is missing")
-    dx, dy = _point(depot_raw, "the depot")
-    depot: dict[str, Any] = {"x": dx, "y": dy, **_window(depot_raw, "the depot")}
+    dx, dy = to_point(depot_raw, "the depot")
+    depot: dict[str, Any] = {"x": dx, "y": dy, **to_window(depot_raw, "the depot")}
     depot.pop("service", None)
     raw_customers = data.get("customers")
     if not isinstance(raw_customers, list) or not raw_customers:
@@ -318,14 +210,14 @@ def problem_dict(data: Mapping[str, Any]) -> dict[str, Any]:
         raw_id = item.get("id", position)
         name = ""
         try:
-            cid = _whole(raw_id, f"customer #{position} id")
+            cid = to_int(raw_id, f"customer #{position} id")
         except ExtractionError:
             cid, name = position, str(raw_id)  # a name such as "Bakery" keeps its place in the list as its id
         where = f"customer {cid}"
-        x, y = _point(item, where)
+        x, y = to_point(item, where)
         demand_key = next((k for k in ("demand", "quantity", "units", "load") if k in item), "demand")
-        row: dict[str, Any] = {"id": cid, "x": x, "y": y, "demand": _whole(item.get(demand_key), f"{where} demand")}
-        row |= _window(item, where)
+        row: dict[str, Any] = {"id": cid, "x": x, "y": y, "demand": to_int(item.get(demand_key), f"{where} demand")}
+        row |= to_window(item, where)
         if name or item.get("name"):
             row["name"] = name or str(item["name"])
         customers.append(row)
@@ -563,340 +455,27 @@ def describe_problem(problem: RoutingProblem) -> str:
     )
 
 
-# -- per-passage extraction ------------------------------------------------------------------------------------------
-# A 0.5B model asked for a whole problem in one JSON stops after two customers or copies a demand into a ready
-# time; asked for one customer of one sentence it rarely slips. The request is split deterministically into the
-# fleet/depot passage and one passage per customer; every passage gets its own tiny JSON prompt, all of them
-# sampled in ONE batched call (one branch per passage), each checked against its own passage's numbers and voted.
-
-FLEET = "fleet"
-"""The key of the fleet/depot passage."""
-
-_FLEET_WORDS = re.compile(
-    r"\b(?:vehicles?|trucks?|vans?|lorr(?:y|ies)|fleet|capacity|depot|warehouse|hub|drivers?|couriers?)\b", re.I
-)
-_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
-_LIST_MARK = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])\s+")
-_SERVICE = re.compile(r"\bservice\b|\bunload|\bto (?:load|unload)\b|\bstays?\b|\bspend", re.I)
-
-PART_SYSTEM = (
-    "You copy the numbers of one passage of a vehicle routing request into JSON. Copy every number exactly as "
-    "the passage gives it and never invent one. Write the JSON on one line."
-)
-
-_PART_FLEET_EXAMPLE = (
-    "Three trucks of capacity 70 leave the depot at (50, 20).",
-    '{"vehicles": 3, "capacity": 70, "depot_x": 50, "depot_y": 20}',
-)
-_PART_PLAIN_EXAMPLES = (
-    ("Shop 2 at (8, 1) orders 15 units.", '{"id": 2, "x": 8, "y": 1, "demand": 15}'),
-    ("client 7: location (61, 4), demand 25", '{"id": 7, "x": 61, "y": 4, "demand": 25}'),
-)
-_PART_TIMED_EXAMPLES = (
-    ("Client 4: (44, 61), 35 units, time window 5 to 90.",
-     '{"id": 4, "x": 44, "y": 61, "demand": 35, "ready": 5, "due": 90}'),
-    ("Shop 2 is at (8, 1), orders 15 units and can receive goods from 30 until 75.",
-     '{"id": 2, "x": 8, "y": 1, "demand": 15, "ready": 30, "due": 75}'),
-)  # fmt: skip
-_PART_SERVICE_EXAMPLE = (
-    "Site 6 at (12, 3) needs 20 units between 10 and 60; unloading takes 5.",
-    '{"id": 6, "x": 12, "y": 3, "demand": 20, "ready": 10, "due": 60, "service": 5}',
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Passage:
-    """One part of a request: the fleet and depot (``customer`` None) or one customer's sentences."""
-
-    customer: int | None
-    text: str
-
-    @property
-    def key(self) -> str:
-        return FLEET if self.customer is None else f"customer {self.customer}"
-
-    def tally(self) -> Counter[float]:
-        """How often each number occurs in the passage (a customer's own id once less: it names, it states nothing)."""
-        counts = Counter(_number_list(self.text))
-        if self.customer is not None:
-            counts[float(self.customer)] -= 1
-        return Counter({v: n for v, n in counts.items() if n > 0})
-
-
-def _pieces(text: str) -> list[str]:
-    """The request's sentences and lines (list markers dropped; "no. 4" does not end a sentence)."""
-    pieces: list[str] = []
-    for line in text.splitlines():
-        line = _LIST_MARK.sub("", line).strip()
-        for piece in _SENTENCE_END.split(line):
-            if pieces and re.search(r"\bno\.$", pieces[-1], re.I):
-                pieces[-1] += " " + piece
-            elif piece.strip():
-                pieces.append(piece.strip())
-    return pieces
-
-
-def split_request(text: str) -> list[Passage] | None:
-    """The fleet/depot passage first, then one passage per customer the request names ("store 4"), in id order;
-    None when the request cannot be split that way (no named customers, or a passage without the numbers it
-    needs: a fleet with capacity and a depot, a customer with a location and a demand).
-
-    Sentences that name one customer are that customer's; a sentence naming several is cut at each mention
-    (text before the first mention goes to the fleet when it speaks of vehicles or the depot, else to the first
-    customer); a sentence naming none belongs to the fleet, unless it follows a customer's sentence, states
-    numbers and says nothing of the fleet ("It needs 20 units.")."""
-    fleet: list[str] = []
-    customers: dict[int, list[str]] = {}
-    last: int | None = None
-    for piece in _pieces(text):
-        mentions = [m for m in _STOP_ID.finditer(piece) if int(m.group(1)) > 0]
-        if not mentions:
-            if last is not None and _number_list(piece) and not _FLEET_WORDS.search(piece):
-                customers[last].append(piece)
-            else:
-                fleet.append(piece)
-                last = None
-            continue
-        head = piece[: mentions[0].start()]
-        if _number_list(head) and _FLEET_WORDS.search(head):
-            fleet.append(head)
-            head = ""
-        for k, m in enumerate(mentions):
-            end = mentions[k + 1].start() if k + 1 < len(mentions) else len(piece)
-            cid = int(m.group(1))
-            if k + 1 < len(mentions) and int(mentions[k + 1].group(1)) == cid:
-                end = mentions[k + 1].start()
-            customers.setdefault(cid, []).append((head if k == 0 else "") + piece[m.start() : end])
-            last = cid
-    if not customers:
-        return None
-    passages = [Passage(None, " ".join(fleet))] + [Passage(c, " ".join(customers[c])) for c in sorted(customers)]
-    for p in passages:
-        if sum(p.tally().values()) < 3:
-            return None
-    return passages
-
-
-def part_problem(text: str, *, problem_id: str = "extract-parts") -> Problem:
-    """The prompt every passage shares: the two JSON shapes and worked examples (time windows shown only when the
-    request mentions them, a service time only when it speaks of one). Each passage is a branch whose prefix
-    quotes it and starts its JSON (:func:`part_prefix`)."""
-    timed = mentions_time_windows(text)
-    examples = [_PART_FLEET_EXAMPLE, *(_PART_TIMED_EXAMPLES if timed else _PART_PLAIN_EXAMPLES)]
-    extra = ""
-    if timed:
-        extra = ' Add "ready" and "due" when the passage gives a time window'
-        if _SERVICE.search(text):
-            examples.append(_PART_SERVICE_EXAMPLE)
-            extra += ', "service" when it gives a service time'
-        extra += "."
-    shown = "\n".join(f'Passage: "{p}"\nJSON: {j}' for p, j in examples)
-    user = (
-        'Write the JSON of each passage. The fleet and depot: {"vehicles": how many vehicles, "capacity": what one '
-        'vehicle carries, "depot_x": number, "depot_y": number}; add "depot_ready" and "depot_due" if the depot '
-        'has opening hours. A customer: {"id": integer, "x": number, "y": number, "demand": integer}.'
-        f"{extra}\n\n{shown}"
-    )
-    prompt = (Message.system(PART_SYSTEM), Message.user(user))
-    return Problem(problem_id, prompt, "json", max_tokens=56, metadata={"request": text})
-
-
-def part_prefix(passage: Passage) -> str:
-    """The start of a passage's answer: the passage quoted, and its JSON begun (the customer's id is given)."""
-    quoted = passage.text.replace('"', "'")
-    start = '{"vehicles": ' if passage.customer is None else f'{{"id": {passage.customer}, "x": '
-    return f'Passage: "{quoted}"\nJSON: {start}'
-
-
-@dataclass(frozen=True, slots=True)
-class PartReading:
-    """One sample for one passage: its values (None when rejected, ``error`` says why) and whether it uses every
-    number the passage states (``complete``)."""
-
-    index: int
-    values: Mapping[str, float] | None
-    error: str | None = None
-    complete: bool = True
-
-    @property
-    def accepted(self) -> bool:
-        return self.values is not None
-
-    @property
-    def key(self) -> str:
-        return json.dumps(dict(self.values or {}), sort_keys=True)
-
-
-def _part_json(text: str) -> dict[str, Any]:
-    """The JSON object after the last ``JSON:`` of a passage's answer (brackets left open are closed)."""
-    at = text.rfind("JSON:")
-    body = text[at + 5 :] if at >= 0 else text
-    start = body.find("{")
-    if start < 0:
-        raise ExtractionError("no JSON object in the reply")
-    body = body[start:].split("\n", 1)[0]
-    try:
-        value, _ = json.JSONDecoder().raw_decode(close_json(body))
-    except ValueError:
-        raise ExtractionError("unreadable JSON") from None
-    if not isinstance(value, dict):
-        raise ExtractionError("the JSON is not an object")
-    return value
-
-
-def _part_values(data: Mapping[str, Any], passage: Passage) -> dict[str, float]:
-    where = passage.key
-    values: dict[str, float] = {}
-    if passage.customer is None:
-        values["vehicles"] = _whole(data.get("vehicles"), "the fleet's vehicles")
-        values["capacity"] = _whole(data.get("capacity"), "the fleet's capacity")
-        depot = data.get("depot")
-        if isinstance(depot, Mapping | list | tuple) and "depot_x" not in data:
-            pair = depot if isinstance(depot, Mapping) else dict(zip(("x", "y"), depot, strict=False))
-            values["depot_x"], values["depot_y"] = _point(pair, "the depot")
-        else:
-            values["depot_x"] = _num(data.get("depot_x"), "the depot x")
-            values["depot_y"] = _num(data.get("depot_y"), "the depot y")
-        for key in ("depot_ready", "depot_due"):
-            if data.get(key) is not None:
-                values[key] = _num(data[key], f"the {key.replace('_', ' ')} time")
-        return _drop_zero_times(values)
-    if _whole(data.get("id"), f"{where} id") != passage.customer:
-        raise ExtractionError(f"{where}: the JSON names customer {data.get('id')}")
-    values["x"], values["y"] = _point(data, where)
-    values["demand"] = _whole(data.get("demand"), f"{where} demand")
-    values |= _window(data, where)
-    return _drop_zero_times(values)
-
-
-def _drop_zero_times(values: dict[str, float]) -> dict[str, float]:
-    """``values`` without a zero ready, service or depot opening time (zero is the default: a reading that
-    writes it and one that leaves it out agree)."""
-    return {k: v for k, v in values.items() if not (k in ("ready", "service", "depot_ready") and v == 0)}
-
-
-def read_part(text: str, passage: Passage, index: int = 0) -> PartReading:
-    """Read one passage's answer: parse it and check every value against the passage's own numbers (a number it
-    never states is invented; one stated once may fill one field only)."""
-    try:
-        values = _part_values(_part_json(text), passage)
-    except ExtractionError as exc:
-        return PartReading(index, None, str(exc))
-    stated = passage.tally()
-    used = Counter(abs(v) for v in values.values() if v != 0)
-    invented = sorted(v for v in used if v not in stated)
-    if invented:
-        shown = ", ".join(f"{v:g}" for v in invented)
-        return PartReading(index, None, f"{passage.key}: {shown} not stated in its passage")
-    for value, times in sorted(used.items()):
-        if times > stated[value]:
-            why = f"{passage.key}: {value:g} is used {times} times but stated {stated[value]}"
-            return PartReading(index, None, why)
-    unused = {v for v in stated if v != 0} - set(used)
-    return PartReading(index, values, None, not unused)
-
-
-@dataclass(frozen=True, slots=True)
-class PartVote:
-    """The voted values of one passage (None when no sample was accepted; ``reason`` says why)."""
-
-    passage: Passage
-    values: Mapping[str, float] | None
-    readings: tuple[PartReading, ...]
-    votes: int = 0
-    reason: str = ""
-
-    def as_data(self) -> dict[str, Any]:
-        return {
-            "passage": self.passage.key,
-            "text": self.passage.text,
-            "samples": len(self.readings),
-            "accepted": sum(r.accepted for r in self.readings),
-            "votes": self.votes,
-            "values": None if self.values is None else dict(self.values),
-            "reason": self.reason,
-            "readings": [
-                {"index": r.index, "accepted": r.accepted, "error": r.error, "complete": r.complete,
-                 "values": None if r.values is None else dict(r.values)}
-                for r in self.readings
-            ],
-        }  # fmt: skip
-
-
-def vote_part(passage: Passage, readings: Sequence[PartReading]) -> PartVote:
-    """Majority over a passage's accepted samples (complete ones first); ties go to the one filling more fields,
-    then to the earlier sample. With none accepted, the most common rejection is the reason."""
-    valid = [r for r in readings if r.accepted]
-    pool = [r for r in valid if r.complete] or valid
-    if not pool:
-        reasons = Counter(r.error or "rejected" for r in readings)
-        top = reasons.most_common(1)[0][0] if reasons else "no sample"
-        return PartVote(passage, None, tuple(readings), 0, f"{passage.key}: no valid reading in {len(readings)}: {top}")
-    counts = Counter(r.key for r in pool)
-    best = max(pool, key=lambda r: (counts[r.key], len(r.values or {}), -r.index))
-    n = counts[best.key]
-    return PartVote(passage, best.values, tuple(readings), n, f"{passage.key}: {n} of {len(readings)} agree")
-
-
-def assemble(parts: Sequence[PartVote]) -> dict[str, Any]:
-    """The problem JSON (the whole-request shape :func:`problem_dict` reads) from voted passages."""
-    fleet = next((p.values for p in parts if p.passage.customer is None), None)
-    if fleet is None:
-        raise ExtractionError("the fleet and depot were not read")
-    depot: dict[str, float] = {"x": fleet["depot_x"], "y": fleet["depot_y"]}
-    if "depot_ready" in fleet:
-        depot["ready"] = fleet["depot_ready"]
-    if "depot_due" in fleet:
-        depot["due"] = fleet["depot_due"]
-    customers = [{"id": p.passage.customer, **(p.values or {})} for p in parts if p.passage.customer is not None]
-    return {"depot": depot, "vehicles": fleet["vehicles"], "capacity": fleet["capacity"], "customers": customers}
-
-
-@dataclass(frozen=True, slots=True)
-class PartScorer:
-    """A scorer for the trace: 0 for a rejected passage reading (the reason as rationale), 1 for a complete one,
-    0.5 for a valid one that leaves a number of its passage unused."""
-
-    passage: Passage
-    name: str = "extraction"
-
-    async def score(self, problem: Problem, candidates: Sequence[Candidate]) -> list[Score]:
-        out = []
-        for c in candidates:
-            r = read_part(c.text, self.passage, c.index)
-            value = 0.0 if not r.accepted else 1.0 if r.complete else 0.5
-            out.append(Score(self.name, value, rationale=r.error or f"valid reading of {self.passage.key}"))
-        return out
-
-
 async def extract_by_passage(
     text: str, passages: Sequence[Passage], search: SearchContext, *, samples: int, temperature: float | None
 ) -> tuple[RoutingProblem | None, tuple[PartVote, ...], str, bool]:
-    """Every passage's ``samples`` readings in one batched call (a branch per passage), voted per passage and
-    assembled. Returns (problem, votes, reason, final): ``final`` is True when every passage was read and the
-    assembled problem is invalid as the request states it (a demand over the capacity): that is the answer, not
-    a reason to try the whole request again."""
-    problem = part_problem(text)
-    branches = [Branch(part_prefix(p)) for p in passages]
-    rows = await search.sample(problem, samples, branches=branches, stop=("\n",), strategy="extract_parts",
-                               temperature=temperature)  # fmt: skip
-    votes = []
-    for passage, row in zip(passages, rows, strict=True):
-        await search.score(problem, row, PartScorer(passage))
-        votes.append(vote_part(passage, [read_part(c.text, passage, c.index) for c in row]))
+    """Every passage's ``samples`` readings in one batched call (:func:`~.passages.read_passages`), voted per
+    passage, assembled and checked as a whole extraction is. Returns (problem, votes, reason, final): ``final``
+    is True when every passage was read and the assembled problem is invalid as the request states it (a demand
+    over the capacity): that is the answer, not a reason to try the whole request again."""
+    votes = await read_passages(text, passages, search, samples=samples, temperature=temperature)
     failed = [v for v in votes if v.values is None]
     if failed:
-        return None, tuple(votes), "; ".join(v.reason for v in failed), False
+        return None, votes, "; ".join(v.reason for v in failed), False
     try:
         data = assemble(votes)
         assembled = RoutingProblem.model_validate(problem_dict(data))
     except ExtractionError as exc:
-        return None, tuple(votes), str(exc), True
+        return None, votes, str(exc), True
     except ValidationError as exc:
-        return None, tuple(votes), f"invalid problem: {describe_validation(exc)}", True
+        return None, votes, f"invalid problem: {describe_validation(exc)}", True
     check = read_extraction(json.dumps(data), RequestFacts.of(text))
     if check.problem is None:  # the split and the whole-request checks disagree: not trusted
-        return None, tuple(votes), f"the passages' problem fails the request's checks: {check.error}", False
+        return None, votes, f"the passages' problem fails the request's checks: {check.error}", False
     agree = min(v.votes for v in votes)
     reason = f"read passage by passage ({len(votes)} passages x {samples} samples; at least {agree} agree on each)"
-    return assembled, tuple(votes), reason, True
+    return assembled, votes, reason, True

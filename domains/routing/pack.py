@@ -2,7 +2,9 @@
 pipeline (extract -> solve -> verify -> report, see :mod:`.pipeline`).
 
 Importing this module registers the pack in the default domain registry (which imports it on its first
-lookup). It lives apart from the package's ``__init__`` because the solver tool imports the routing package.
+lookup). It lives apart from the package's ``__init__`` because the pipeline and the solver tool
+(:mod:`.solver`) import the package's modules. The pack's tools reach an agent through ``DomainPack.tools``:
+the engine's default tools are generic only.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ import re
 
 from longthink.domains.registry import DomainPack, register
 from longthink.domains.routing.pipeline import RoutingPipeline
+from longthink.domains.routing.solver import RouteSolver
 from longthink.domains.routing.verify import RoutingVerifier
-from longthink.tools.route_solver import RouteSolver
 
 _DECISIVE = re.compile(
     r"\b(vehicle routing|c?vrp(tw)?|cvrplib)\b|\.vrp\b|\b[abefmpx]-n\d+-k\d+\b|\b(c|r|rc)[12]_?\d{2,3}\b"

@@ -4,7 +4,7 @@
   otherwise the model extracts the problem from the text with self-consistency (:mod:`.extract`): passage by
   passage (the fleet, then each customer; one batched call), the whole request at once as the fallback.
 - **solve**: test-time search over solver configurations (PyVRP seeds) via
-  :func:`~longthink.tools.route_solver.solve_configs`; every run is a candidate in the trace, scored by the
+  :func:`~longthink.domains.routing.solver.solve_configs`; every run is a candidate in the trace, scored by the
   independent verifier (feasibility, then cost), and the best feasible one is kept.
 - **verify**: the verifier again, on the chosen routes only, recomputing loads, distances and time windows.
 - **report**: routes per vehicle with load and distance, the total, the gap to the best-known value when the
@@ -26,8 +26,9 @@ from pathlib import PurePath
 from typing import Any
 
 from longthink.domains.pipeline import StepContext, StepOutput, attached_files, request_text
-from longthink.domains.routing.extract import describe_problem, extract_problem, mentions_time_windows
+from longthink.domains.routing.extract import describe_problem, extract_problem
 from longthink.domains.routing.io import best_known, read_problem
+from longthink.domains.routing.parsing import mentions_time_windows
 from longthink.domains.routing.problem import RoutingProblem, RoutingSolution
 from longthink.domains.routing.verify import RoutingVerifier, verify
 from longthink.errors import ConfigError
@@ -167,7 +168,7 @@ class RoutingPipeline:
         return auto_time_limit(len(problem.customers))
 
     async def _solve(self, ctx: StepContext) -> StepOutput:
-        from longthink.tools.route_solver import SolverConfig, solve_configs
+        from longthink.domains.routing.solver import SolverConfig, solve_configs
 
         problem = _problem(ctx)
         seconds = self.time_limit(problem, ctx.request)

@@ -1,4 +1,7 @@
-"""A vehicle-routing solver tool on PyVRP (the ``routing`` extra), and a search over solver configurations.
+"""The routing pack's solver tool on PyVRP (the ``routing`` extra), and a search over solver configurations.
+
+The tool (:class:`RouteSolver`) is listed in the pack's ``DomainPack.tools``; it is not one of the engine's
+generic default tools.
 
 :func:`solve` maps a :class:`RoutingProblem` onto PyVRP's integer data: distances under the problem's
 rounding are scaled to integers ("round": x1, "dimacs": x10, "exact": x1000 rounded; exact travel times are
