@@ -4,15 +4,17 @@ openai_compat client against the same server called directly with raw HTTP.
     .venv/bin/python benchmarks/backends.py            # full run (Qwen 0.5B, ~5 minutes on 2 cores)
     .venv/bin/python benchmarks/backends.py --quick    # SmolLM2, fewer tokens (~1 minute)
 
-Writes benchmarks/results/backends.json (with a top-level ``summary``) and prints a table. Every figure is
-measured in this one run, side by side; the direct-vs-longthink ratio interleaves the two (ABAB...) on
-identical greedy requests so that drift of the machine hits both alike.
+Writes benchmarks/results/backends.json (with a top-level ``summary`` and its ``provenance``) and prints a table.
+Every figure is measured in this one run, side by side; the direct-vs-longthink ratio interleaves the two (ABAB...)
+on identical greedy requests so that drift of the machine hits both alike. The in-process vLLM engine is measured
+when ``vllm`` is installed (a GPU machine; ``--vllm-model`` names what it loads); otherwise the summary says so.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import platform
@@ -26,6 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import provenance
 
 from longthink.llm import Message, SamplingParams
 from longthink.llm.base import BaseLLM
@@ -144,6 +149,8 @@ async def main() -> None:
         "--threads", type=int, default=None, help="CPU threads for every engine (default: the engine's default)"
     )
     ap.add_argument("--no-transformers", action="store_true", help="skip the transformers backend")
+    ap.add_argument("--no-vllm", action="store_true", help="skip the in-process vLLM engine")
+    ap.add_argument("--vllm-model", default=None, help="what the vLLM engine loads (default: --model)")
     ap.add_argument("--out", type=Path, default=RESULTS / "backends.json")
     args = ap.parse_args()
 
@@ -157,10 +164,10 @@ async def main() -> None:
     prompts = PROMPTS[:2] if args.quick else PROMPTS
     rows: list[dict[str, Any]] = []
 
-    async def measure(name: str, llm: BaseLLM) -> None:
+    async def measure(name: str, llm: BaseLLM, shown: str | None = None) -> None:
         for n in (1, 8):
             r = await throughput(llm, n, max_tokens, prompts)
-            rows.append({"backend": name, "model": llm.model, **r})
+            rows.append({"backend": name, "model": shown or llm.model, **r})
             print(f"  {name:<24} n={n}: {r['tokens_per_s']:7.2f} tok/s ({r['tokens']} tokens)", flush=True)
 
     print(f"model {model}, {args.threads} thread(s), max_tokens {max_tokens}", flush=True)
@@ -174,7 +181,7 @@ async def main() -> None:
 
         served = str(path)  # llama_cpp.server names the model by its path
         llm = OpenAICompatLLM([url], model=served, timeout_s=600)
-        await measure("openai_compat (llama.cpp server)", llm)
+        await measure("openai_compat (llama.cpp server)", llm, shown=model if spec else path.name)
         await llm.aclose()
         ratio = await direct_vs_longthink(url, served, rounds=4 if args.quick else 10, max_tokens=max_tokens)
         print(f"  direct vs longthink: ratio {ratio['ratio']}", flush=True)
@@ -196,6 +203,18 @@ async def main() -> None:
         except ImportError as exc:
             transformers_note = f"not installed: {exc}"
 
+    vllm_note = "skipped (--no-vllm)"
+    if not args.no_vllm:
+        if importlib.util.find_spec("vllm") is None:
+            vllm_note = "not measured: vllm is not installed here (pip install 'longthink[vllm]' on a GPU machine)"
+        else:
+            from longthink.llm.vllm_engine import VLLMEngineLLM
+
+            llm = VLLMEngineLLM(args.vllm_model or model)
+            await measure("vllm_engine", llm)
+            await llm.aclose()
+            vllm_note = f"measured ({llm.model})"
+
     summary = {
         "ratio_openai_compat_vs_direct": ratio["ratio"],
         "model": model,
@@ -208,10 +227,22 @@ async def main() -> None:
             2,
         ),
         "transformers": transformers_note,
-        "vllm_engine": "not runnable here (CUDA build only); covered by the openai_compat path to vLLM serve",
+        "vllm_engine": vllm_note,
+    }
+    settings = {
+        "model": model,
+        "threads": args.threads,
+        "max_tokens": max_tokens,
+        "prompts": len(prompts),
+        "rounds": ratio["rounds"],
+        "transformers": not args.no_transformers,
+        "vllm": not args.no_vllm,
+        "vllm_model": args.vllm_model,
+        "quick": args.quick,
     }
     result = {
         "summary": summary,
+        "provenance": provenance(settings),
         "rows": rows,
         "direct_vs_longthink": ratio,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},

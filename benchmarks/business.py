@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import jsonable, provenance
 from scaling import SeededLLM
 
 from longthink.agents import AgentOptions
@@ -243,7 +244,15 @@ async def run(s: Settings) -> dict[str, Any]:
     return write(s, rows, final=True)
 
 
-def write(s: Settings, rows: list[dict[str, Any]], *, final: bool, note: str | None = None) -> dict[str, Any]:
+def write(
+    s: Settings,
+    rows: list[dict[str, Any]],
+    *,
+    final: bool,
+    note: str | None = None,
+    origin: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write the results file; ``origin``: the provenance of the run whose rows these are (``--finalize``)."""
     consistent = [r["numbers_consistent"] for r in rows if r["numbers_consistent"] is not None]
     rs, rl = mean([r["rubric_single"] for r in rows]), mean([r["rubric_longthink"] for r in rows])
     summary = {
@@ -262,10 +271,10 @@ def write(s: Settings, rows: list[dict[str, Any]], *, final: bool, note: str | N
     }
     if note:
         summary["note"] = note
-    settings = {
-        k: str(v) if isinstance(v, Path) else v for k, v in s.__dict__.items() if k not in ("out", "cache", "finalize")
-    }
-    out = {"summary": summary, "settings": settings, "rows": rows, "scale": SCALE_NOTE}
+    settings = jsonable({k: v for k, v in s.__dict__.items() if k not in ("out", "cache", "finalize")})
+    # a finalized run keeps the stopped run's own provenance and records who finalized it
+    block = provenance(settings) if origin is None else {**origin, "finalized": provenance({"note": note})}
+    out = {"summary": summary, "provenance": block, "settings": settings, "rows": rows, "scale": SCALE_NOTE}
     s.out.parent.mkdir(parents=True, exist_ok=True)
     s.out.write_text(json.dumps(out, indent=1))
     return out
@@ -337,8 +346,10 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
 def main(argv: Sequence[str] | None = None) -> int:
     s = parse(argv)
     if s.finalize is not None:  # a run stopped early: its rows so far become the result, with the reason
-        rows = json.loads(s.out.read_text())["rows"]
-        out = write(s, rows, final=True, note=s.finalize)
+        partial = json.loads(s.out.read_text())
+        if "provenance" not in partial:
+            raise SystemExit(f"{s.out} has no provenance: only a run of this code can be finalized")
+        out = write(s, partial["rows"], final=True, note=s.finalize, origin=partial["provenance"])
     else:
         out = asyncio.run(run(s))
     print(table(out))

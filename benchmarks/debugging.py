@@ -21,7 +21,8 @@ each is applied and tested in the sandbox. Reported:
 - optionally (``--repair-subset``) the pack's iterative repair (best-of-4 then one repair round of 2 children for
   each of the 2 best drafts: 8 samples) on the first mutants, next to best-of-8 on the same mutants.
 
-``--quick`` runs 3 mutants x 4 samples. Results go to ``benchmarks/results/debugging.json`` (+ a PNG curve).
+``--quick`` runs 3 mutants x 4 samples. Results go to ``benchmarks/results/debugging.json`` (+ a PNG curve), with
+their provenance.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import jsonable, provenance
 
 from longthink.domains.debugging.mutate import KINDS, mutate, normalise, pick
 from longthink.domains.debugging.repair import RepairSettings, TestScorer, patch_prompt, search_patch
@@ -431,9 +435,9 @@ async def run(s: Settings) -> dict[str, Any]:
 
     def write(final: bool) -> dict[str, Any]:
         result = summarise(pools, s, repairs)
-        result["settings"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(s).items()
-                              if k not in ("out", "cache")}  # fmt: skip
-        result["settings"]["sandboxed_by"] = sandbox.kind
+        settings = jsonable({k: v for k, v in vars(s).items() if k not in ("out", "cache")})
+        result["settings"] = {**settings, "sandboxed_by": sandbox.kind}
+        result["provenance"] = provenance(result["settings"])
         result["mutants"] = [pool_json(p) for p in pools]
         result["complete"] = final
         result["elapsed_s"] = round(time.perf_counter() - started, 1)

@@ -32,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from datasets import check_24, load_game24, load_gsm8k, problem_seed
+from provenance import provenance, relative
 from scaling_rewards import (
     PARAMS,
     Reward,
@@ -318,7 +319,8 @@ def assemble(
         "n_max": n_max,
         "reward": reward,
         "real_problems": len({r["problem_id"] for r in real_rows}),
-        "token_ratio_adaptive_vs_sc16": headline.get("ratio"),
+        # adaptive sampling by vote against self-consistency at N_max (the key names the N_max measured)
+        f"token_ratio_adaptive_vote_vs_sc{n_max}": headline.get("ratio"),
         "token_ratio_ci95": headline.get("ci95"),
         "token_ratio_reason": headline.get("reason") if headline else "no pools yet",
         "token_ratio_batch4": (analysis or {}).get("ratio_b4", {}).get("ratio"),
@@ -328,17 +330,12 @@ def assemble(
         "accuracy": accuracy,
         "partial": partial,
     }
-    settings = {k: _relative(v) if isinstance(v, Path) else v for k, v in asdict(s).items()}
+    block = provenance(s, reused_pools=reuse_spec(s, dataset))
     return {
         "summary": summary,
-        "provenance": {
-            "commit": _commit(),
-            "date": time.strftime("%Y-%m-%d"),
-            "settings": settings,
-            "reused_pools": s.reuse,
-        },
+        "provenance": block,
         "anchors": list(ANCHORS),
-        "settings": settings,
+        "settings": block["settings"],
         "method": __doc__.split("Method", 1)[1].strip() if __doc__ else "",
         "judge": probe,
         "generation": {
@@ -385,29 +382,6 @@ def load_problems(dataset: str, mode: str, s: Settings) -> list[Problem]:
     return load_gsm8k(s.problems, seed=s.seed, max_tokens=s.max_tokens, mode=text_mode)
 
 
-def _relative(path: Path) -> str:
-    """A path as the results file shows it: relative to the repository when inside it (no machine paths)."""
-    try:
-        return str(path.resolve().relative_to(HERE.parent))
-    except ValueError:
-        return path.name
-
-
-def _commit() -> str:
-    """The commit the results come from (with "+dirty" when the code differs from it; earlier results don't count)."""
-    import subprocess
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=HERE.parent).stdout.strip()
-
-    try:
-        head = git("rev-parse", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no", "--", ":/", ":(top,exclude)benchmarks/results")
-    except OSError:
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
-
-
 def git_show(spec: str) -> str:
     """A file as committed (``commit:path``), read with git."""
     import subprocess
@@ -418,11 +392,18 @@ def git_show(spec: str) -> str:
         raise SystemExit(f"cannot read {spec} from git: {exc}") from exc
 
 
+def reuse_spec(s: Settings, dataset: str) -> str | None:
+    """The git ``commit:path`` of the earlier results file whose chain-of-thought pools a run on ``dataset`` keeps."""
+    if s.reuse is None:
+        return None
+    return s.reuse.replace("scaling_gsm8k.json", f"scaling_{dataset}.json")
+
+
 async def reused_pools(s: Settings, dataset: str, mode: str, n: int) -> dict[str, Pool]:
-    """The earlier run's pools (by problem id) that this run keeps: GSM8K chain-of-thought only, read from git."""
-    if s.reuse is None or mode != "cot":
+    """The earlier run's pools (by problem id) that this run keeps: chain-of-thought only, read from git."""
+    spec = reuse_spec(s, dataset)
+    if spec is None or mode != "cot":
         return {}
-    spec = s.reuse if dataset == "gsm8k" else s.reuse.replace("scaling_gsm8k.json", f"scaling_{dataset}.json")
     old = json.loads(git_show(spec))
     tokens = s.max_tokens if dataset == "gsm8k" else s.game24_max_tokens
     key = "max_tokens" if dataset == "gsm8k" else "game24_max_tokens"
@@ -521,7 +502,6 @@ async def run(s: Settings) -> dict[str, dict[str, Any]]:
         result = assemble(
             dataset, s, pools, analysis, real_rows, extra.get("judge"), partial, base.model, reward, n_max
         )
-        result["summary"]["token_ratio_adaptive_vote_vs_sc16"] = result["summary"].pop("token_ratio_adaptive_vs_sc16")
         if final:
             by_mode = with_mixed(by_mode, n_max)
             rewards = {m: rewards_for(s, m, verifier) for m in by_mode}
@@ -531,7 +511,7 @@ async def run(s: Settings) -> dict[str, dict[str, Any]]:
             result["modes"] = modes
             result["summary"].update(headline(modes, n_max))
             result["summary"]["verifier_auroc"] = _pooled_auroc(by_mode, rewards, "learned_verifier", n_max)
-            result["summary"]["verifier"] = _relative(verifier) if verifier else None
+            result["summary"]["verifier"] = relative(verifier) if verifier else None
             for mode in by_mode:
                 label = "program_mode" if mode == "program" else mode
                 result["summary"][f"{label}_sc8_accuracy"] = (result["summary"]["sc8_accuracy_by_mode"] or {}).get(mode)
@@ -541,7 +521,7 @@ async def run(s: Settings) -> dict[str, dict[str, Any]]:
             if large:
                 result["large_model"] = large
                 result["summary"].update(compare_large(modes, large, base.model))
-            for key in ("program_mode_sc8_accuracy", "cot_sc8_accuracy", "token_ratio_adaptive_vs_sc16"):
+            for key in ("program_mode_sc8_accuracy", "cot_sc8_accuracy", f"token_ratio_adaptive_vs_sc{n_max}"):
                 result["summary"].setdefault(key, None)
         result["summary"]["modes"] = list(by_mode)
         result["pools_by_mode"] = {m: [_pool_json(p) for p in ps] for m, ps in by_mode.items() if m != "cot"}
@@ -610,7 +590,7 @@ async def run(s: Settings) -> dict[str, dict[str, Any]]:
         bon, sc = sm.get(f"bon{n_max}_accuracy_best_reward"), sm.get(f"sc{n_max}_accuracy")
         log(
             f"{dataset}: best reward {sm.get('best_reward')} ({sm.get('best_reward_mode')}): BoN@{n_max} {bon} vs "
-            f"SC@{n_max} {sc}; token_ratio_adaptive_vs_sc16 = {sm.get('token_ratio_adaptive_vs_sc16')} "
+            f"SC@{n_max} {sc}; token_ratio_adaptive_vs_sc{n_max} = {sm.get(f'token_ratio_adaptive_vs_sc{n_max}')} "
             f"(CI {sm.get('token_ratio_ci95')})"
         )
     log("anchors:\n  " + "\n  ".join(ANCHORS))
@@ -795,7 +775,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     s = parse(argv)
     results = asyncio.run(run(s))
     out = s.out.resolve()
-    shown = out.relative_to(HERE.parent) if out.is_relative_to(HERE.parent) else out  # no machine path in the log
+    shown = relative(out) if out.is_relative_to(HERE.parent) else out  # no machine path in the log
     print(f"results in {shown}: {', '.join(f'scaling_{d}.json' for d in results)}")
     return 0
 

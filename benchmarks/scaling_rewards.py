@@ -366,7 +366,7 @@ def headline(analysis: dict[str, Any], n_max: int, baseline: str = "cot") -> dic
                 "bon_curve_best_reward": {
                     b: r["accuracy"] for b, r in modes[mode]["curves"][f"best_of_n:{reward}"].items()
                 },
-                "token_ratio_adaptive_vs_sc16": ratio.get("ratio"),
+                f"token_ratio_adaptive_vs_sc{n_max}": ratio.get("ratio"),
                 "token_ratio_ci95": ratio.get("ci95"),
                 "token_ratio_reason": ratio.get("reason"),
             }

@@ -38,6 +38,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import provenance
+
 from longthink.events import EventBus
 from longthink.llm import SamplingParams
 from longthink.search import Problem, SearchContext
@@ -223,17 +226,19 @@ async def main() -> None:
         f"{repeats} paired differences; observer batch size {args.batch_size}",
         "load_average": {"start": load_start, "end": [round(x, 2) for x in os.getloadavg()]},
     }
+    config = {
+        "calls": calls,
+        "n": args.n,
+        "repeats": repeats,
+        "batch_size": args.batch_size,
+        "text_chars": len(reply("", SamplingParams(), 0)),
+        "quick": args.quick,
+    }
     result = {
         "summary": summary,
+        "provenance": provenance(config),
         "results": results,
-        "config": {
-            "calls": calls,
-            "n": args.n,
-            "repeats": repeats,
-            "batch_size": args.batch_size,
-            "text_chars": len(reply("", SamplingParams(), 0)),
-            "quick": args.quick,
-        },
+        "config": config,
         "machine": {
             "cpus": os.cpu_count(),
             "platform": platform.platform(),

@@ -9,7 +9,8 @@ Training problems come from ``reasoning-gym`` generators (never from an evaluati
 arithmetic with integer answers. ``gsm_symbolic`` is deliberately left out: its templates are built from GSM8K
 test questions, which are our evaluation set. Each problem is sampled ``--samples`` times in program mode and
 in text mode (the verifier reads features of both), scored against the reference (scorer ``correct``) — the
-label — and by self-certainty. The artifact goes to ``benchmarks/results/verifier.json`` with its provenance.
+label — and by self-certainty. The artifact goes to ``benchmarks/results/verifier.json``; its loader accepts no
+extra keys, so its provenance is in the training record ``verifier_training.json`` (with the artifact's SHA-256).
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from datasets import GSM8K_INSTRUCTION, problem_seed
+from provenance import provenance, relative, sha256
 
 from longthink.answers import normalize_number
 from longthink.events import EventBus
@@ -149,13 +151,6 @@ def train(s: Settings) -> dict[str, Any]:
     return json.loads(done.stdout)
 
 
-def _commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     ap.add_argument("--problems", type=int, default=None, help="problems per generator")
@@ -186,13 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.collect_only:
         return 0
     trained = train(s)
-    root = HERE.parent
-    shown = {k: (str(v.resolve().relative_to(root)) if v.resolve().is_relative_to(root) else v.name)
-             if isinstance(v, Path) else v for k, v in asdict(s).items()}  # fmt: skip
-    trained["path"] = shown["out"]
-    provenance = {"commit": _commit(), "settings": shown,
-                  "date": time.strftime("%Y-%m-%d"), "collection": stats}  # fmt: skip
-    (s.out.parent / "verifier_training.json").write_text(json.dumps({"provenance": provenance, **trained}, indent=1))
+    trained["path"] = relative(s.out)
+    block = provenance(s, collection=stats, artifacts={relative(s.out): sha256(s.out)})
+    (s.out.parent / "verifier_training.json").write_text(json.dumps({"provenance": block, **trained}, indent=1))
     print(json.dumps(trained, indent=1))
     return 0
 

@@ -4,9 +4,12 @@ file, the query selection, the rubric built from a criterion, and the judge over
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
+
+import pytest
 
 from longthink.llm.types import SamplingParams
 from longthink.testing import FunctionLLM
@@ -54,3 +57,31 @@ async def test_judge_documents_orders_documents_by_the_judges_verdict() -> None:
     scores = await business.judge_documents(FunctionLLM(judge), "a plan", ["GOOD DOCUMENT", "bad"], criteria, settings)
     assert len(scores) == 2 and all(len(row) == 2 for row in scores)
     assert min(scores[0]) > max(scores[1])
+
+
+def _row(index: int, single: float, longthink: float) -> dict[str, object]:
+    return {"index": index, "domain2": "Market Analysis", "rubric_single": single, "rubric_longthink": longthink,
+            "numbers_consistent": True, "single_has_table": False, "single_figures": 3, "tokens_single": 500,
+            "tokens_longthink": 2000}  # fmt: skip
+
+
+def test_results_carry_provenance_and_finalize_keeps_the_runs_own(tmp_path: Path) -> None:
+    """A stopped run becomes the result only through --finalize, which keeps the run's provenance (commit,
+    settings, date, CPU count) and records the finalizing note; a file without provenance is refused."""
+    out = tmp_path / "business.json"
+    s = business.parse(["--queries", "3", "--out", str(out), "--cache", str(tmp_path / "cache")])
+    partial = business.write(s, [_row(88, 0.7, 0.8)], final=False)
+    block = partial["provenance"]
+    assert {"commit", "dirty", "settings", "date", "cpu_count"} <= set(block)
+    assert block["settings"]["queries"] == 3 and block["cpu_count"] >= 1
+    assert str(tmp_path) not in out.read_text()  # no machine paths in the results
+
+    assert business.main(["--out", str(out), "--finalize", "stopped after 1 of 3 queries"]) == 0
+    final = json.loads(out.read_text())
+    assert final["summary"]["final"] is True and final["summary"]["note"] == "stopped after 1 of 3 queries"
+    assert {k: v for k, v in final["provenance"].items() if k != "finalized"} == block
+    assert final["provenance"]["finalized"]["settings"] == {"note": "stopped after 1 of 3 queries"}
+
+    out.write_text(json.dumps({"rows": [_row(88, 0.7, 0.8)]}))  # rows with no provenance: never merged
+    with pytest.raises(SystemExit, match="no provenance"):
+        business.main(["--out", str(out), "--finalize", "x"])

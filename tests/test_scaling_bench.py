@@ -254,8 +254,8 @@ def check_result(result: dict[str, Any]) -> None:
         "model",
         "problems",
         "n_max",
-        "token_ratio_adaptive_vs_sc16",
-        "token_ratio_adaptive_vote_vs_sc16",
+        f"token_ratio_adaptive_vs_sc{summary['n_max']}",
+        f"token_ratio_adaptive_vote_vs_sc{summary['n_max']}",
         "best_reward",
         "verifier_auroc",
         "program_mode_sc8_accuracy",
@@ -267,7 +267,9 @@ def check_result(result: dict[str, Any]) -> None:
         "partial",
     ):
         assert key in summary, key
-    ratio = summary["token_ratio_adaptive_vs_sc16"]
+    if summary["n_max"] != 16:  # every ratio is named for the SC@N_max it was measured against
+        assert not [key for key in summary if key.endswith("_sc16")]
+    ratio = summary[f"token_ratio_adaptive_vs_sc{summary['n_max']}"]
     assert (ratio is None) == (summary["token_ratio_reason"] is not None)
     budgets = [str(b) for b in (1, 2, 4, 8, 16) if b <= summary["n_max"]]
     assert list(summary["accuracy"]["cot"]) == ["1"]
@@ -312,7 +314,11 @@ def test_quick_run_writes_the_results_json(tmp_path: Path) -> None:
     assert all((a is None) == (e is not None) for p in program for a, e in zip(p["answers"], p["errors"], strict=True))
     assert set(result["modes"]["modes"]) == {"cot", "program", "mixed"}
     assert all(len(p["answers"]) == 4 for p in result["pools"] if not p["error"])
-    assert "token_ratio_adaptive_vs_sc16" in proc.stdout
+    assert "token_ratio_adaptive_vs_sc4" in proc.stdout
+    assert "sc16" not in proc.stdout  # N_max is 4: no ratio is reported against SC@16
+    provenance = result["provenance"]
+    assert provenance["settings"]["n_max"] == 4 and provenance["cpu_count"] >= 1
+    assert {"commit", "dirty", "date"} <= set(provenance)
 
 
 def test_allocation_simulation_matches_uniform_when_nothing_agrees() -> None:

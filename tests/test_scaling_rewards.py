@@ -124,4 +124,4 @@ def test_analyse_rewards_end_to_end_on_two_modes() -> None:
     head = R.headline(out, 4)
     assert head["best_reward"] == "agreement"
     assert head["sc4_accuracy"] == out["modes"]["cot"]["curves"]["self_consistency"]["4"]["accuracy"]
-    assert "token_ratio_adaptive_vs_sc16" in head
+    assert "token_ratio_adaptive_vs_sc4" in head and "token_ratio_adaptive_vs_sc16" not in head  # N_max is 4
