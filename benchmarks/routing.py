@@ -2,11 +2,16 @@
 
     .venv/bin/python benchmarks/routing.py --quick     # CI: 2 instances at 1 s, 2 requests with K=3 (tmp dir)
     .venv/bin/python benchmarks/routing.py             # the full run (results/routing.json and routing.png)
+    .venv/bin/python benchmarks/routing.py --part instances --merge benchmarks/results/routing.json
+                                                       # rerun the instances, keep the requests of an earlier file
 
-Part 1 (instances): the Augerat A, B, P and Christofides-Eilon E instances shipped in VRPSolverEasy's demo data
-(``VRPSolverEasy/demos/data/CVRP/``), best-known values from vrplib 1.5.1's instance table. Each instance is
-solved once per time limit (1 s and 10 s, seed 0, one thread) and the routes are checked by the independent
-verifier; the gap is (cost - best-known) / best-known.
+Part 1 (instances): the Augerat A, B, P, Christofides-Eilon E and Uchoa et al. X instances shipped in
+VRPSolverEasy's demo data (``VRPSolverEasy/demos/data/CVRP/``), best-known values from vrplib 1.5.1's instance
+table. Each instance is solved once per time limit (1 s and 10 s, seed 0, one thread) and the routes are checked
+by the independent verifier; the gap is (cost - best-known) / best-known, and each row reports the routes used
+next to the ``k`` of the instance's name. The fleet follows CVRPLIB's convention (``--fleet convention``): the
+``k`` of a name is the minimum number of routes, not a limit, so a file without a ``VEHICLES`` field is solved
+with an unlimited fleet; ``--fleet k`` caps it at ``k`` (the pack's earlier behaviour, kept for comparison).
 
 Part 2 (plain language): ``--requests`` generated requests (:mod:`longthink.domains.routing.generate`: 5-6
 customers, every third with time windows, varied phrasings; 20 requests and K=4 (K=8 with time windows) by
@@ -20,6 +25,12 @@ passage, of passage samples equal to that passage's truth) shows what voting add
 
 Generations go through the on-disk cache (``benchmarks/cache/``, keyed by model, prompt, parameters and
 seed), and solver results on the instances are cached there too, so a rerun resumes.
+
+Every key of the results file is written here, with a ``provenance`` block (``benchmarks/provenance.py``: commit,
+whether the tree differed from it, settings, date, CPU count). ``--merge PREVIOUS.json`` takes the part that is
+not run (the instances or the requests) from an earlier results file: its rows are copied, the summary is
+recomputed from them, and the provenance's ``merged`` entry names the file, the part, the commit that last wrote
+it and its own provenance (null for a file written before provenance blocks existed).
 """
 
 from __future__ import annotations
@@ -30,7 +41,9 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -38,6 +51,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
+
+from provenance import ROOT, jsonable, provenance, relative
 
 from longthink.budget import Budget
 from longthink.domains.pipeline import StepContext
@@ -55,7 +70,10 @@ from longthink.tools.base import ToolRegistry
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 CACHE = HERE / "cache"
-SETS = ("A", "B", "P", "E")
+SETS = ("A", "B", "P", "E", "X")
+PARTS = ("instances", "nl")
+FLEETS = ("convention", "k")
+"""``convention``: the reader's fleet (the file's VEHICLES field, else unlimited); ``k``: at most the k of the name."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +97,8 @@ class Settings:
     cache: Path = CACHE
     plot: bool = True
     quick: bool = False
+    fleet: str = "convention"
+    merge: Path | None = None
 
 
 def log(msg: str) -> None:
@@ -108,8 +128,9 @@ class SolverCache:
         self.version = importlib.metadata.version("pyvrp")
         self.data: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {}
 
-    def key(self, name: str, limit: float, seed: int) -> str:
-        return f"{name}|{limit:g}|{seed}|pyvrp {self.version}"
+    def key(self, name: str, limit: float, seed: int, vehicles: int | None) -> str:
+        fleet = "unlimited" if vehicles is None else f"{vehicles} vehicles"
+        return f"{name}|{limit:g}|{seed}|{fleet}|pyvrp {self.version}"
 
     def get(self, key: str) -> dict[str, Any] | None:
         value = self.data.get(key)
@@ -123,18 +144,26 @@ class SolverCache:
         tmp.replace(self.path)
 
 
+def name_k(name: str) -> int | None:
+    """The ``k`` of a CVRPLIB name (``A-n32-k5`` -> 5): the minimum number of routes."""
+    m = re.search(r"-k(\d+)", name)
+    return int(m.group(1)) if m else None
+
+
 def run_instances(s: Settings) -> list[dict[str, Any]]:
     cache = SolverCache(s.cache / "routing_solver.json")
     files = instance_files(s)
     rows = []
     for i, path in enumerate(files):
-        problem = read_vrplib(path)
+        k = name_k(path.stem)
+        problem = read_vrplib(path, vehicles=k if s.fleet == "k" else None)
         reference = best_known(problem.name)
         assert reference is not None  # instance_files keeps only instances with a best-known value
-        row: dict[str, Any] = {"instance": problem.name, "customers": len(problem.customers),
-                               "vehicles": problem.fleet.vehicles, "best_known": reference}  # fmt: skip
+        row: dict[str, Any] = {"instance": problem.name, "set": problem.name.split("-")[0],
+                               "customers": len(problem.customers), "k": k, "fleet": problem.fleet.vehicles,
+                               "best_known": reference}  # fmt: skip
         for limit in s.limits:
-            key = cache.key(problem.name, limit, s.seed)
+            key = cache.key(problem.name, limit, s.seed, problem.fleet.vehicles)
             hit = cache.get(key)
             if hit is None:
                 solution = solve(problem, time_limit_s=limit, seed=s.seed)
@@ -146,8 +175,9 @@ def run_instances(s: Settings) -> list[dict[str, Any]]:
             row[f"cost_{tag}"] = hit["cost"]
             row[f"feasible_{tag}"] = hit["feasible"]
             row[f"gap_{tag}"] = 100.0 * (hit["cost"] - reference) / reference if hit["feasible"] else None
+            row[f"routes_{tag}"] = hit["routes"]
         rows.append(row)
-        gaps = "  ".join(f"{t:g}s {_pct(row[f'gap_{t:g}s'])}" for t in s.limits)
+        gaps = "  ".join(f"{t:g}s {_pct(row[f'gap_{t:g}s'])} ({row[f'routes_{t:g}s']} routes)" for t in s.limits)
         log(f"[{i + 1}/{len(files)}] {problem.name} (n={len(problem.customers)}, bks {reference:g}): {gaps}")
     return rows
 
@@ -194,10 +224,12 @@ def _key_hash(problem: RoutingProblem) -> str:
 def truth_parts(truth: RoutingProblem) -> dict[str, dict[str, float]]:
     """Each passage's true values, as a passage reading writes them (zero ready times left out)."""
     d = truth.depot
-    out = {"fleet": {"vehicles": truth.fleet.vehicles, "capacity": truth.fleet.capacity, "depot_x": d.x,
-                     "depot_y": d.y}}  # fmt: skip
+    fleet: dict[str, float] = {"capacity": truth.fleet.capacity, "depot_x": d.x, "depot_y": d.y}
+    if truth.fleet.vehicles is not None:  # an unlimited fleet's passage states no size
+        fleet = {"vehicles": truth.fleet.vehicles, **fleet}
+    out = {"fleet": fleet}
     for c in truth.customers:
-        row = {"x": c.x, "y": c.y, "demand": c.demand}
+        row: dict[str, float] = {"x": c.x, "y": c.y, "demand": c.demand}
         if c.ready:
             row["ready"] = c.ready
         if c.due is not None:
@@ -306,21 +338,35 @@ def _median(values: Sequence[float | None]) -> float | None:
     return statistics.median(clean) if clean else None
 
 
-def summarise(s: Settings, inst: list[dict[str, Any]], nl: list[dict[str, Any]]) -> dict[str, Any]:
+def _gap_stats(rows: Sequence[Mapping[str, Any]], tag: str) -> dict[str, Any]:
+    """Median, mean and max gap at one time limit, how many rows reach the best-known value, how many are feasible."""
+    gaps = [r[f"gap_{tag}"] for r in rows]
+    # an infeasible result has no gap: the median counts it as worse than any feasible one
+    ranked = sorted((g if g is not None else float("inf")) for g in gaps)
+    median = statistics.median(ranked) if ranked else None
+    clean = [g for g in gaps if g is not None]
+    return {
+        f"median_gap_{tag}": None if median is None or median == float("inf") else round(median, 4),
+        f"mean_gap_{tag}": round(statistics.fmean(clean), 4) if clean else None,
+        f"max_gap_{tag}": round(max(clean), 4) if clean else None,
+        f"at_best_known_{tag}": sum(g is not None and g <= 1e-9 for g in gaps),
+        f"feasible_{tag}": sum(bool(r[f"feasible_{tag}"]) for r in rows),
+    }
+
+
+def summarise(limits: Sequence[float], inst: list[dict[str, Any]], nl: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {"instances": len(inst), "requests": len(nl)}
-    for limit in s.limits:
+    for limit in limits if inst else ():
         tag = f"{limit:g}s"
-        gaps = [r[f"gap_{tag}"] for r in inst]
-        feasible = [r[f"feasible_{tag}"] for r in inst]
-        # an infeasible result has no gap: the median counts it as worse than any feasible one
-        ranked = sorted((g if g is not None else float("inf")) for g in gaps)
-        median = statistics.median(ranked) if ranked else None
-        out[f"median_gap_{tag}"] = None if median is None or median == float("inf") else round(median, 4)
-        clean = [g for g in gaps if g is not None]
-        out[f"mean_gap_{tag}"] = round(statistics.fmean(clean), 4) if clean else None
-        out[f"max_gap_{tag}"] = round(max(clean), 4) if clean else None
-        out[f"at_best_known_{tag}"] = sum(g is not None and g <= 1e-9 for g in gaps)
-        out[f"feasible_{tag}"] = sum(feasible)
+        out |= _gap_stats(inst, tag)
+        out[f"routes_above_k_{tag}"] = sum(r["k"] is not None and r[f"routes_{tag}"] > r["k"] for r in inst)
+    if inst:
+        out["by_set"] = {}
+        for name in sorted({r["set"] for r in inst}):
+            rows = [r for r in inst if r["set"] == name]
+            out["by_set"][name] = {"instances": len(rows)}
+            for limit in limits:
+                out["by_set"][name] |= _gap_stats(rows, f"{limit:g}s")
     if nl:
         n = len(nl)
         out["feasible_share_nl"] = round(sum(r["feasible"] for r in nl) / n, 4)
@@ -335,18 +381,20 @@ def summarise(s: Settings, inst: list[dict[str, Any]], nl: list[dict[str, Any]])
     return out
 
 
-def table(s: Settings, inst: list[dict[str, Any]], nl: list[dict[str, Any]], summary: Mapping[str, Any]) -> str:
+def table(
+    limits: Sequence[float], inst: list[dict[str, Any]], nl: list[dict[str, Any]], summary: Mapping[str, Any]
+) -> str:
     lines = []
     if inst:
-        head = f"{'instance':<12}{'n':>5}{'bks':>8}" + "".join(
-            f"{f'cost {t:g}s':>11}{f'gap {t:g}s':>10}" for t in s.limits
+        head = f"{'instance':<12}{'n':>5}{'k':>4}{'bks':>8}" + "".join(
+            f"{f'cost {t:g}s':>11}{f'gap {t:g}s':>10}{'routes':>7}" for t in limits
         )
         lines += [head, "-" * len(head)]
         for r in inst:
             cells = "".join(
-                f"{r[f'cost_{t:g}s']:>11g}{_pct(r[f'gap_{t:g}s']):>10}" for t in s.limits
+                f"{r[f'cost_{t:g}s']:>11g}{_pct(r[f'gap_{t:g}s']):>10}{r[f'routes_{t:g}s']:>7}" for t in limits
             )  # fmt: skip
-            lines.append(f"{r['instance']:<12}{r['customers']:>5}{r['best_known']:>8g}{cells}")
+            lines.append(f"{r['instance']:<12}{r['customers']:>5}{r['k'] or '-':>4}{r['best_known']:>8g}{cells}")
     if nl:
         head = f"{'request':<8}{'n':>3}{'tw':>4}{'valid':>7}{'exact':>7}{'feasible':>10}{'gap':>9}{'tokens':>8}"
         lines += ["", head, "-" * len(head)]
@@ -360,24 +408,27 @@ def table(s: Settings, inst: list[dict[str, Any]], nl: list[dict[str, Any]], sum
     return "\n".join(lines)
 
 
-def plot(s: Settings, inst: list[dict[str, Any]], path: Path) -> Path | None:
-    if not inst or len(s.limits) < 1:
+def plot(limits: Sequence[float], seed: int, inst: list[dict[str, Any]], path: Path) -> Path | None:
+    if not inst or len(limits) < 1:
         return None
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(min(16, max(8, 0.11 * len(inst) * len(s.limits) + 2)), 5))
+    fig = Figure(figsize=(min(18, max(8, 0.11 * len(inst) * len(limits) + 2)), 5))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    width = 0.8 / len(s.limits)
-    for k, limit in enumerate(s.limits):
+    width = 0.8 / len(limits)
+    for k, limit in enumerate(limits):
         tag = f"{limit:g}s"
-        xs = [i + (k - (len(s.limits) - 1) / 2) * width for i in range(len(inst))]
+        xs = [i + (k - (len(limits) - 1) / 2) * width for i in range(len(inst))]
         ys = [r[f"gap_{tag}"] if r[f"gap_{tag}"] is not None else 0.0 for r in inst]
         ax.bar(xs, ys, width=width, label=f"{tag} (median {_pct(_median([r[f'gap_{tag}'] for r in inst]))})")
     ax.set_xticks(range(len(inst)), [r["instance"] for r in inst], rotation=90, fontsize=6)
     ax.set_ylabel("gap to best-known (%)")
-    ax.set_title(f"PyVRP on {len(inst)} CVRPLIB instances (A, B, P, E), one thread, seed {s.seed}")
+    sets = ", ".join(dict.fromkeys(r["set"] for r in inst))
+    fleets = {"unlimited" if r["fleet"] is None else "capped" for r in inst}
+    fleet = "unlimited fleet" if fleets == {"unlimited"} else "fleet capped at k" if fleets == {"capped"} else "mixed"
+    ax.set_title(f"PyVRP on {len(inst)} CVRPLIB instances ({sets}), {fleet}, one thread, seed {seed}")
     ax.axhline(0.5, color="grey", linewidth=0.8, linestyle="--", label="0.5% goal")
     ax.legend(fontsize=8)
     fig.tight_layout()
@@ -385,50 +436,108 @@ def plot(s: Settings, inst: list[dict[str, Any]], path: Path) -> Path | None:
     return path
 
 
-def _shown(path: Path) -> str:
-    """A path as the results file records it: relative to the benchmarks folder when inside it (no machine paths)."""
+# -- merging an earlier run's part ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Merged:
+    """The rows of the parts taken from an earlier results file, and the record of where they came from."""
+
+    instances: list[dict[str, Any]]
+    requests: list[dict[str, Any]]
+    limits: tuple[float, ...]
+    record: dict[str, Any]
+
+
+def _last_commit(path: Path) -> str | None:
+    """The commit that last changed ``path`` in this repository (None when it is not committed)."""
     try:
-        return str(path.resolve().relative_to(HERE))
-    except ValueError:
-        return path.name
+        done = subprocess.run(["git", "log", "-1", "--format=%H", "--", str(path.resolve())], cwd=ROOT,
+                              capture_output=True, text=True, check=True)  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return done.stdout.strip() or None
+
+
+def load_merge(path: Path, parts: Sequence[str]) -> Merged:
+    """The parts not in ``parts`` from the results file at ``path``: its rows, and a record for the provenance."""
+    data = json.loads(path.read_text())
+    taken = [p for p in PARTS if p not in parts]
+    if not taken:
+        raise SystemExit("--merge takes the part that is not run: use it with --part instances or --part nl")
+    rows = {"instances": list(data.get("instances") or []), "nl": list(data.get("requests") or [])}
+    empty = [p for p in taken if not rows[p]]
+    if empty:
+        raise SystemExit(f"{path} has no {' and no '.join(empty)} rows to merge")
+    settings = data.get("settings") or {}
+    record = {
+        "from": relative(path),
+        "parts": taken,
+        "committed_in": _last_commit(path),
+        "provenance": data.get("provenance"),
+        "settings": settings,
+        "pyvrp": data.get("pyvrp"),
+    }
+    limits = tuple(float(t) for t in settings.get("limits", ())) if "instances" in taken else ()
+    return Merged(
+        rows["instances"] if "instances" in taken else [], rows["nl"] if "nl" in taken else [], limits, record
+    )
 
 
 async def run(
-    s: Settings, parts: Sequence[str] = ("instances", "nl"), llm_factory: Callable[[Settings], LLM] = build_llm
+    s: Settings, parts: Sequence[str] = PARTS, llm_factory: Callable[[Settings], LLM] = build_llm
 ) -> dict[str, Any]:
     start = time.perf_counter()
-    inst = run_instances(s) if "instances" in parts else []
-    nl = await run_requests(s, llm_factory) if "nl" in parts else []
-    summary = summarise(s, inst, nl)
+    merged = load_merge(s.merge, parts) if s.merge is not None else None
+    wall: dict[str, float] = {}
+    inst, nl = [], []
+    if "instances" in parts:
+        inst = run_instances(s)
+        wall["instances"] = round(time.perf_counter() - start, 1)
+    if "nl" in parts:
+        began = time.perf_counter()
+        nl = await run_requests(s, llm_factory)
+        wall["nl"] = round(time.perf_counter() - began, 1)
+    limits = s.limits
+    if merged is not None:
+        inst, nl = inst or merged.instances, nl or merged.requests
+        limits = s.limits if "instances" in parts else merged.limits
+    summary = summarise(limits, inst, nl)
+    extra = {"merged": [merged.record]} if merged is not None else {}
     result = {
         "summary": summary,
-        "settings": {k: (_shown(v) if isinstance(v, Path) else v) for k, v in s.__dict__.items()},
+        "provenance": provenance(s, parts_run=list(parts), **extra),
+        "settings": jsonable(s),
         "pyvrp": importlib.metadata.version("pyvrp"),
         "instances": inst,
         "requests": nl,
         "wall_s": round(time.perf_counter() - start, 1),
+        "wall_s_parts": wall,
     }
     s.out.mkdir(parents=True, exist_ok=True)
-    name = "routing" if set(parts) >= {"instances", "nl"} else f"routing_{'_'.join(parts)}"
-    (s.out / f"{name}.json").write_text(json.dumps(result, indent=1))
+    present = [p for p in PARTS if p in parts or (merged is not None and p in merged.record["parts"])]
+    name = "routing" if len(present) == len(PARTS) else f"routing_{'_'.join(present)}"
+    (s.out / f"{name}.json").write_text(json.dumps(result, indent=1) + "\n")
     if s.plot and inst:
-        plot(s, inst, s.out / f"{name}.png")
-    print(table(s, inst, nl, summary))
+        plot(limits, s.seed, inst, s.out / f"{name}.png")
+    print(table(limits, inst, nl, summary))
     return result
 
 
 def parse(argv: Sequence[str] | None = None) -> tuple[Settings, tuple[str, ...]]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="2 instances at 1 s, 2 requests with K=3, to a tmp dir")
-    ap.add_argument("--part", choices=("all", "instances", "nl"), default="all")
+    ap.add_argument("--part", choices=("all", *PARTS), default="all")
     ap.add_argument("--model", default=None)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--sets", nargs="+", choices=SETS, default=None, help="instance sets (default: all of A B P E X)")
     ap.add_argument("--instances", type=int, default=None, help="only the N smallest instances")
     ap.add_argument("--limits", type=float, nargs="+", default=None, help="solver seconds (default 1 10)")
+    fleet_help = "convention: the file's fleet field, else unlimited; k: at most the k of the name"
+    ap.add_argument("--fleet", choices=FLEETS, default="convention", help=fleet_help)
     ap.add_argument("--requests", type=int, default=None)
     ap.add_argument("--samples", type=int, default=None, help="K extractions per request (default 4)")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--cache", type=Path, default=CACHE)
+    ap.add_argument("--merge", type=Path, default=None, help="take the part not run from this earlier results file")
     ap.add_argument("--no-plot", action="store_true")
     ap.add_argument("--whole", action="store_true", help="extract whole requests only (no passage-by-passage)")
     a = ap.parse_args(argv)
@@ -438,10 +547,11 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Settings, tuple[str, ...]]
                     out=Path(tempfile.mkdtemp(prefix="routing-")),
                     plot=False, quick=True)  # fmt: skip
     overrides = {"model": a.model, "instances": a.instances, "requests": a.requests, "samples": a.samples,
-                 "out": a.out, "limits": tuple(a.limits) if a.limits else None}  # fmt: skip
+                 "out": a.out, "limits": tuple(a.limits) if a.limits else None,
+                 "sets": tuple(a.sets) if a.sets else None, "merge": a.merge}  # fmt: skip
     s = replace(s, **{k: v for k, v in overrides.items() if v is not None}, threads=a.threads, cache=a.cache,
-                plot=s.plot and not a.no_plot, by_passage=not a.whole)  # fmt: skip
-    parts = ("instances", "nl") if a.part == "all" else (a.part,)
+                plot=s.plot and not a.no_plot, by_passage=not a.whole, fleet=a.fleet)  # fmt: skip
+    parts = PARTS if a.part == "all" else (a.part,)
     return s, parts
 
 

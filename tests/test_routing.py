@@ -177,13 +177,19 @@ def test_read_cvrplib_text(tmp_path: Path) -> None:
     path.write_text(CVRPLIB_TEXT)
     problem = read_vrplib(path)
     assert problem.name == "T-n5-k2"
-    assert problem.fleet.vehicles == 2 and problem.fleet.capacity == 10  # fleet size from the name's -k2
+    # the name's -k2 is CVRPLIB's minimum number of routes, not a fleet limit: the file fixes no fleet
+    assert problem.fleet.vehicles is None and not problem.fleet.fixed and problem.fleet.capacity == 10
+    assert problem.max_routes == 4
     assert [c.id for c in problem.customers] == [1, 2, 3, 4]
     assert (problem.customers[0].x, problem.customers[0].y, problem.customers[0].demand) == (3, 4, 4)
     assert problem.rounding == "round" and not problem.time_windows
     assert read_problem(path) == problem
     assert read_vrplib(path, vehicles=3).fleet.vehicles == 3
     assert verify(problem, GOOD).cost == 39
+    assert verify(problem, [[1], [2], [3], [4]]).feasible  # four routes: no fleet limit to break
+    fixed = tmp_path / "T-n5-k2-fixed.vrp"
+    fixed.write_text(CVRPLIB_TEXT.replace("CAPACITY : 10", "VEHICLES : 2\nCAPACITY : 10"))
+    assert read_vrplib(fixed).fleet.vehicles == 2  # an explicit VEHICLES field fixes the fleet
 
 
 def test_malformed_cvrplib_files_fail_clearly(tmp_path: Path) -> None:
@@ -210,7 +216,7 @@ def test_read_real_cvrplib_instance_and_best_known() -> None:
     assert CVRP_DATA is not None
     problem = read_problem(CVRP_DATA / "E-n22-k4.vrp")
     assert problem.name == "E-n22-k4"
-    assert len(problem.customers) == 21 and problem.fleet.capacity == 6000 and problem.fleet.vehicles == 4
+    assert len(problem.customers) == 21 and problem.fleet.capacity == 6000 and problem.fleet.vehicles is None
     assert problem.total_demand == 22500
     assert best_known("E-n22-k4") == 375
     solomon = read_problem(CVRP_DATA.parent / "CVRPTW" / "C101.txt")
@@ -273,6 +279,7 @@ def test_read_csv(tmp_path: Path) -> None:
     timed = read_problem(flagged, vehicles=2, capacity=10)
     assert timed.time_windows and timed.rounding == "exact" and timed.name == "stores"
     assert timed.depot.due == 100 and timed.customer(1).name == "A" and timed.customer(4).due is None
+    assert timed.fleet.vehicles == 2 and read_problem(flagged, capacity=10).fleet.vehicles is None  # no limit given
 
 
 @pytest.mark.parametrize(
@@ -304,7 +311,7 @@ def test_read_json(tmp_path: Path) -> None:
         read_json(json.dumps(bad))
     with pytest.raises(ConfigError, match="invalid routing problem"):
         read_json("{not json")
-    with pytest.raises(ConfigError, match="a CSV problem needs the fleet"):
+    with pytest.raises(ConfigError, match="a CSV problem needs the vehicles' capacity"):
         read_problem(tmp_path / "x.csv")
 
 
@@ -484,17 +491,52 @@ async def test_route_solver_tool(tmp_path: Path) -> None:
     path.write_text(TIMED.model_dump_json())
     result = await call_tool(tool, {"path": str(path), "time_limit_s": 0.1})
     assert result.ok and verify(TIMED, result.data).feasible
-    for bad, reason in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"time_limit_s": 1}, "exactly one of 'problem' and 'path'"),
         ({"problem": problem_dict(), "path": "x.vrp"}, "exactly one"),
         ({"problem": "{oops"}, "not valid JSON"),
         ({"problem": problem_dict(fleet={"vehicles": 2, "capacity": 3})}, "demand 4 exceeds the vehicle capacity 3"),
         ({"problem": problem_dict(), "time_limit_s": 0}, "time_limit_s"),
-    ]:
+    ]
+    for bad, reason in cases:
         result = await call_tool(tool, bad)
         assert not result.ok and reason in (result.error or ""), result.error
     result = await call_tool(tool, {"path": str(tmp_path / "missing.vrp")})
     assert not result.ok and "no such file" in (result.error or "")
+
+
+# -- the fleet convention: the k of a CVRPLIB name is a minimum, not a fleet limit ---------------------------------
+def test_an_unlimited_fleet_has_no_fleet_limit_to_break() -> None:
+    free = RoutingProblem.model_validate(problem_dict(fleet={"capacity": 10}))
+    assert free.fleet.vehicles is None and free.max_routes == 4
+    assert free.fleet.describe() == "unlimited vehicles x capacity 10"
+    assert verify(free, [[1], [2], [3], [4]]).feasible and not verify(TINY, [[1], [2], [3], [4]]).feasible
+    five = [{"id": i, "x": i, "y": 0, "demand": 9} for i in range(1, 6)]  # 45 units: more than 2 x 10
+    assert RoutingProblem.model_validate(problem_dict(fleet={"capacity": 10}, customers=five)).total_demand == 45
+    with pytest.raises(ValidationError, match="total demand 45 exceeds"):
+        RoutingProblem.model_validate(problem_dict(customers=five))
+
+
+@needs_data
+async def test_a_cvrplib_instance_with_k_in_its_name_is_solved_with_an_unlimited_fleet() -> None:
+    """X-n101-k25: the optimum (27591) uses 26 routes. Capped at the name's k=25, PyVRP ended 24% above it in
+    0.5 s (25 routes); with CVRPLIB's convention (k is the minimum number of routes) it ends within a few percent."""
+    assert CVRP_DATA is not None
+    path = CVRP_DATA / "X-n101-k25.vrp"
+    problem = read_problem(path)
+    assert problem.fleet.vehicles is None and problem.max_routes == len(problem.customers) == 100
+    result = await call_tool(RouteSolver(), {"path": str(path), "time_limit_s": 0.5})
+    assert result.ok and isinstance(result.data, RoutingSolution), result.error
+    verdict = verify(problem, result.data)
+    reference = best_known("X-n101-k25")
+    assert verdict.feasible and reference == 27591
+    routes = len(result.data.routes)
+    assert routes > 25, routes  # more routes than the name's k: only an uncapped fleet allows that
+    assert 100 * (verdict.cost - reference) / reference < 10, verdict.cost
+    assert "unlimited vehicles x capacity 206" in result.output and f"{routes} routes, total distance" in result.output
+    capped = await call_tool(RouteSolver(), {"path": str(path), "time_limit_s": 0.2, "vehicles": 25})
+    assert capped.ok and isinstance(capped.data, RoutingSolution) and len(capped.data.routes) <= 25
+    assert "25 vehicles x capacity 206" in capped.output
 
 
 @pytest.mark.filterwarnings("ignore::pyvrp.exceptions.PenaltyBoundWarning")  # PyVRP's note on infeasible input

@@ -12,6 +12,7 @@ import importlib.util
 import json
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,13 @@ import pytest
 from longthink.agents import AgentOptions
 from longthink.api import Agent
 from longthink.domains import registry
-from longthink.domains.pipeline import attach_files
+from longthink.domains.pipeline import StepContext, StepOutput, attach_files
 from longthink.domains.routing import RoutingProblem, verify
 from longthink.domains.routing.extract import (
     Reading,
     RequestFacts,
     canonical_key,
+    describe_problem,
     extract_problem,
     extraction_problem,
     read_extraction,
@@ -34,13 +36,13 @@ from longthink.domains.routing.extract import (
 from longthink.domains.routing.generate import generate_request
 from longthink.domains.routing.parsing import close_json
 from longthink.domains.routing.passages import Passage, part_prefix, read_part, split_request, vote_part
-from longthink.domains.routing.pipeline import RoutingOptions, auto_time_limit, request_time_limit
+from longthink.domains.routing.pipeline import RoutingOptions, RoutingPipeline, auto_time_limit, request_time_limit
 from longthink.domains.routing.solver import RouteSolver, solve
 from longthink.llm.types import SamplingParams
 from longthink.search.context import SearchContext
 from longthink.store import MemoryStore
 from longthink.testing import FunctionLLM
-from longthink.tools import call_tool, default_tools
+from longthink.tools import ToolRegistry, call_tool, default_tools
 
 REQUEST = (
     "We run two trucks of capacity 50 from the Lyon depot at (0, 0). Store 1 at (3, 4) needs 10 units. "
@@ -131,6 +133,21 @@ def test_bad_extractions_are_rejected_with_the_culprit(data: dict[str, Any] | st
     assert r.error is not None and reason in r.error, r.error
 
 
+# -- the fleet: fixed only where the request states its size ---------------------------------------------------------
+OPEN_FLEET = REQUEST.replace("We run two trucks of capacity 50", "Our trucks carry 50 units each")
+
+
+def test_a_fleet_size_is_kept_only_where_the_request_states_one() -> None:
+    assert FACTS.fleet_size == 2  # "two trucks"
+    assert RequestFacts.of("We need at least 3 trucks of capacity 50.").fleet_size is None  # a minimum, not a limit
+    assert RequestFacts.of("Use at most 4 vans.").fleet_size == 4 and RequestFacts.of(OPEN_FLEET).fleet_size is None
+    dropped = read(extraction(vehicles=None))  # the request says two trucks: an unlimited fleet is unfaithful
+    assert not dropped.accepted and "states a fleet of 2 vehicles" in (dropped.error or ""), dropped.error
+    free = read(extraction(vehicles=None), RequestFacts.of(OPEN_FLEET))
+    assert free.accepted and free.problem is not None and free.problem.fleet.vehicles is None, free.error
+    assert "unlimited vehicles x capacity 50" in describe_problem(free.problem)
+
+
 def test_a_demand_over_capacity_is_reported_not_fixed() -> None:
     request = REQUEST.replace("needs 20 units", "needs 60 units")
     r = read(extraction(c2={"demand": 60}), RequestFacts.of(request))
@@ -186,18 +203,20 @@ def test_close_json_and_the_extraction_prompt() -> None:
 
 
 # -- passage by passage -------------------------------------------------------------------------------------------------
-PASSAGE_END = re.compile(r'JSON: \{(?:"vehicles": |"id": (\d+), "x": )$')
+PASSAGE_END = re.compile(r'JSON: \{(?:"(vehicles|capacity)": |"id": (\d+), "x": )$')
 
 
 def passage_reply(prompt: str, data: dict[str, Any]) -> str:
     """What a faithful model writes after a passage's prefix, from ``data`` (the whole-request JSON shape)."""
     m = PASSAGE_END.search(prompt)
     assert m is not None, prompt[-200:]
-    if m.group(1) is None:
+    if m.group(2) is None:  # the fleet passage: its JSON starts at the vehicles, or at the capacity
         depot = data["depot"]
-        rest = {"capacity": data["capacity"], "depot_x": depot["x"], "depot_y": depot["y"]}
-        return f"{data['vehicles']}, " + json.dumps(rest)[1:]
-    row = next(c for c in data["customers"] if c["id"] == int(m.group(1)))
+        fleet = {"vehicles": data.get("vehicles"), "capacity": data["capacity"], "depot_x": depot["x"],
+                 "depot_y": depot["y"]}  # fmt: skip
+        rest = {k: v for k, v in fleet.items() if k != m.group(1) and v is not None}
+        return f"{fleet[m.group(1)]}, " + json.dumps(rest)[1:]
+    row = next(c for c in data["customers"] if c["id"] == int(m.group(2)))
     return f"{row['x']}, " + json.dumps({k: v for k, v in row.items() if k not in ("id", "x")})[1:]
 
 
@@ -297,6 +316,18 @@ async def test_a_demand_over_capacity_read_passage_by_passage_is_reported() -> N
     assert "demand 60 exceeds the vehicle capacity 50" in result.reason
 
 
+async def test_a_request_without_a_fleet_size_is_read_with_an_unlimited_fleet() -> None:
+    fleet = Passage(None, "Our trucks carry 50 units each from the Lyon depot at (0, 0).")
+    assert part_prefix(fleet).endswith('JSON: {"capacity": ')  # no count to copy: the JSON starts at the capacity
+    assert part_prefix(Passage(None, "At most 2 trucks of capacity 50 at (0, 0).")).endswith('JSON: {"vehicles": ')
+    r = read_part(part_prefix(fleet) + '50, "depot_x": 0, "depot_y": 0}', fleet)
+    assert r.accepted and r.complete and r.values == {"capacity": 50, "depot_x": 0, "depot_y": 0}, r
+    llm = passage_double(extraction(vehicles=None))
+    result = await extract_problem(OPEN_FLEET, SearchContext(llm=llm, seed=0), samples=2)
+    assert result.method == "passages" and result.problem is not None, result.reason
+    assert result.problem.fleet.vehicles is None and result.problem.fleet.capacity == 50
+
+
 async def test_generated_requests_are_read_passage_by_passage() -> None:
     for seed in range(6):
         req = generate_request(seed, customers=(5, 8))
@@ -390,6 +421,49 @@ async def test_an_attached_cvrplib_file_reaches_the_best_known_value(tmp_path: P
     assert Path(report["plot"]).is_file()
 
 
+async def run_steps(request: str, tmp_path: Path, options: RoutingOptions) -> dict[str, StepOutput]:
+    """The routing pipeline's steps in order, each given its dependencies' outputs, without a model."""
+
+    def no_model(prompt: str, params: SamplingParams, index: int) -> str:
+        raise AssertionError("an attached file is read without the model")
+
+    pipeline = RoutingPipeline(options)
+    outputs: dict[str, StepOutput] = {}
+    for step in pipeline.plan(request).steps:
+        inputs = {d: {"answer": outputs[d].answer, "verified": outputs[d].verified, "reason": outputs[d].reason,
+                      "data": dict(outputs[d].data)} for d in step.depends_on}  # fmt: skip
+        search = SearchContext(llm=FunctionLLM(no_model), seed=0, step_id=step.id)
+        ctx = StepContext(request, "fleet", step, inputs, search, ToolRegistry(), tmp_path, seed=0)
+        outputs[step.id] = await pipeline.run_step(ctx)
+    return outputs
+
+
+@pytest.mark.skipif(CVRP is None, reason="VRPSolverEasy (data only) is not installed")
+async def test_the_fleet_is_capped_only_when_the_request_says_so_and_the_routes_used_are_reported(
+    tmp_path: Path,
+) -> None:
+    """X-n101-k25's optimum uses 26 routes: the k of its name is a minimum. An attached file without a fleet
+    field is solved with an unlimited fleet; a request that says "at most 25 trucks" keeps that cap."""
+    assert CVRP is not None
+    files = {"X-n101-k25.vrp": (CVRP / "X-n101-k25.vrp").read_text()}
+    options = RoutingOptions(seeds=1, time_limit_s=0.5)
+    free = await run_steps(attach_files("Route these deliveries.", files), tmp_path / "free", options)
+    capped = await run_steps(attach_files("Route these with at most 25 trucks.", files), tmp_path / "capped", options)
+    assert free["extract"].data["problem"]["fleet"]["vehicles"] is None
+    assert capped["extract"].data["problem"]["fleet"]["vehicles"] == 25
+    assert all(o.verified for o in (*free.values(), *capped.values()))
+    used, cap_used = free["solve"].data["routes_used"], capped["solve"].data["routes_used"]
+    assert used > 25 >= cap_used and free["solve"].data["fleet_vehicles"] is None  # more routes than k
+    assert capped["solve"].data["fleet_vehicles"] == 25 and f"{used} routes" in (free["solve"].answer or "")
+    report, cap_report = free["report"].data, capped["report"].data
+    assert report["routes_used"] == len(report["routes"]) == used and cap_report["routes_used"] == cap_used
+    assert f"with {used} routes (fleet: unlimited; verified feasible)" in free["report"].text
+    assert f"with {cap_used} routes (fleet: at most 25 vehicles; verified feasible)" in capped["report"].text
+    assert report["gap_pct"] < cap_report["gap_pct"]  # capped at k, PyVRP stays far from the best-known value
+    at_least = await run_steps(attach_files("Use at least 25 trucks.", files), tmp_path / "min", options)
+    assert at_least["extract"].data["problem"]["fleet"]["vehicles"] is None  # a minimum is not a fleet limit
+
+
 def test_time_limits_and_options() -> None:
     assert request_time_limit("solve it, time limit 10 s") == 10.0
     assert request_time_limit("Solve for 2.5 seconds please") == 2.5
@@ -426,12 +500,17 @@ def test_generated_requests_state_their_ground_truth(seed: int) -> None:
 
 # -- the benchmark, with a double that extracts every generated request faithfully -------------------------------
 def _load_benchmark() -> Any:
-    path = Path(__file__).resolve().parent.parent / "benchmarks" / "routing.py"
-    spec = importlib.util.spec_from_file_location("bench_routing", path)
+    folder = Path(__file__).resolve().parent.parent / "benchmarks"
+    spec = importlib.util.spec_from_file_location("bench_routing", folder / "routing.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    saved = list(sys.path)
+    sys.path.insert(0, str(folder))  # the benchmark imports its sibling provenance.py
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path[:] = saved
     return module
 
 
@@ -454,6 +533,29 @@ async def test_the_benchmark_end_to_end_with_a_faithful_double(tmp_path: Path) -
     assert summary["instances"] == 1 and summary["feasible_0.2s"] == 1 and summary["median_gap_0.2s"] is not None
     assert summary["feasible_share_nl"] == 1.0 and summary["extraction_accuracy"] == 1.0
     assert summary["extraction_sample_accuracy"] == 1.0 and summary["median_gap_nl"] is not None
-    assert json.loads((tmp_path / "routing.json").read_text())["summary"] == summary
+    written = json.loads((tmp_path / "routing.json").read_text())
+    assert written["summary"] == summary and set(written) == set(result)  # every key comes from the code
+    assert {"commit", "dirty", "settings", "date", "cpu_count"} <= written["provenance"].keys()
+    assert written["provenance"]["parts_run"] == ["instances", "nl"] and "merged" not in written["provenance"]
+    assert set(written["wall_s_parts"]) == {"instances", "nl"}
     assert (tmp_path / "routing.png").is_file()
     assert (tmp_path / "cache" / "routing_solver.json").is_file()  # solver results are cached for a rerun
+    [row] = result["instances"]  # P-n16-k8, the smallest: no VEHICLES field, so an unlimited fleet
+    assert row["instance"] == "P-n16-k8" and row["k"] == 8 and row["fleet"] is None and row["routes_0.2s"] >= 8
+    assert summary["by_set"]["P"]["instances"] == 1 and summary["routes_above_k_0.2s"] == (row["routes_0.2s"] > 8)
+
+    # the instances again, capped at k, with the requests merged from the first file: by code, recorded
+    again = replace(s, out=tmp_path / "again", merge=tmp_path / "routing.json", fleet="k")
+    merged = await bench.run(again, parts=("instances",), llm_factory=lambda _: FunctionLLM(oracle))
+    assert merged["requests"] == result["requests"] and merged["instances"][0]["fleet"] == 8
+    assert {k: v for k, v in merged["summary"].items() if k.endswith("_nl")} == {
+        k: v for k, v in summary.items() if k.endswith("_nl")
+    }
+    [record] = merged["provenance"]["merged"]
+    assert record["parts"] == ["nl"] and record["provenance"] == written["provenance"]
+    assert record["settings"] == written["settings"] and merged["provenance"]["parts_run"] == ["instances"]
+    assert (tmp_path / "again" / "routing.json").is_file() and set(merged["wall_s_parts"]) == {"instances"}
+    with pytest.raises(SystemExit, match="use it with --part instances or --part nl"):
+        await bench.run(again)
+    s2, parts = bench.parse(["--part", "instances", "--merge", "old.json", "--fleet", "k", "--sets", "X", "E"])
+    assert parts == ("instances",) and s2.merge == Path("old.json") and s2.fleet == "k" and s2.sets == ("X", "E")

@@ -43,6 +43,7 @@ from longthink.domains.routing.parsing import (
     close_json,
     mentions_time_windows,
     number_list,
+    stated_fleet_size,
     stated_numbers,
     to_int,
     to_point,
@@ -90,14 +91,16 @@ PROBLEM_NAME = "request"
 
 @dataclass(frozen=True, slots=True)
 class RequestFacts:
-    """What the request states literally: its numbers, the customer numbers it names ("store 4"), and for each
+    """What the request states literally: its numbers, the customer numbers it names ("store 4"), for each
     named customer the numbers of its passage (from its mention to the next customer's), with how often each
-    occurs there (the mention's own number not counted)."""
+    occurs there (the mention's own number not counted), and the fleet size it states ("3 trucks"; None: the
+    fleet is unlimited)."""
 
     numbers: frozenset[float]
     stop_ids: frozenset[int]
     passages: Mapping[int, frozenset[float]] = field(default_factory=dict)
     counts: Mapping[int, Mapping[float, int]] = field(default_factory=dict)
+    fleet_size: int | None = None
 
     @staticmethod
     def of(text: str) -> RequestFacts:
@@ -111,7 +114,7 @@ class RequestFacts:
             tally.update(number_list(text[start:end]))
             tally[float(cid)] -= 1  # "store 4" names the customer; it states no value
         frozen = {cid: frozenset(values) for cid, values in passages.items()}
-        return RequestFacts(frozenset(stated_numbers(text)), frozenset(frozen), frozen, counts)
+        return RequestFacts(frozenset(stated_numbers(text)), frozenset(frozen), frozen, counts, stated_fleet_size(text))
 
 
 def extraction_problem(text: str, *, problem_id: str = "extract") -> Problem:
@@ -163,11 +166,14 @@ def json_object(text: str) -> dict[str, Any]:
 
 
 def _fleet(data: Mapping[str, Any]) -> dict[str, int]:
+    """The fleet's capacity and, when the JSON gives it, its size (absent: an unlimited fleet)."""
     nested = data.get("fleet")
     source: Mapping[str, Any] = nested if isinstance(nested, Mapping) else data
     fleet: dict[str, int] = {}
     for what, keys in _FLEET_KEYS.items():
         key = next((k for k in keys if k in source), None)
+        if what == "vehicles" and (key is None or source[key] is None):
+            continue
         if key is None:
             raise ExtractionError(f"the fleet's {what} is missing")
         fleet[what] = to_int(source[key], f"the fleet's {what}")
@@ -192,7 +198,7 @@ def _row(raw: Any, position: int) -> Mapping[str, Any]:
 def problem_dict(data: Mapping[str, Any]) -> dict[str, Any]:
     """The :class:`RoutingProblem` fields from a model's JSON (tolerant of the shape: customers as rows or
     objects, ``[x, y]`` pairs, ``time_window: [a, b]``, a ``fleet`` object or top-level ``vehicles``/``capacity``;
-    strict on the values)."""
+    strict on the values). Without ``vehicles`` the fleet is unlimited."""
     depot_raw = data.get("depot")
     if isinstance(depot_raw, list | tuple) and len(depot_raw) in (2, 4):
         depot_raw = dict(zip(("x", "y", "ready", "due"), depot_raw, strict=False))
@@ -240,7 +246,7 @@ def _stated_values(problem: RoutingProblem) -> list[float]:
         d.y,
         d.ready,
         *([d.due] if d.due is not None else []),
-        problem.fleet.vehicles,
+        *([problem.fleet.vehicles] if problem.fleet.vehicles is not None else []),
         problem.fleet.capacity,
     ]
     for c in problem.customers:
@@ -288,6 +294,9 @@ def read_extraction(text: str, facts: RequestFacts, index: int = 0) -> Reading:
     if invented:
         shown = ", ".join(f"{v:g}" for v in invented[:8])
         return Reading(index, None, f"numbers not in the request: {shown}")
+    if facts.fleet_size is not None and problem.fleet.vehicles is None:
+        why = f"the request states a fleet of {facts.fleet_size} vehicles; the extraction leaves the fleet unlimited"
+        return Reading(index, None, why)
     ids = {c.id for c in problem.customers}
     if facts.stop_ids and ids != facts.stop_ids:
         missing, extra = sorted(facts.stop_ids - ids), sorted(ids - facts.stop_ids)
@@ -450,8 +459,7 @@ def describe_problem(problem: RoutingProblem) -> str:
     """One line: customers, fleet, total demand, time windows."""
     windows = ", with time windows" if problem.time_windows else ""
     return (
-        f"{len(problem.customers)} customers, {problem.fleet.vehicles} vehicles x capacity {problem.fleet.capacity}, "
-        f"total demand {problem.total_demand}{windows}"
+        f"{len(problem.customers)} customers, {problem.fleet.describe()}, total demand {problem.total_demand}{windows}"
     )
 
 

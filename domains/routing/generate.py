@@ -90,6 +90,8 @@ def _greedy_routes(stops: list[dict[str, int]], capacity: int) -> int:
 def render(rng: random.Random, problem: RoutingProblem) -> str:
     """``problem`` in plain English, in a phrasing drawn from ``rng``."""
     d, fleet = problem.depot, problem.fleet
+    if fleet.vehicles is None:
+        raise ValueError("a generated request states its fleet size")
     city = rng.choice(CITIES)
     count = (
         _NUMBER_WORDS[fleet.vehicles]

@@ -4,6 +4,10 @@ Every reader returns a validated :class:`RoutingProblem` or raises :class:`Confi
 the culprit (line, column, customer). CVRPLIB and Solomon files are parsed by ``vrplib`` (the ``routing``
 extra), imported only when such a file is read.
 
+The fleet is fixed only where the file or the caller says so (see :mod:`.problem`): a CVRPLIB ``VEHICLES``
+field, Solomon's ``VEHICLE NUMBER``, a ``vehicles`` argument (a request's "at most 3 trucks"), the JSON's
+``fleet.vehicles``. Otherwise it is unlimited; in particular the ``k`` of a CVRPLIB name is never a limit.
+
 Customer ids: CVRPLIB nodes are numbered 1..n with the depot first; customers get ids 1..n-1 in file order
 (the numbering of CVRPLIB's ``.sol`` files). Solomon customers keep their numbers (depot 0). CSV and JSON
 keep the ids they give.
@@ -15,7 +19,6 @@ import csv
 import importlib.util
 import io
 import math
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -71,9 +74,10 @@ def _need(path: Path, data: dict[str, Any], key: str, what: str) -> Any:
 def read_vrplib(path: str | Path, *, vehicles: int | None = None, rounding: Rounding = "round") -> RoutingProblem:
     """A CVRPLIB instance (``.vrp``, coordinates with ``EDGE_WEIGHT_TYPE : EUC_2D``, one depot).
 
-    The fleet size is ``vehicles`` if given, else the file's ``VEHICLES`` field, else the ``-kN`` of the
-    instance name (the fleet the best-known value uses), else one vehicle per customer. Distances follow
-    ``rounding`` ("round": CVRPLIB's convention for the A, B, E and P sets).
+    The fleet is fixed at ``vehicles`` if given, else at the file's ``VEHICLES`` field; otherwise it is unlimited
+    (CVRPLIB's convention: the ``-kN`` of an instance name is the minimum number of routes, and best-known
+    solutions may use more). Distances follow ``rounding`` ("round": CVRPLIB's convention for the A, B, E, P
+    and X sets).
     """
     path = Path(path)
     data = _vrplib_instance(path, "vrplib")
@@ -114,8 +118,8 @@ def read_vrplib(path: str | Path, *, vehicles: int | None = None, rounding: Roun
     depot: dict[str, Any] = {"x": float(coords[depot_index][0]), "y": float(coords[depot_index][1])}
     if windows is not None:
         depot |= {"ready": float(windows[depot_index][0]), "due": float(windows[depot_index][1])}
-    if vehicles is None:
-        vehicles = _fleet_size(data, name, len(customers))
+    if vehicles is None and "vehicles" in data:
+        vehicles = int(data["vehicles"])
     return _validated(
         str(path),
         {
@@ -129,15 +133,9 @@ def read_vrplib(path: str | Path, *, vehicles: int | None = None, rounding: Roun
     )
 
 
-def _fleet_size(data: dict[str, Any], name: str, customers: int) -> int:
-    if "vehicles" in data:
-        return int(data["vehicles"])
-    match = re.search(r"-k(\d+)", name)
-    return int(match.group(1)) if match else customers
-
-
 def read_solomon(path: str | Path, *, rounding: Rounding = "dimacs") -> RoutingProblem:
-    """A Solomon VRPTW instance (``C101.txt``): depot row 0, time windows and service times.
+    """A Solomon VRPTW instance (``C101.txt``): depot row 0, time windows and service times; the fleet is fixed at
+    the file's ``VEHICLE NUMBER``.
 
     Distances follow ``rounding`` ("dimacs", truncation to one decimal: the convention of the best-known
     values for these instances).
@@ -188,12 +186,13 @@ _REQUIRED = ("id", "x", "y", "demand")
 def read_csv(
     source: str | Path,
     *,
-    vehicles: int,
     capacity: int,
+    vehicles: int | None = None,
     name: str | None = None,
     rounding: Rounding = "exact",
 ) -> RoutingProblem:
-    """A CSV with a header ``id,x,y,demand`` and optionally ``ready,due,service``, ``name`` and ``depot``.
+    """A CSV with a header ``id,x,y,demand`` and optionally ``ready,due,service``, ``name`` and ``depot``. The
+    fleet: vehicles of ``capacity``, at most ``vehicles`` of them (None: unlimited).
 
     The depot is the row whose ``depot`` column is true (1/true/yes), or without that column the row with
     id 0. An empty ``due`` means no deadline. Time windows are on when a ``ready`` or ``due`` value is
@@ -303,15 +302,15 @@ def read_problem(
     capacity: int | None = None,
 ) -> RoutingProblem:
     """Read a problem file, choosing the reader by suffix (``.vrp``, ``.csv``, ``.json``) or, for ``.txt``,
-    by content (Solomon's ``VEHICLE``/``CUSTOMER`` sections, else VRPLIB). CSV needs ``vehicles`` and
-    ``capacity``."""
+    by content (Solomon's ``VEHICLE``/``CUSTOMER`` sections, else VRPLIB). ``vehicles`` fixes the fleet of a
+    CVRPLIB or CSV file (else: the file's own fleet field, or unlimited); CSV needs ``capacity``."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".json":
         return read_json(path)
     if suffix == ".csv":
-        if vehicles is None or capacity is None:
-            raise ConfigError(f"{path}: a CSV problem needs the fleet: vehicles and capacity", field="fleet")
+        if capacity is None:
+            raise ConfigError(f"{path}: a CSV problem needs the vehicles' capacity", field="fleet")
         return read_csv(path, vehicles=vehicles, capacity=capacity)
     if suffix == ".vrp":
         return read_vrplib(path, vehicles=vehicles)

@@ -47,6 +47,28 @@ def number_list(text: str) -> list[float]:
     return values + [float(_WORDS[m.group(1).lower()]) for m in _WORD.finditer(text)]
 
 
+_COUNT = r"\d+|" + "|".join(sorted(_WORDS, key=len, reverse=True))
+_FLEET_SIZE = re.compile(
+    rf"\b(?P<min>at least\s+|a minimum of\s+|minimum of\s+)?(?:(?P<n>{_COUNT})\s+"
+    r"(?:(?!per\b|each\b|units?\b|of\b|and\b)[a-z-]+\s+)?(?:vehicles?|trucks?|vans?|lorr(?:y|ies))\b"
+    rf"|fleet (?:size )?of\s+(?P<m>{_COUNT})\b)",
+    re.I,
+)
+
+
+def stated_fleet_size(text: str) -> int | None:
+    """How many vehicles ``text`` says the fleet has or may use ("3 trucks", "at most three vans", "a fleet of
+    4"), or None when it states no limit (a minimum, "at least 3 trucks", is not a limit)."""
+    for m in _FLEET_SIZE.finditer(text):
+        if m.group("min"):
+            continue
+        raw = (m.group("n") or m.group("m")).lower()
+        value = int(raw) if raw.isdigit() else _WORDS[raw]
+        if value > 0:
+            return value
+    return None
+
+
 _TIMED = re.compile(
     r"time[- ]?windows?|between (?:time )?\d|open (?:from|between)|opening hours|\bready\b|\bdue\b|deadline|"
     r"\bno later than\b|\bnot before\b|\d{1,2}:\d{2}",

@@ -22,6 +22,7 @@ from longthink.domains.routing.parsing import (
     close_json,
     mentions_time_windows,
     number_list,
+    stated_fleet_size,
     to_int,
     to_number,
     to_point,
@@ -81,6 +82,11 @@ class Passage:
     @property
     def key(self) -> str:
         return FLEET if self.customer is None else f"customer {self.customer}"
+
+    @property
+    def states_fleet_size(self) -> bool:
+        """Whether this is the fleet passage and it says how many vehicles there are (else: unlimited)."""
+        return self.customer is None and stated_fleet_size(self.text) is not None
 
     def tally(self) -> Counter[float]:
         """How often each number occurs in the passage (a customer's own id once less: it names, it states nothing)."""
@@ -169,9 +175,13 @@ def part_problem(text: str, *, problem_id: str = "extract-parts") -> Problem:
 
 
 def part_prefix(passage: Passage) -> str:
-    """The start of a passage's answer: the passage quoted, and its JSON begun (the customer's id is given)."""
+    """The start of a passage's answer: the passage quoted, and its JSON begun (the customer's id is given; a
+    fleet passage that states no fleet size starts at the capacity: the fleet is unlimited)."""
     quoted = passage.text.replace('"', "'")
-    start = '{"vehicles": ' if passage.customer is None else f'{{"id": {passage.customer}, "x": '
+    if passage.customer is not None:
+        start = f'{{"id": {passage.customer}, "x": '
+    else:
+        start = '{"vehicles": ' if passage.states_fleet_size else '{"capacity": '
     return f'Passage: "{quoted}"\nJSON: {start}'
 
 
@@ -215,7 +225,8 @@ def _part_values(data: Mapping[str, Any], passage: Passage) -> dict[str, float]:
     where = passage.key
     values: dict[str, float] = {}
     if passage.customer is None:
-        values["vehicles"] = to_int(data.get("vehicles"), "the fleet's vehicles")
+        if passage.states_fleet_size or data.get("vehicles") is not None:
+            values["vehicles"] = to_int(data.get("vehicles"), "the fleet's vehicles")
         values["capacity"] = to_int(data.get("capacity"), "the fleet's capacity")
         depot = data.get("depot")
         if isinstance(depot, Mapping | list | tuple) and "depot_x" not in data:
@@ -316,7 +327,8 @@ def assemble(parts: Sequence[PartVote]) -> dict[str, Any]:
     if "depot_due" in fleet:
         depot["due"] = fleet["depot_due"]
     customers = [{"id": p.passage.customer, **(p.values or {})} for p in parts if p.passage.customer is not None]
-    return {"depot": depot, "vehicles": fleet["vehicles"], "capacity": fleet["capacity"], "customers": customers}
+    size = {"vehicles": fleet["vehicles"]} if "vehicles" in fleet else {}  # none: the fleet is unlimited
+    return {"depot": depot, **size, "capacity": fleet["capacity"], "customers": customers}
 
 
 @dataclass(frozen=True, slots=True)

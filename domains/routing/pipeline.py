@@ -12,6 +12,10 @@
 
 The solver's time per configuration is :attr:`RoutingOptions.time_limit_s`, by default scaled with the
 instance size; a request can set it ("time limit 10 s").
+
+The fleet follows the source's convention (:mod:`.problem`): fixed where the file has a fleet-size field or the
+request states one ("at most 3 trucks"), unlimited otherwise (the ``k`` of a CVRPLIB name is the minimum number of
+routes, not a limit). The solve and report steps say how many routes the solution uses.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from typing import Any
 from longthink.domains.pipeline import StepContext, StepOutput, attached_files, request_text
 from longthink.domains.routing.extract import describe_problem, extract_problem
 from longthink.domains.routing.io import best_known, read_problem
-from longthink.domains.routing.parsing import mentions_time_windows
+from longthink.domains.routing.parsing import mentions_time_windows, stated_fleet_size
 from longthink.domains.routing.problem import RoutingProblem, RoutingSolution
 from longthink.domains.routing.verify import RoutingVerifier, verify
 from longthink.errors import ConfigError
@@ -42,7 +46,6 @@ _TIME_LIMIT = re.compile(
     r"(?:s|sec|secs|seconds?)\b",
     re.I,
 )
-_VEHICLES = re.compile(r"\b(\d+)\s+(?:vehicles|trucks|vans|lorries)\b", re.I)
 _CAPACITY = re.compile(r"\bcapacity(?:\s+of)?\s*:?\s*(\d+)\b|\b(\d+)\s+units?\s+(?:each|per vehicle|per truck)\b", re.I)
 
 
@@ -129,9 +132,8 @@ class RoutingPipeline:
             name, content = next(iter(files.items()))
             path = ctx.artifact_path(PurePath(name).name)
             path.write_text(content, encoding="utf-8")
-            vehicles = _first_int(_VEHICLES, text)
-            try:
-                problem = read_problem(path, vehicles=vehicles, capacity=_first_int(_CAPACITY, text))
+            try:  # a fleet size the request states fixes the fleet; else the file's own convention
+                problem = read_problem(path, vehicles=stated_fleet_size(text), capacity=_first_int(_CAPACITY, text))
             except ConfigError as exc:
                 return StepOutput(None, reason=f"the attached file {name} is not a usable problem: {exc}")
             read = {"problem": problem.model_dump(mode="json"), "source": f"file {name}"}
@@ -204,8 +206,13 @@ class RoutingPipeline:
             return StepOutput(None, reason=why, data=data, candidates=len(attempts), strategy="solver_configs")
         data["solution"] = best.solution.model_dump(mode="json")
         data["chosen"] = search.attempts.index(best)
+        data["routes_used"] = len(best.solution.routes)
+        data["fleet_vehicles"] = problem.fleet.vehicles  # None: unlimited
         costs = ", ".join(f"{a.verdict.cost:g}" if a.verdict.feasible else "infeasible" for a in search.attempts)
-        reason = f"best of {len(attempts)} solver runs ({seconds:g} s each; costs {costs}): seed {best.config.seed}"
+        reason = (
+            f"best of {len(attempts)} solver runs ({seconds:g} s each; costs {costs}): seed {best.config.seed}, "
+            f"{len(best.solution.routes)} routes ({problem.fleet.describe()})"
+        )
         return StepOutput(
             f"{len(best.solution.routes)} routes, total distance {best.verdict.cost:g}",
             json.dumps({"routes": [list(r) for r in best.solution.routes]}),
@@ -264,6 +271,8 @@ class RoutingPipeline:
             "name": problem.name,
             "routes": routes,
             "total_distance": round(verdict.cost, 4),
+            "routes_used": len(routes),
+            "fleet_vehicles": problem.fleet.vehicles,
             "feasible": verdict.feasible,
             "best_known": reference,
             "gap_pct": None if gap is None else round(gap, 4),
@@ -315,7 +324,9 @@ def render_report(
             f"distance {r['distance']:g}"
         )
     status = "verified feasible" if feasible else "NOT feasible"
-    lines.append(f"Total distance {total:g} with {len(routes)} of {problem.fleet.vehicles} vehicles ({status}).")
+    limit = problem.fleet.vehicles
+    fleet = f"at most {limit} vehicles" if limit is not None else "unlimited"
+    lines.append(f"Total distance {total:g} with {len(routes)} routes (fleet: {fleet}; {status}).")
     if reference is not None and gap is not None:
         lines.append(f"Best-known value for {problem.name}: {reference:g}; gap {gap:+.2f}%.")
     if artifacts:

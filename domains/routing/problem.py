@@ -10,6 +10,11 @@ measured (:data:`Rounding`), so a solver and the verifier agree on what a route 
 - ``"exact"``: the Euclidean distance as a float (the default for problems typed in by a user or a model).
 
 Travel time equals distance (one distance unit per time unit), as in Solomon's instances.
+
+The fleet is fixed (at most ``Fleet.vehicles`` routes) only where the source says so: a fleet-size field in the
+file (CVRPLIB ``VEHICLES``, Solomon ``VEHICLE NUMBER``), or a request that states how many vehicles there are.
+Otherwise ``vehicles`` is None and the fleet is unlimited: the ``k`` of a CVRPLIB name such as ``A-n32-k5`` is
+the minimum number of routes, not a fleet limit, and best-known solutions may use more routes than ``k``.
 """
 
 from __future__ import annotations
@@ -75,16 +80,26 @@ class Customer(_Frozen):
 
 
 class Fleet(_Frozen):
-    """Identical vehicles: how many are available and what each one carries."""
+    """Identical vehicles: what each one carries and, for a fixed fleet, how many there are (``vehicles`` None:
+    unlimited, as many routes as the solution needs)."""
 
-    vehicles: int = Field(ge=1)
+    vehicles: int | None = Field(default=None, ge=1)
     capacity: int = Field(ge=1)
+
+    @property
+    def fixed(self) -> bool:
+        """Whether the number of vehicles (routes) is limited."""
+        return self.vehicles is not None
+
+    def describe(self) -> str:
+        """``"3 vehicles x capacity 50"``, or ``"unlimited vehicles x capacity 50"``."""
+        return f"{self.vehicles if self.fixed else 'unlimited'} vehicles x capacity {self.capacity}"
 
 
 class RoutingProblem(_Frozen):
     """A capacitated vehicle routing problem, with time windows when ``time_windows`` is true.
 
-    Validation names the culprit: duplicate ids, a demand above the capacity, a total demand above the
+    Validation names the culprit: duplicate ids, a demand above the capacity, a total demand above a fixed
     fleet's, a window with ready > due, a time window given while ``time_windows`` is false (it would be
     silently ignored otherwise), and, with time windows, a customer no vehicle can reach in time.
     """
@@ -108,10 +123,11 @@ class RoutingProblem(_Frozen):
             if c.demand > capacity:
                 raise ValueError(f"{c.label}: demand {c.demand} exceeds the vehicle capacity {capacity}")
         total = sum(c.demand for c in self.customers)
-        if total > self.fleet.vehicles * capacity:
+        vehicles = self.fleet.vehicles
+        if vehicles is not None and total > vehicles * capacity:
             raise ValueError(
                 f"total demand {total} exceeds the fleet's capacity "
-                f"{self.fleet.vehicles} vehicles x {capacity} = {self.fleet.vehicles * capacity}"
+                f"{vehicles} vehicles x {capacity} = {vehicles * capacity}"
             )
         if self.time_windows:
             self._reachable()
@@ -152,6 +168,11 @@ class RoutingProblem(_Frozen):
     @property
     def total_demand(self) -> int:
         return sum(c.demand for c in self.customers)
+
+    @property
+    def max_routes(self) -> int:
+        """The most routes a solution may use: the fixed fleet's size, else one per customer (unlimited)."""
+        return self.fleet.vehicles if self.fleet.vehicles is not None else len(self.customers)
 
 
 TIME_TOLERANCE = 1e-6

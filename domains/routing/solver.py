@@ -84,7 +84,7 @@ def _pyvrp_data(problem: RoutingProblem) -> Any:
     depots = [pyvrp.Depot(location=0, tw_early=early(depot.ready), tw_late=late(depot.due))]
     vehicles = [
         pyvrp.VehicleType(
-            num_available=problem.fleet.vehicles,
+            num_available=problem.max_routes,  # an unlimited fleet: one vehicle per customer is enough
             capacity=[problem.fleet.capacity],
             tw_early=early(depot.ready),
             tw_late=late(depot.due),
@@ -179,7 +179,9 @@ class RouteSolverArgs(BaseModel):
 
     problem: RoutingProblem | None = Field(default=None, description="the routing problem (JSON shape)")
     path: str | None = Field(default=None, description="a .vrp, Solomon .txt, .csv or .json problem file")
-    vehicles: int | None = Field(default=None, ge=1, description="fleet size (needed for a CSV file)")
+    vehicles: int | None = Field(
+        default=None, ge=1, description="at most this many vehicles (default: the file's fleet field, else unlimited)"
+    )
     capacity: int | None = Field(default=None, ge=1, description="vehicle capacity (needed for a CSV file)")
     time_limit_s: float = Field(default=1.0, gt=0, le=600, description="solver time in seconds")
     seed: int = Field(default=0, ge=0, description="solver random seed")
@@ -227,7 +229,7 @@ class RouteSolver:
         problem = await asyncio.to_thread(args.load)
         solution = await asyncio.to_thread(solve, problem, time_limit_s=args.time_limit_s, seed=args.seed)
         verdict = verify(problem, solution)
-        output = f"{problem.name}: {solution.summary()}\nverifier: {verdict.rationale()}"
+        output = f"{problem.name} ({problem.fleet.describe()}): {solution.summary()}\nverifier: {verdict.rationale()}"
         if not verdict.feasible:
             return ToolResult(self.name, False, output, f"no feasible solution found: {verdict.rationale()}", solution)
         return ToolResult(self.name, True, output, data=solution)

@@ -1,10 +1,10 @@
 """An independent feasibility check of routes: it trusts nothing the solver (or a model) claims.
 
 :func:`verify` recomputes everything from the problem: every customer served exactly once, no unknown ids,
-the load of each route within the capacity, no more routes than vehicles, and with time windows the
-schedule of each route (arrival = max(ready, previous departure + travel), arrival <= due, departure =
-arrival + service, back at the depot by its due time). The distance is recomputed with the problem's
-rounding. The verdict lists every violation with its culprit.
+the load of each route within the capacity, no more routes than vehicles when the fleet is fixed, and with
+time windows the schedule of each route (arrival = max(ready, previous departure + travel), arrival <= due,
+departure = arrival + service, back at the depot by its due time). The distance is recomputed with the
+problem's rounding. The verdict lists every violation with its culprit.
 
 :class:`RoutingVerifier` is the same check as a longthink scorer: value = minus the cost when feasible,
 else a large negative penalty that grows with the number of violations (so a near-miss ranks above a
@@ -95,13 +95,9 @@ def verify(problem: RoutingProblem, routes: RoutingSolution | Iterable[Sequence[
         if c.id not in counts:
             violations.append(Violation("missing", f"{c.label} is not served", None, c.id))
 
-    if len(route_list) > problem.fleet.vehicles:
-        violations.append(
-            Violation(
-                "fleet_size",
-                f"{len(route_list)} routes but only {problem.fleet.vehicles} vehicles",
-            )
-        )
+    vehicles = problem.fleet.vehicles
+    if vehicles is not None and len(route_list) > vehicles:
+        violations.append(Violation("fleet_size", f"{len(route_list)} routes but only {vehicles} vehicles"))
 
     depot = problem.depot
     distances: list[float] = []
