@@ -41,6 +41,7 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
+import os
 import re
 import statistics
 import subprocess
@@ -482,10 +483,19 @@ def load_merge(path: Path, parts: Sequence[str]) -> Merged:
     )
 
 
+def _load_average() -> list[float] | None:
+    """The machine's 1, 5 and 15 minute load averages (None where the system does not report them)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
 async def run(
     s: Settings, parts: Sequence[str] = PARTS, llm_factory: Callable[[Settings], LLM] = build_llm
 ) -> dict[str, Any]:
     start = time.perf_counter()
+    load_start = _load_average()
     merged = load_merge(s.merge, parts) if s.merge is not None else None
     wall: dict[str, float] = {}
     inst, nl = [], []
@@ -501,7 +511,10 @@ async def run(
         inst, nl = inst or merged.instances, nl or merged.requests
         limits = s.limits if "instances" in parts else merged.limits
     summary = summarise(limits, inst, nl)
-    extra = {"merged": [merged.record]} if merged is not None else {}
+    # the solver runs for a wall-clock time: on a machine shared with other work it searches less
+    extra: dict[str, Any] = {"load_average": {"start": load_start, "end": _load_average()}}
+    if merged is not None:
+        extra["merged"] = [merged.record]
     result = {
         "summary": summary,
         "provenance": provenance(s, parts_run=list(parts), **extra),

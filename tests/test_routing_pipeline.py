@@ -537,6 +537,7 @@ async def test_the_benchmark_end_to_end_with_a_faithful_double(tmp_path: Path) -
     assert written["summary"] == summary and set(written) == set(result)  # every key comes from the code
     assert {"commit", "dirty", "settings", "date", "cpu_count"} <= written["provenance"].keys()
     assert written["provenance"]["parts_run"] == ["instances", "nl"] and "merged" not in written["provenance"]
+    assert len(written["provenance"]["load_average"]["end"]) == 3  # how busy the machine was
     assert set(written["wall_s_parts"]) == {"instances", "nl"}
     assert (tmp_path / "routing.png").is_file()
     assert (tmp_path / "cache" / "routing_solver.json").is_file()  # solver results are cached for a rerun
