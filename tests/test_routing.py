@@ -177,7 +177,7 @@ def test_read_cvrplib_text(tmp_path: Path) -> None:
     path.write_text(CVRPLIB_TEXT)
     problem = read_vrplib(path)
     assert problem.name == "T-n5-k2"
-    # the name's -k2 is CVRPLIB's minimum number of routes, not a fleet limit: the file fixes no fleet
+    # T is no classical CVRPLIB set (A, B, E, F, M, P): the name's -k2 fixes no fleet, and the file has none
     assert problem.fleet.vehicles is None and not problem.fleet.fixed and problem.fleet.capacity == 10
     assert problem.max_routes == 4
     assert [c.id for c in problem.customers] == [1, 2, 3, 4]
@@ -216,7 +216,8 @@ def test_read_real_cvrplib_instance_and_best_known() -> None:
     assert CVRP_DATA is not None
     problem = read_problem(CVRP_DATA / "E-n22-k4.vrp")
     assert problem.name == "E-n22-k4"
-    assert len(problem.customers) == 21 and problem.fleet.capacity == 6000 and problem.fleet.vehicles is None
+    assert len(problem.customers) == 21 and problem.fleet.capacity == 6000
+    assert problem.fleet.vehicles == 4  # a classical set: its best-known value is for the k of the name
     assert problem.total_demand == 22500
     assert best_known("E-n22-k4") == 375
     solomon = read_problem(CVRP_DATA.parent / "CVRPTW" / "C101.txt")
@@ -518,9 +519,24 @@ def test_an_unlimited_fleet_has_no_fleet_limit_to_break() -> None:
 
 
 @needs_data
-async def test_a_cvrplib_instance_with_k_in_its_name_is_solved_with_an_unlimited_fleet() -> None:
+def test_a_classical_cvrplib_instance_keeps_the_k_of_its_name_as_its_fleet() -> None:
+    """E-n30-k3's proven optimum, 534, is for three vehicles; with a fourth route PyVRP finds 503. So in the
+    classical sets the k of a name is the fleet the best-known value is for (and gaps stay >= 0)."""
+    assert CVRP_DATA is not None
+    problem = read_problem(CVRP_DATA / "E-n30-k3.vrp")
+    assert problem.fleet.vehicles == 3 and best_known("E-n30-k3") == 534
+    capped = solve(problem, time_limit_s=0.5, seed=0)
+    assert verify(problem, capped).feasible and len(capped.routes) <= 3 and capped.cost >= 534
+    free = problem.model_copy(update={"fleet": problem.fleet.model_copy(update={"vehicles": None})})
+    relaxed = solve(free, time_limit_s=0.5, seed=0)
+    assert verify(free, relaxed).feasible and relaxed.cost < 534 and len(relaxed.routes) > 3  # another problem
+
+
+@needs_data
+async def test_an_x_instance_is_solved_with_an_unlimited_fleet() -> None:
     """X-n101-k25: the optimum (27591) uses 26 routes. Capped at the name's k=25, PyVRP ended 24% above it in
-    0.5 s (25 routes); with CVRPLIB's convention (k is the minimum number of routes) it ends within a few percent."""
+    0.5 s (25 routes); with the X set's convention (k is the minimum number of routes, the fleet is unlimited) it
+    ends within a few percent."""
     assert CVRP_DATA is not None
     path = CVRP_DATA / "X-n101-k25.vrp"
     problem = read_problem(path)

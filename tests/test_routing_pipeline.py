@@ -541,14 +541,18 @@ async def test_the_benchmark_end_to_end_with_a_faithful_double(tmp_path: Path) -
     assert set(written["wall_s_parts"]) == {"instances", "nl"}
     assert (tmp_path / "routing.png").is_file()
     assert (tmp_path / "cache" / "routing_solver.json").is_file()  # solver results are cached for a rerun
-    [row] = result["instances"]  # P-n16-k8, the smallest: no VEHICLES field, so an unlimited fleet
-    assert row["instance"] == "P-n16-k8" and row["k"] == 8 and row["fleet"] is None and row["routes_0.2s"] >= 8
-    assert summary["by_set"]["P"]["instances"] == 1 and summary["routes_above_k_0.2s"] == (row["routes_0.2s"] > 8)
+    [row] = result["instances"]  # P-n16-k8, the smallest: a classical set, whose k is its fleet
+    assert row["instance"] == "P-n16-k8" and row["k"] == 8 and row["fleet"] == 8 and row["routes_0.2s"] == 8
+    assert summary["by_set"]["P"]["instances"] == 1 and summary["routes_above_k_0.2s"] == 0
 
-    # the instances again, capped at k, with the requests merged from the first file: by code, recorded
-    again = replace(s, out=tmp_path / "again", merge=tmp_path / "routing.json", fleet="k")
+    # the X set, capped at k, with the requests merged from the first file: by code, recorded
+    again = replace(s, sets=("X",), out=tmp_path / "again", merge=tmp_path / "routing.json", fleet="k")
     merged = await bench.run(again, parts=("instances",), llm_factory=lambda _: FunctionLLM(oracle))
-    assert merged["requests"] == result["requests"] and merged["instances"][0]["fleet"] == 8
+    assert merged["requests"] == result["requests"]
+    [capped] = merged["instances"]
+    assert capped["instance"] == "X-n101-k25" and capped["fleet"] == 25 and capped["routes_0.2s"] <= 25
+    [free] = bench.run_instances(replace(s, sets=("X",)))  # the X set's own convention: an unlimited fleet
+    assert free["fleet"] is None and free["k"] == 25
     assert {k: v for k, v in merged["summary"].items() if k.endswith("_nl")} == {
         k: v for k, v in summary.items() if k.endswith("_nl")
     }

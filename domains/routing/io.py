@@ -4,9 +4,11 @@ Every reader returns a validated :class:`RoutingProblem` or raises :class:`Confi
 the culprit (line, column, customer). CVRPLIB and Solomon files are parsed by ``vrplib`` (the ``routing``
 extra), imported only when such a file is read.
 
-The fleet is fixed only where the file or the caller says so (see :mod:`.problem`): a CVRPLIB ``VEHICLES``
-field, Solomon's ``VEHICLE NUMBER``, a ``vehicles`` argument (a request's "at most 3 trucks"), the JSON's
-``fleet.vehicles``. Otherwise it is unlimited; in particular the ``k`` of a CVRPLIB name is never a limit.
+The fleet follows each format's convention (see :mod:`.problem`): a ``vehicles`` argument (a request's "at most
+3 trucks"), a CVRPLIB ``VEHICLES`` field, Solomon's ``VEHICLE NUMBER`` and the JSON's ``fleet.vehicles`` fix it; so
+does the ``k`` of a name in the classical CVRPLIB sets, whose best-known values use exactly ``k`` routes
+(:data:`FIXED_K_SETS`). Otherwise it is unlimited: in the X set (Uchoa et al.) and later ones the ``k`` of a name
+is the minimum number of routes, and best-known solutions use more (X-n101-k25: 26 routes).
 
 Customer ids: CVRPLIB nodes are numbered 1..n with the depot first; customers get ids 1..n-1 in file order
 (the numbering of CVRPLIB's ``.sol`` files). Solomon customers keep their numbers (depot 0). CSV and JSON
@@ -19,6 +21,7 @@ import csv
 import importlib.util
 import io
 import math
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -74,10 +77,10 @@ def _need(path: Path, data: dict[str, Any], key: str, what: str) -> Any:
 def read_vrplib(path: str | Path, *, vehicles: int | None = None, rounding: Rounding = "round") -> RoutingProblem:
     """A CVRPLIB instance (``.vrp``, coordinates with ``EDGE_WEIGHT_TYPE : EUC_2D``, one depot).
 
-    The fleet is fixed at ``vehicles`` if given, else at the file's ``VEHICLES`` field; otherwise it is unlimited
-    (CVRPLIB's convention: the ``-kN`` of an instance name is the minimum number of routes, and best-known
-    solutions may use more). Distances follow ``rounding`` ("round": CVRPLIB's convention for the A, B, E, P
-    and X sets).
+    The fleet is fixed at ``vehicles`` if given, else at the file's ``VEHICLES`` field, else at the ``k`` of a
+    name in a classical set (:data:`FIXED_K_SETS`); otherwise it is unlimited (the X set's convention: ``k`` is
+    the minimum number of routes). Distances follow ``rounding`` ("round": CVRPLIB's convention for the A, B, E,
+    P and X sets).
     """
     path = Path(path)
     data = _vrplib_instance(path, "vrplib")
@@ -118,8 +121,8 @@ def read_vrplib(path: str | Path, *, vehicles: int | None = None, rounding: Roun
     depot: dict[str, Any] = {"x": float(coords[depot_index][0]), "y": float(coords[depot_index][1])}
     if windows is not None:
         depot |= {"ready": float(windows[depot_index][0]), "due": float(windows[depot_index][1])}
-    if vehicles is None and "vehicles" in data:
-        vehicles = int(data["vehicles"])
+    if vehicles is None:
+        vehicles = _file_fleet(data, name)
     return _validated(
         str(path),
         {
@@ -131,6 +134,23 @@ def read_vrplib(path: str | Path, *, vehicles: int | None = None, rounding: Roun
             "rounding": rounding,
         },
     )
+
+
+FIXED_K_SETS = frozenset("ABEFMP")
+"""The classical CVRPLIB sets (Augerat A, B, P; Christofides-Eilon E; Fisher F; Christofides-Mingozzi-Toth M)
+whose best-known values are for a fleet of exactly the ``k`` of the name: with more routes some cost less than
+their proven optimum (E-n30-k3: 503 with four routes, optimum 534 with three), so ``k`` is their fleet."""
+
+_NAME_K = re.compile(r"^([A-Z])-n\d+-k(\d+)$")
+
+
+def _file_fleet(data: dict[str, Any], name: str) -> int | None:
+    """A CVRPLIB file's own fleet: its ``VEHICLES`` field, else the ``k`` of a classical set's name, else None
+    (unlimited)."""
+    if "vehicles" in data:
+        return int(data["vehicles"])
+    match = _NAME_K.match(name)
+    return int(match.group(2)) if match and match.group(1) in FIXED_K_SETS else None
 
 
 def read_solomon(path: str | Path, *, rounding: Rounding = "dimacs") -> RoutingProblem:

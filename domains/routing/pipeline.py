@@ -13,9 +13,10 @@
 The solver's time per configuration is :attr:`RoutingOptions.time_limit_s`, by default scaled with the
 instance size; a request can set it ("time limit 10 s").
 
-The fleet follows the source's convention (:mod:`.problem`): fixed where the file has a fleet-size field or the
-request states one ("at most 3 trucks"), unlimited otherwise (the ``k`` of a CVRPLIB name is the minimum number of
-routes, not a limit). The solve and report steps say how many routes the solution uses.
+The fleet follows the source's convention (:mod:`.problem`, :mod:`.io`): fixed where the request states a size
+("at most 3 trucks") or the file's format fixes one (a fleet-size field; the ``k`` of a classical CVRPLIB set's
+name), unlimited otherwise (the ``k`` of an X-set name is the minimum number of routes). The solve and report steps
+say how many routes the solution uses.
 """
 
 from __future__ import annotations

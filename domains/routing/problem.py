@@ -11,10 +11,12 @@ measured (:data:`Rounding`), so a solver and the verifier agree on what a route 
 
 Travel time equals distance (one distance unit per time unit), as in Solomon's instances.
 
-The fleet is fixed (at most ``Fleet.vehicles`` routes) only where the source says so: a fleet-size field in the
-file (CVRPLIB ``VEHICLES``, Solomon ``VEHICLE NUMBER``), or a request that states how many vehicles there are.
-Otherwise ``vehicles`` is None and the fleet is unlimited: the ``k`` of a CVRPLIB name such as ``A-n32-k5`` is
-the minimum number of routes, not a fleet limit, and best-known solutions may use more routes than ``k``.
+The fleet is fixed (at most ``Fleet.vehicles`` routes) only where the source says so, by its format's convention
+(:mod:`.io`): a fleet-size field in the file (CVRPLIB ``VEHICLES``, Solomon ``VEHICLE NUMBER``), the ``k`` of a
+name in the classical CVRPLIB sets (A, B, E, F, M, P: their best-known values use exactly ``k`` routes), or a
+request that states how many vehicles there are. Otherwise ``vehicles`` is None and the fleet is unlimited: in
+CVRPLIB's X set the ``k`` of a name such as ``X-n101-k25`` is the minimum number of routes, and best-known
+solutions use more.
 """
 
 from __future__ import annotations
