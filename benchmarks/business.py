@@ -45,6 +45,7 @@ from scaling import SeededLLM
 from longthink.agents import AgentOptions
 from longthink.api import Agent
 from longthink.budget import Budget
+from longthink.domains.business_plan.claims import extract_numbers
 from longthink.domains.business_plan.pipeline import BusinessPlanPipeline
 from longthink.domains.registry import DomainRegistry, get
 from longthink.llm.base import LLM
@@ -54,7 +55,6 @@ from longthink.rewards.judge import Judge
 from longthink.search.context import SearchContext
 from longthink.search.types import Problem
 from longthink.store import MemoryStore
-from longthink.tools.financial_model import extract_numbers
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "business.json"

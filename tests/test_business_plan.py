@@ -5,6 +5,7 @@ the assumption parsers and the detector."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -15,9 +16,22 @@ import pytest
 from longthink.agents import AgentOptions
 from longthink.api import Agent
 from longthink.domains import registry
+from longthink.domains.business_plan.model import Assumptions
 from longthink.domains.business_plan.pack import detect_business_plan
-from longthink.domains.business_plan.pipeline import ARTIFACT, clean_section
-from longthink.domains.business_plan.request import baseline_assumptions, plan_assumptions, read_request
+from longthink.domains.business_plan.pipeline import ARTIFACT, BusinessPlanPipeline
+from longthink.domains.business_plan.readers import (
+    BaselineReader,
+    ProjectionReader,
+    Proposal,
+    SectionText,
+    clean_section,
+)
+from longthink.domains.business_plan.request import (
+    RequestFacts,
+    baseline_assumptions,
+    plan_assumptions,
+    read_request,
+)
 from longthink.llm.types import SamplingParams
 from longthink.store import MemoryStore
 from longthink.testing import FunctionLLM
@@ -60,15 +74,20 @@ def reply(prompt: str, params: SamplingParams, index: int) -> str:
     return f"Candidate {index}: a specific section."
 
 
-def make_agent(tmp_path: Path, llm: Any = None, **options: Any) -> Agent:
+def make_agent(tmp_path: Path, llm: Any = None, pipeline: BusinessPlanPipeline | None = None, **options: Any) -> Agent:
     opts = {"domain": "business_plan", "budget_tokens": None, "artifacts_dir": str(tmp_path), **options}
-    return Agent(llm=llm or FunctionLLM(reply), options=AgentOptions(**opts), store=MemoryStore(), checkpoints=None)
+    domains = None
+    if pipeline is not None:
+        domains = registry.DomainRegistry([dataclasses.replace(registry.get("business_plan"), pipeline=pipeline)])
+    return Agent(llm=llm or FunctionLLM(reply), options=AgentOptions(**opts), store=MemoryStore(), checkpoints=None,
+                 domains=domains)  # fmt: skip
 
 
 async def test_business_plan_end_to_end_with_a_double(tmp_path: Path) -> None:
     agent = make_agent(tmp_path)
-    events = [e async for e in agent.stream(REQUEST, run_id="bp-1")]
-    result = agent.last_result
+    handle = agent.astream(REQUEST, run_id="bp-1")
+    events = [e async for e in handle]
+    result = await handle.result()
     assert result.domain == "business_plan" and result.status == "done", result.justification
     assert result.plan is not None
     assert [s.id for s in result.plan.steps] == [
@@ -102,16 +121,16 @@ async def test_business_plan_end_to_end_with_a_double(tmp_path: Path) -> None:
     assert "$272,579 in year 1" in doc and "$5,000,000" not in doc
     assert "all agree with the table" in doc
     situation = result.steps["situation"]
-    assert situation["verified"] and situation["candidates"] == 2
-    scores = {c["judge"] for c in situation["data"]["candidates"]}
+    assert situation.verified and situation.candidates == 2
+    scores = {c["judge"] for c in situation.data["candidates"]}
     assert len(scores) == 2  # the judge really scored (and preferred the wrong one)
-    assert [c["numbers"] for c in situation["data"]["candidates"]] == [0.0, 1.0]
+    assert [c["numbers"] for c in situation.data["candidates"]] == [0.0, 1.0]
     # options explored: all three kept, the best-scored chosen
     options = result.steps["options"]
-    assert options["answer"] == "Office catering" and len(options["data"]["options"]) == 3
+    assert options.answer == "Office catering" and len(options.data["options"]) == 3
     assert "**Office catering** (judge score 0.75) — **chosen**" in doc and "Loyalty app" in doc
     # the document file
-    [path] = result.steps["document"]["artifacts"]
+    [path] = result.steps["document"].artifacts
     assert Path(path) == tmp_path / "bp-1" / ARTIFACT and Path(path).read_text() == doc
     assert path in result.artifacts
     # the trace: candidates and scores of every searched step, tool calls, in the store
@@ -133,7 +152,7 @@ async def test_a_section_without_consistent_candidates_is_unverified(tmp_path: P
     agent = make_agent(tmp_path, FunctionLLM(wrong))
     result = await agent.asolve(REQUEST, run_id="bp-2")
     situation = result.steps["situation"]
-    assert not situation["verified"] and "DISAGREES" in situation["reason"] and "$999,999" in situation["reason"]
+    assert not situation.verified and "DISAGREES" in situation.reason and "$999,999" in situation.reason
     assert result.status == "partial"
     assert "1 disagree with the table" in (result.answer or "")
 
@@ -142,8 +161,8 @@ async def test_budget_spent_degrades_to_a_partial_document(tmp_path: Path) -> No
     agent = make_agent(tmp_path, budget_tokens=40)
     result = await agent.asolve(REQUEST, run_id="bp-3")
     assert result.status in ("partial", "failed")
-    failed = [s for s, r in result.steps.items() if r["answer"] is None]
-    assert failed and any("budget" in str(result.steps[s]["reason"]) for s in failed)
+    failed = [s for s, r in result.steps.items() if r.answer is None]
+    assert failed and any("budget" in str(result.steps[s].reason) for s in failed)
 
 
 def test_read_request() -> None:
@@ -206,3 +225,46 @@ def test_clean_section() -> None:
 def test_model_tables_are_dropped_from_sections() -> None:
     text = "Revenue grows.\n| Year 1 | $5 |\n|---|---|\nProfit too."
     assert clean_section(text, "Financial projection") == "Revenue grows.\nProfit too."
+
+
+def test_readers_read_a_reply_once_into_its_payload() -> None:
+    section = SectionText("Situation")("## Situation\n\nWe bake bread in three shops. We sell it and then", False)
+    assert section.payload == "We bake bread in three shops." and section.answer is not None  # cleaned, trimmed
+    facts = read_request(REQUEST)
+    proposal = BaselineReader(facts)('{"revenue": 2000000, "variable_cost_pct": 40, "fixed_costs": 1000000}', False)
+    assert isinstance(proposal.payload, Proposal) and proposal.answer is not None
+    assert (
+        proposal.payload.assumptions.revenue == 2_000_000 and "revenue proposed by the model" in proposal.payload.notes
+    )
+    no_json = BaselineReader(facts)("no json here", False)  # defaults, noted: still a baseline, with no answer
+    assert no_json.answer is None and no_json.payload.assumptions.revenue == 1_000_000
+    assert any("no JSON" in n for n in no_json.payload.notes)
+    invalid = BaselineReader(RequestFacts(figures={"revenue": Decimal(-5)}))('{"fixed_costs": 1}', False)
+    assert invalid.payload is None and invalid.answer is None and str(invalid.error).startswith("invalid: ")
+    base = Assumptions(revenue=Decimal(100_000), variable_cost_pct=Decimal(40), fixed_costs=Decimal(50_000))
+    plan = ProjectionReader(base)(json.dumps(GOOD_PROJECTION), False)
+    assert isinstance(plan.payload, Assumptions) and plan.payload.levers[0].name == "office catering"
+    assert ProjectionReader(base)("growth will be great", False).error == "no valid JSON found"
+    bad = ProjectionReader(base)(json.dumps({"levers": [{"name": "x", "revenue_uplift_pct": 900}]}), False)
+    assert bad.payload is None and str(bad.error).startswith("invalid assumptions: ")
+
+
+async def test_revisions_rewrite_a_section_whose_figures_disagree(tmp_path: Path) -> None:
+    revised: list[str] = []
+
+    def wrong_then_fixed(prompt: str, params: SamplingParams, index: int) -> str:
+        if "'Situation'" in prompt and "Evaluate a solution" not in prompt:
+            if "disagree with the figures given above" in prompt:
+                revised.append(prompt)
+                return "Revenue is $2,000,000 and profit is $200,000."
+            return "Profit is $999,999 today."
+        return reply(prompt, params, index)
+
+    agent = make_agent(tmp_path, FunctionLLM(wrong_then_fixed), BusinessPlanPipeline(revisions=1))
+    result = await agent.asolve(REQUEST, run_id="bp-4")
+    situation = result.steps["situation"]
+    assert situation.verified and "profit is $200,000" in situation.text
+    assert situation.candidates == 4  # two drafts, then two revisions of the best one
+    assert revised and "$999,999" in revised[0]  # the revision was shown the disagreement
+    assert "$999,999" not in (result.answer or "")
+    assert result.steps["market"].candidates == 2  # no figures to check: no revision

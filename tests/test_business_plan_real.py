@@ -14,10 +14,10 @@ import pytest
 from longthink.agents import AgentOptions
 from longthink.api import Agent
 from longthink.config import load_settings
+from longthink.domains.business_plan.model import Projection
 from longthink.domains.business_plan.pipeline import BusinessPlanPipeline
 from longthink.domains.registry import DomainRegistry, get
 from longthink.store import open_store
-from longthink.tools.financial_model import Projection
 
 pytestmark = [pytest.mark.real_model, pytest.mark.slow]
 REQUEST = "a business plan to grow our bakery chain's profit by 10% next year"
@@ -56,14 +56,14 @@ def test_bakery_business_plan_on_the_embedded_model(tmp_path: Path) -> None:
     ):
         assert re.search(rf"^## \d\. {heading}$", doc, re.M), heading
     # the table is the tool's, recomputed from the validated assumptions, and every column adds up
-    table = Projection.from_json(result.steps["projection"]["data"]["table"])
+    table = Projection.from_json(result.steps["projection"].data["table"])
     assert table.markdown() in doc
     rows = {line.split("|")[1].strip(" *"): line.split("|")[2:-1] for line in table.markdown().splitlines()[2:]}
     for col in range(len(table.rows)):
         revenue, total, profit = (_money(rows[k][col]) for k in ("Revenue", "Total costs", "Profit"))
         assert profit == revenue - total
     assert "Number check:" in doc  # the whole-document verdict is reported either way
-    [path] = result.steps["document"]["artifacts"]
+    [path] = result.steps["document"].artifacts
     assert Path(path).read_text() == doc
     store = open_store(db)
     try:

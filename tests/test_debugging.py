@@ -19,7 +19,7 @@ from longthink.api import Agent
 from longthink.domains.debugging.mutate import KINDS, mutate, mutation_sites, normalise, pick
 from longthink.domains.debugging.pack import detect_debugging
 from longthink.domains.debugging.pipeline import DebuggingPipeline
-from longthink.domains.debugging.repair import RepairSettings, TestScorer, search_patch
+from longthink.domains.debugging.repair import Patch, PatchReader, RepairSettings, TestScorer, search_patch
 from longthink.domains.debugging.source import BadInput, apply_patch, parse_request, unified_diff
 from longthink.domains.pipeline import attach_files
 from longthink.domains.registry import REGISTRY, DomainPack, DomainRegistry
@@ -161,6 +161,29 @@ async def test_test_scorer_on_hand_made_good_half_and_bad_patches() -> None:
     assert original.passed == 1 and not original.all_passed  # the bug is real: a scorer that accepts all fails
 
 
+def test_a_reply_is_read_once_into_a_patch() -> None:
+    read = PatchReader(CODE)(f"```python\n```python\n{GOOD_BODY}", False)  # a doubled fence is forgiven
+    assert isinstance(read.payload, Patch) and read.answer == read.payload.code == GOOD_BODY
+    assert "return sum(xs) / len(xs)" in read.payload.source and "def spread(xs)" in read.payload.source
+    assert PatchReader(CODE)("I think it is fine.", False).error == "no code block found"
+    failed = PatchReader(CODE)("```python\ndef median(xs):\n    return 0\n```", False)
+    assert failed.payload is None and failed.answer is None and "none of the file's functions" in str(failed.error)
+
+
+async def test_the_test_scorer_uses_the_payload_and_a_failed_reading_as_is() -> None:
+    inp = parse_request(REQUEST)
+    scorer = TestScorer(inp, Sandbox(use_bwrap=None), expected=3)
+    problem = Problem("p", (), "code", parser=PatchReader(inp.source))
+    good = PatchReader(inp.source)(GOOD, False).payload
+    # the text says nothing usable: a scorer that re-read it would fail the first and pass nothing
+    trusted = dataclasses.replace(candidate("(text not read again)", 0), answer=GOOD_BODY, payload=good)
+    failed = dataclasses.replace(candidate(GOOD, 1), answer=None, parse_error="the patch does not parse: x")
+    scores = await scorer.score(problem, [trusted, failed])
+    assert scores[0].value == 1.0 and scorer.reports["c0"].all_passed
+    assert scores[1].value == 0.0 and scores[1].rationale == "failed candidate: the patch does not parse: x"
+    assert set(scorer.reports) == {"c0"}
+
+
 async def test_among_passing_patches_the_smallest_change_wins() -> None:
     from longthink.domains.debugging.repair import choose
 
@@ -191,6 +214,24 @@ async def test_iterative_repair_shows_a_child_its_parents_test_output() -> None:
     assert len(found.candidates) == 4 and len(children) == 2
     assert {c.parent_id for c in children} <= {c.id for c in found.candidates[:2]}
     assert any("FAILED test_mean" in p for p in prompts)  # the child saw the parent's failing test
+    assert all(isinstance(c.payload, Patch) for c in found.candidates)  # every reply read once, into a patch
+
+
+async def test_repair_revises_the_best_parents_in_one_batched_call() -> None:
+    def reply(prompt: str, params: SamplingParams, index: int) -> str:
+        return GOOD_BODY if "That fix is not right yet" in prompt and index == 1 else HALF_BODY
+
+    llm = FunctionLLM(reply)
+    inp = parse_request(REQUEST)
+    scorer = TestScorer(inp, Sandbox(use_bwrap=None), expected=3)
+    ctx = SearchContext(llm=llm, seed=1)
+    problem = Problem("p", (Message.user("fix mean"),), "code", max_tokens=200)
+    found = await search_patch(problem, ctx, scorer, RepairSettings(n=3, rounds=2, parents=2, children=2))
+    calls = [len(prompts) for prompts, _ in llm.calls]
+    assert calls == [1, 2]  # the drafts, then both parents' revisions in one call; solved: no second round
+    assert found.rounds == 1 and found.chosen is not None and scorer.solved(found.chosen)
+    assert found.chosen.parent_id in {c.id for c in found.candidates[:3]}
+    assert len(found.candidates) == 7 and ctx.budget.spent.samples == 7
 
 
 # -- mutations ----------------------------------------------------------------------------------------------------
@@ -298,9 +339,9 @@ async def test_pack_end_to_end_with_a_double(tmp_path: Path) -> None:
     assert result.domain == "debugging" and result.status == "done", result.justification
     assert [s.id for s in result.plan.steps] == ["reproduce", "localise", "patch", "validate", "explain"]  # type: ignore[union-attr]
     steps = result.steps
-    assert steps["reproduce"]["answer"] == "1/3 tests pass" and steps["reproduce"]["verified"] is True
-    assert steps["localise"]["data"]["suspects"][0] == "mean"
-    assert steps["patch"]["verified"] is True and steps["validate"]["answer"] == "3/3 tests pass"
+    assert steps["reproduce"].answer == "1/3 tests pass" and steps["reproduce"].verified is True
+    assert steps["localise"].data["suspects"][0] == "mean"
+    assert steps["patch"].verified is True and steps["validate"].answer == "3/3 tests pass"
     answer = result.answer or ""
     assert answer.startswith("**Fixed: every test passes.**")
     assert "- Tests before: 1/3 tests pass" in answer and "- Tests after: 3/3 tests pass" in answer
@@ -321,7 +362,7 @@ async def test_pack_ends_in_a_clear_failure_when_no_patch_works(tmp_path: Path) 
     pipeline = DebuggingPipeline(RepairSettings(n=3, rounds=1, parents=1, children=2))
     agent = debug_agent(hopeless, tmp_path, pipeline)
     result = await agent.asolve(REQUEST, run_id="dbg-2")
-    assert result.steps["patch"]["verified"] is False and result.steps["validate"]["verified"] is False
+    assert result.steps["patch"].verified is False and result.steps["validate"].verified is False
     assert (result.answer or "").startswith("**Not fixed")
     assert result.status != "done"
     detail = agent.store.get_run("dbg-2")
@@ -331,7 +372,7 @@ async def test_pack_ends_in_a_clear_failure_when_no_patch_works(tmp_path: Path) 
 
 async def test_pack_without_code_fails_clearly(tmp_path: Path) -> None:
     result = await debug_agent(fixer, tmp_path).asolve("Please fix the bug, my tests are failing.")
-    assert result.answer is None and "no code found" in result.steps["reproduce"]["reason"]
+    assert result.answer is None and "no code found" in result.steps["reproduce"].reason
 
 
 def test_registry_runs_on_a_loop_of_its_own() -> None:  # the pipeline keeps no loop-bound state between runs

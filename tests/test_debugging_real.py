@@ -39,7 +39,7 @@ def test_debugging_pack_on_the_embedded_model(tmp_path: Path) -> None:
     finally:
         agent.close()
     elapsed = time.perf_counter() - start
-    assert result.steps["reproduce"]["answer"] == "0/2 tests pass"
+    assert result.steps["reproduce"].answer == "0/2 tests pass"
     patch = result.steps["patch"]
     store = open_store(db)
     try:
@@ -49,7 +49,7 @@ def test_debugging_pack_on_the_embedded_model(tmp_path: Path) -> None:
     assert detail is not None
     candidates = detail.candidates_of("patch")
     assert len(candidates) >= 4 and all(detail.scores_of(c.id) for c in candidates)
-    if result.steps["validate"]["verified"]:
+    if result.steps["validate"].verified:
         assert result.status == "done" and (result.answer or "").startswith("**Fixed")
         assert "```diff" in (result.answer or "") and "2/2 tests pass" in (result.answer or "")
     else:  # a clear failure, with what was tried on record

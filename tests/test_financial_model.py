@@ -8,18 +8,10 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
+from longthink.domains.business_plan.claims import check_numbers, extract_numbers, find_calculations
+from longthink.domains.business_plan.model import Assumptions, Investment, Lever, Projection, project
+from longthink.domains.business_plan.tool import FinancialModel
 from longthink.tools.base import call_tool
-from longthink.tools.financial_model import (
-    Assumptions,
-    FinancialModel,
-    Investment,
-    Lever,
-    Projection,
-    check_numbers,
-    extract_numbers,
-    find_calculations,
-    project,
-)
 
 D = Decimal
 

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
+from pydantic import BaseModel
 
+from longthink.answers import extract_number
 from longthink.budget import Budget
 from longthink.errors import BudgetExceeded, ConfigError
 from longthink.events import EventBus, Recorder
 from longthink.llm.types import SamplingParams
+from longthink.rewards.verifier import Verifier
 from longthink.search import (
     AdaptiveConsistency,
     BeamSearch,
     BestOfN,
+    Branch,
     ChainOfThought,
     Problem,
     Refine,
@@ -25,7 +30,8 @@ from longthink.search import (
     make_strategy,
 )
 from longthink.search.adaptive import prob_leader_ahead, stop_point
-from longthink.search.types import Candidate
+from longthink.search.feedback import RefineWithFeedback
+from longthink.search.types import Candidate, Reading
 from longthink.testing import FunctionLLM, RandomLLM, ScriptedLLM
 
 MATH = Problem.from_text("p1", "What is 6 * 7?", answer_kind="number", max_tokens=64)
@@ -62,7 +68,7 @@ async def test_self_consistency_votes_in_one_batched_call() -> None:
     assert len(llm.calls) == 1 and llm.calls[0][1].n == 6  # siblings in one call
     assert len(res.candidates) == 6
     assert res.candidates[4].answer is None and res.candidates[4].parse_error == "no number found"
-    assert len(rec.of("candidate_generated")) == 6 and len(rec.of("step_finished")) == 1
+    assert len(rec.of("candidate_generated")) == 6 and len(rec.of("search_finished")) == 1
     assert [e.seq for e in rec.events] == sorted(e.seq for e in rec.events)
     assert res.spend.samples == 6 and res.spend.completion_tokens > 0
 
@@ -249,3 +255,130 @@ async def test_solve_many_allocates_by_early_agreement() -> None:
     results = await solve_many([easy, hard], ctx_for(FunctionLLM(fn)), per_problem=8, first=4, cap=12)
     assert [len(r.candidates) for r in results] == [4, 12]
     assert results[0].answer == "4" and results[1].answer in {"0", "1", "2"}
+
+
+# -- several prompts in one call, typed payloads, refine with feedback -------------------------------------------
+async def test_sample_batches_different_prompts_in_one_call() -> None:
+    llm = FunctionLLM(lambda p, params, i: "Answer: 42" if "6 * 7" in p else "Answer: B")
+    rec, bus = Recorder(), EventBus("run1")
+    bus.subscribe(rec)
+    budget = Budget(samples=10)
+    ctx = ctx_for(llm, events=bus, budget=budget)
+    choice = Problem.from_text("p2", "Pick A or B.", answer_kind="choice", max_tokens=16)
+    rows = await ctx.sample([MATH, choice], 2, strategy="both")
+    assert len(llm.calls) == 1 and len(llm.calls[0][0]) == 2 and llm.calls[0][1].n == 2  # one batched call
+    assert llm.calls[0][1].max_tokens == 64  # shared parameters: the largest of the problems' limits
+    assert [[c.problem_id for c in row] for row in rows] == [["p1", "p1"], ["p2", "p2"]]
+    assert [row[0].answer for row in rows] == ["42", "B"]  # each read by its own problem's answer kind
+    assert budget.spent.samples == 4 and budget.spent.requests == 1
+    assert [e.problem_id for e in rec.of("candidate_generated")] == ["p1", "p1", "p2", "p2"]
+    rows = await ctx.sample([MATH, choice], 1, branches=[Branch("So "), Branch("I pick ")])  # a branch each
+    assert rows[0][0].text.startswith("So ") and rows[1][0].text.startswith("I pick ")
+    assert "assistant: So " in llm.calls[1][0][0] and "assistant: I pick " in llm.calls[1][0][1]
+    with pytest.raises(ConfigError, match="one branch or one each"):
+        await ctx.sample([MATH, choice], 1, branches=[Branch(), Branch(), Branch()])
+    assert budget.spent.samples == 6  # the refused request was never charged
+
+
+class Doubled(BaseModel):
+    value: int
+    doubled: int
+
+
+async def test_a_parser_reads_each_reply_once_into_a_typed_payload() -> None:
+    reads: list[str] = []
+
+    def parser(text: str, truncated: bool) -> Reading:
+        reads.append(text)
+        number = extract_number(text, truncated=truncated)
+        if number.value is None:
+            return Reading(None, f"unreadable: {number.error}")
+        return Reading(number.value, None, Doubled(value=int(number.value), doubled=2 * int(number.value)))
+
+    problem = replace(MATH, parser=parser)
+    rec, bus = Recorder(), EventBus("run1")
+    bus.subscribe(rec)
+    llm = ScriptedLLM(["Answer: 21", "no idea", "Answer: 20"])
+
+    def twice_is_42(_: Problem, c: Candidate) -> bool:
+        return isinstance(c.payload, Doubled) and c.payload.doubled == 42  # the payload, not the text
+
+    res = await BestOfN(n=3, scorer=Verifier(twice_is_42, name="doubled")).solve(problem, ctx_for(llm, events=bus))
+    good, bad, other = res.candidates
+    assert good.answer == "21" and good.payload == Doubled(value=21, doubled=42)
+    assert bad.payload is None and bad.answer is None and bad.parse_error == "unreadable: no number found"
+    assert res.chosen is good and other.score("doubled") == 0.0
+    assert len(reads) == 3  # read once, when sampled; the scorer and the selection use the payload
+    events = rec.of("candidate_generated")
+    assert events[0].candidate.payload == {"value": 21, "doubled": 42} and events[1].candidate.payload is None
+    assert events[1].candidate.parse_error == "unreadable: no number found"
+
+
+class Closeness:
+    """1 - |answer - target| / 10 (0 without an answer), with the distance as rationale."""
+
+    name = "closeness"
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+
+    async def score(self, problem: Problem, candidates: Sequence[Candidate]) -> list[Score]:
+        out = []
+        for c in candidates:
+            if c.answer is None:
+                out.append(Score(self.name, 0.0, rationale="no answer"))
+            else:
+                gap = abs(int(c.answer) - self.target)
+                out.append(Score(self.name, 1 - gap / 10, rationale=f"off by {gap}"))
+        return out
+
+
+async def test_refine_with_feedback_shows_each_parent_its_feedback_and_keeps_the_best() -> None:
+    def reply(prompt: str, params: SamplingParams, i: int) -> str:
+        if "That is not right yet" in prompt:
+            return "Answer: 42" if "too small: 40" in prompt and i == 1 else "Answer: 39"
+        return ["Answer: 40", "Answer: 41", "oops"][i]
+
+    llm = FunctionLLM(reply)
+    rec, bus = Recorder(), EventBus("run1")
+    bus.subscribe(rec)
+    budget = Budget(samples=20)
+    strategy = RefineWithFeedback(lambda c: f"too small: {c.answer}", n=3, rounds=3, parents=2, children=2,
+                                  scorer=Closeness(42))  # fmt: skip
+    res = await strategy.solve(MATH, ctx_for(llm, events=bus, budget=budget))
+    assert res.answer == "42" and res.chosen is not None and res.chosen.score("closeness") == 1.0
+    drafts = res.candidates[:3]
+    assert res.chosen.parent_id == drafts[0].id and res.chosen.depth == 1  # a revision of the draft "40"
+    # round 1: the two best drafts (41, then 40) revised in ONE call, each prompt with its own parent's feedback
+    prompts, params = llm.calls[1]
+    assert len(prompts) == 2 and params.n == 2
+    assert "too small: 41" in prompts[0] and "Answer: 41" in prompts[0] and "too small: 40" in prompts[1]
+    assert "oops" not in prompts[0] + prompts[1]  # the draft without an answer is not revised
+    assert res.rounds == 1 and len(llm.calls) == 2  # a candidate with full marks ends the rounds
+    assert res.spend.samples == 7 and budget.spent.samples == 7 and res.spend.requests == 2  # charged
+    assert len(rec.of("candidate_generated")) == 7 and len(rec.of("candidate_scored")) == 7
+    [finished] = rec.of("search_finished")
+    assert finished.chosen == res.chosen.id and finished.strategy == "refine_feedback"
+
+
+async def test_refine_with_feedback_defaults_to_the_scores_rationales_and_stops_at_the_budget() -> None:
+    llm = FunctionLLM(lambda p, params, i: "Answer: 40" if "not right yet" not in p else f"Answer: {38 + i}")
+    budget = Budget(samples=5)
+    res = await RefineWithFeedback(n=3, rounds=2, parents=2, children=2, scorer=Closeness(42)).solve(
+        MATH, ctx_for(llm, budget=budget)
+    )
+    assert "closeness: off by 2" in llm.calls[1][0][0]  # the default feedback: what the reward said
+    assert len(llm.calls[1][0]) == 1 and llm.calls[1][1].n == 2  # 2 samples left: one parent, two children
+    assert res.stopped == "budget" and budget.spent.samples == 5 and len(res.candidates) == 5
+    assert res.answer == "40"  # the revisions (38, 39) are worse: the best over all rounds is kept
+
+
+def test_refine_feedback_by_name_and_validation() -> None:
+    strategy = make_strategy("refine-feedback", n=2, rounds=1)
+    assert isinstance(strategy, RefineWithFeedback) and strategy.name == "refine_feedback"
+    with pytest.raises(ConfigError, match="did you mean 'refine_feedback'"):
+        make_strategy("refine_fedback")
+    with pytest.raises(ConfigError, match="children"):
+        RefineWithFeedback(children=0)
+    with pytest.raises(ConfigError, match="feedback"):
+        RefineWithFeedback(template="try again")

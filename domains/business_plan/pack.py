@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 
 from longthink.domains.business_plan.pipeline import BusinessPlanPipeline
+from longthink.domains.business_plan.tool import FinancialModel
 from longthink.domains.registry import DomainPack, register
-from longthink.tools.financial_model import FinancialModel
 
 _DECISIVE = re.compile(r"\b(business plan|business case|go-to-market plan|growth plan|strategic plan)\b")
 _STRONG = re.compile(

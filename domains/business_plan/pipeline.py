@@ -8,7 +8,8 @@ milestones -> document.
   in one batched call, each candidate scored by an LLM judge with the section's rubric (``rubric_judge``,
   from logprobs on the embedded backend) and, where the section cites figures, by the number-consistency
   verifier against the table (``numbers``). A candidate whose figures disagree with the table loses to any
-  that agrees; the chosen one is marked unverified when none agrees.
+  that agrees; the chosen one is marked unverified when none agrees. With ``revisions``, a section none of
+  whose candidates agrees is rewritten, shown its disagreements, up to that many rounds.
 - ``options``: ``options_k`` strategies sampled, each judged; all are kept in the document with their scores,
   the best-scored one becomes the chosen strategy.
 - ``projection``: the model proposes the strategy's assumptions as JSON (growth, levers, investments); the
@@ -16,6 +17,9 @@ milestones -> document.
   wins. Sections before it are checked against the baseline only.
 - ``document``: the Markdown document, re-checked as a whole against the final table, written to
   ``business_plan.md`` in the run's artifact directory.
+
+Every sampled step is a search strategy composed with the pack's readers, scorers and selectors (see
+:mod:`.search`); the document is built by :mod:`.document`.
 """
 
 from __future__ import annotations
@@ -24,20 +28,34 @@ import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
-from longthink.domains.business_plan.request import (
-    RequestFacts,
-    Target,
-    baseline_assumptions,
-    plan_assumptions,
-    read_request,
+from longthink.domains.business_plan.claims import NumberCheck
+from longthink.domains.business_plan.document import ARTIFACT, render_document
+from longthink.domains.business_plan.figures import summary_line, table_of, target_data, target_line, target_of
+from longthink.domains.business_plan.model import Projection, assumptions_markdown, project
+from longthink.domains.business_plan.readers import (
+    BaselineReader,
+    ProjectionReader,
+    Proposal,
+    SectionText,
+    option_name,
+)
+from longthink.domains.business_plan.request import RequestFacts, Target, baseline_assumptions, read_request
+from longthink.domains.business_plan.search import (
+    NumberChecks,
+    SectionJudge,
+    best_of,
+    best_valid,
+    first_ranked,
+    option_selector,
+    run,
+    section_selector,
+    text_of,
 )
 from longthink.domains.business_plan.sections import (
     BASELINE_PROMPT,
     BY_ID,
-    DOCUMENT_ORDER,
     PROJECTION_PROMPT,
     SECTIONS,
     SYSTEM,
@@ -45,22 +63,15 @@ from longthink.domains.business_plan.sections import (
 )
 from longthink.domains.pipeline import StepContext, StepOutput, attached_files, request_text
 from longthink.errors import BudgetExceeded
+from longthink.events import ToolCalled
 from longthink.llm.types import Message
+from longthink.outcome import StepOutcome
 from longthink.planners.plan import Plan, PlanStep
 from longthink.rewards.judge import Judge
 from longthink.rewards.verifier import Verdict, Verifier
-from longthink.search.base import result
-from longthink.search.types import Candidate, Problem
-from longthink.tools.financial_model import (
-    Assumptions,
-    NumberCheck,
-    Projection,
-    assumptions_markdown,
-    check_numbers,
-    project,
-)
+from longthink.search.types import Candidate, Parser, Problem
 
-ARTIFACT = "business_plan.md"
+__all__ = ["ARTIFACT", "BusinessPlanPipeline", "render_document"]
 
 
 def _request(request: str, limit: int) -> str:
@@ -71,90 +82,13 @@ def _request(request: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit].rstrip() + " [...]"
 
 
-def clean_section(text: str, title: str) -> str:
-    """A section's text without a repeated heading, code fences or Markdown tables (the financial model's table
-    is the document's only table: a model's copy of it can only add errors)."""
-    lines = [ln for ln in text.strip().splitlines() if not ln.strip().startswith(("```", "|"))]
-    while lines and (
-        not lines[0].strip()
-        or (lines[0].lstrip().startswith("#") and len(lines[0]) < 80)
-        or lines[0].strip().strip("*:").lower() == title.lower()
-    ):
-        lines.pop(0)
-    return "\n".join(lines).strip()
-
-
-def _option_name(line: str, limit: int = 60) -> str:
-    """An option's name: its heading line without markup, cut at a word boundary."""
-    name = line.strip(" *#:")
-    if len(name) <= limit:
-        return name
-    return name[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "\u2026"
-
-
-def _trim(text: str) -> str:
-    """Drop an unfinished last sentence (a completion cut at its token limit)."""
-    cut = max(text.rfind(". "), text.rfind(".\n"), text.rfind("\n- "), text.rfind(".)"))
-    if text.rstrip().endswith((".", "!", "?", ")")) or cut < len(text) // 2:
-        return text.strip()
-    return text[: cut + 1].strip()
-
-
-def _table(data: Mapping[str, Any]) -> Projection | None:
-    raw = data.get("table")
-    if not isinstance(raw, Mapping):
-        return None
-    try:
-        return Projection.from_json(raw)
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-def _target(data: Mapping[str, Any]) -> Target | None:
-    raw = data.get("target")
-    if not isinstance(raw, Mapping):
-        return None
-    return Target(raw["metric"], Decimal(str(raw["pct"])), int(raw["period"]))
-
-
-def target_line(table: Projection, target: Target | None) -> tuple[str, bool | None]:
-    """One sentence computed from the table: the goal and whether the projection meets it."""
-    if target is None or target.period >= len(table.rows):
-        return "", None
-    row, base = table.rows[target.period], table.rows[0]
-    if target.metric == "margin":
-        change = row.margin - base.margin
-        met = change >= target.pct
-        return (
-            f"Goal: margin +{target.pct} points by {row.label}. The projection gives a margin of {row.margin}% "
-            f"in {row.label} against {base.margin}% at baseline: goal {'met' if met else 'not met'}.",
-            met,
-        )
-    growth = table.growth(target.metric, target.period, base=0)
-    met = growth is not None and growth >= target.pct
-    name = target.metric.replace("_", " ")
-    return (
-        f"Goal: {name} +{target.pct}% by {row.label}. The projection gives {name} of "
-        f"{table.money(row.value(target.metric))} in {row.label} against {table.money(base.value(target.metric))} "
-        f"at baseline ({growth if growth is not None else 'n/a'}% growth): goal {'met' if met else 'not met'}.",
-        met,
-    )
-
-
-def _summary_line(table: Projection, period: int = 0) -> str:
-    r = table.rows[period]
-    return (
-        f"{r.label}: revenue {table.money(r.revenue)}, variable costs {table.money(r.variable_costs)}, fixed costs "
-        f"{table.money(r.fixed_costs)}, profit {table.money(r.profit)} (margin {r.margin}%)"
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class BusinessPlanPipeline:
     """The pack's pipeline. ``n``: candidates per prose section; ``options_k``: strategies explored;
     ``extract_n``: JSON proposals for the baseline and the projection; token limits per section and per JSON
     proposal; ``judge_scale``: the rubric judge's 1..K scale; ``request_chars``: how much of the request the
-    prompts quote."""
+    prompts quote; ``revisions``: rounds in which a section whose figures disagree with the table is rewritten
+    with its disagreements as feedback (0: best-of-N only)."""
 
     n: int = 2
     options_k: int = 3
@@ -163,6 +97,7 @@ class BusinessPlanPipeline:
     json_tokens: int = 160
     judge_scale: int = 5
     request_chars: int = 1200
+    revisions: int = 0
 
     def plan(self, request: str) -> Plan:
         steps = [
@@ -195,45 +130,31 @@ class BusinessPlanPipeline:
             return StepOutput(None, reason=f"budget spent: {exc}", strategy="best_of_n+judge+numbers")
 
     # -- helpers -------------------------------------------------------------------------------------------------
-    def _problem(self, ctx: StepContext, user: str, *, kind: str = "text", max_tokens: int | None = None) -> Problem:
+    def _problem(
+        self, ctx: StepContext, user: str, parser: Parser, *, kind: str = "text", max_tokens: int | None = None
+    ) -> Problem:
         return Problem(
             f"{ctx.run_id}:{ctx.step.id}",
             (Message.system(SYSTEM), Message.user(user)),
             "json" if kind == "json" else "text",
             max_tokens=max_tokens or self.section_tokens,
+            parser=parser,
         )
 
-    async def _draw(
-        self, ctx: StepContext, problem: Problem, n: int, *, temperature: float | None = None
-    ) -> list[Candidate]:
-        fit = ctx.search.budget.fit_n(n, problem.max_tokens, 0)
-        if fit == 0:
-            raise BudgetExceeded(f"{ctx.search.budget.describe()}")
-        [cands] = await ctx.search.sample(problem, fit, strategy="best_of_n", temperature=temperature)
-        return cands
-
-    def _judge(self, ctx: StepContext, section: Section) -> Judge:
-        """The section's rubric judge, on the separate judge model when one is set (else the policy model)."""
-        return Judge(
+    def _judge(self, ctx: StepContext, section: Section, problem: Problem) -> SectionJudge:
+        """The section's rubric judge, on the separate judge model when one is set (else the policy model), asked
+        the request and the section's instruction."""
+        judge = Judge(
             ctx.search.judge_model,
             rubric=section.rubric,
             scale=self.judge_scale,
             name="rubric_judge",
             budget=ctx.search.budget,
         )
-
-    async def _judged(
-        self, ctx: StepContext, section: Section, problem: Problem, cands: list[Candidate]
-    ) -> list[Candidate]:
-        """Candidates scored by the section's rubric judge (left unscored when the budget cannot pay for it)."""
         question = (
             f"Business plan request: {_request(ctx.request, 400)}\n\nSection '{section.title}': {section.instruction}"
         )
-        judge_problem = dataclasses.replace(problem, prompt=(Message.user(question),))
-        try:
-            return await ctx.search.score(judge_problem, cands, self._judge(ctx, section))
-        except BudgetExceeded:  # the section is still written; its reason says "not judged"
-            return cands
+        return SectionJudge(judge, dataclasses.replace(problem, prompt=(Message.user(question),)))
 
     async def _prose(
         self,
@@ -246,42 +167,24 @@ class BusinessPlanPipeline:
         growth: bool = True,
         goal: Target | None = None,
     ) -> tuple[Candidate | None, NumberCheck | None, list[Candidate]]:
-        """Best-of-N for one prose section under the rubric judge and the number verifier."""
-        before = ctx.search.budget.spent.copy()
+        """One prose section under the rubric judge and the number verifier."""
         user = (
             f"Request: {_request(ctx.request, self.request_chars)}\n\n{facts}\n\nWrite the section "
             f"'{section.title}'. {section.instruction} At most 150 words."
         )
-        problem = self._problem(ctx, user)
-        raw = await self._draw(ctx, problem, self.n)
-        cands = [dataclasses.replace(c, text=_trim(clean_section(c.text, section.title))) for c in raw]
-        cands = await self._judged(ctx, section, problem, cands)
-        checks: dict[str, NumberCheck] = {}
+        problem = self._problem(ctx, user, SectionText(section.title))
+        judge = self._judge(ctx, section, problem)
+        numbers = None
         if table is not None and section.checks_numbers:
             ignore = (goal.pct,) if goal is not None else ()
-
-            def verdict(_: Problem, c: Candidate) -> Verdict:
-                check = check_numbers(c.text, table, periods=periods, growth=growth, ignore_growth=ignore)
-                checks[c.id] = check
-                return Verdict(1.0 if check.consistent else 0.0, check.summary())
-
-            cands = await ctx.search.score(problem, cands, Verifier(verdict, name="numbers"))
-        chosen = (
-            max(
-                enumerate(cands),
-                key=lambda ic: (
-                    ic[1].score("numbers") if checks else 1.0,
-                    ic[1].score("rubric_judge") or 0.0,
-                    bool(ic[1].text.strip()),
-                    -ic[0],
-                ),
-            )[1]
-            if cands
-            else None
-        )
-        why = f"best of {len(cands)} by numbers, then rubric_judge ({chosen.score('rubric_judge') if chosen else None})"
-        result(ctx.search, problem, "best_of_n", cands, chosen, why, before)
-        return chosen, checks.get(chosen.id) if chosen else None, cands
+            numbers = NumberChecks(table, periods, growth, ignore)
+            strategy = best_of(self.n, numbers.scorer(), section_selector(numbers), extra=(judge,),
+                               rounds=self.revisions, feedback=numbers.feedback)  # fmt: skip
+        else:
+            strategy = best_of(self.n, judge, section_selector(None))
+        found = await run(strategy, problem, ctx.search)
+        chosen, cands = found.chosen, list(found.candidates)
+        return chosen, numbers.checks.get(chosen.id) if numbers and chosen else None, cands
 
     def _output(
         self,
@@ -291,7 +194,8 @@ class BusinessPlanPipeline:
         cands: list[Candidate],
         extra: Mapping[str, Any] | None = None,
     ) -> StepOutput:
-        if chosen is None or not chosen.text.strip():
+        text = text_of(chosen) if chosen is not None else ""
+        if chosen is None or not text.strip():
             return StepOutput(None, reason="no candidate text", candidates=len(cands), strategy="best_of_n+judge")
         consistent = check is None or check.consistent
         judge = chosen.score("rubric_judge")
@@ -305,10 +209,10 @@ class BusinessPlanPipeline:
             ],
             **(extra or {}),
         }
-        first = chosen.text.strip().splitlines()[0][:120]
+        first = text.strip().splitlines()[0][:120]
         return StepOutput(
             first,
-            chosen.text,
+            text,
             consistent,
             reason,
             data,
@@ -318,10 +222,23 @@ class BusinessPlanPipeline:
 
     def _facts(self, ctx: StepContext) -> tuple[Projection | None, Target | None, str]:
         base = ctx.input_data("baseline")
-        table = _table(base)
+        table = table_of(base)
         if table is None:
             return None, None, ""
-        return table, _target(base), f"Baseline figures: {_summary_line(table)}."
+        return table, target_of(base), f"Baseline figures: {summary_line(table)}."
+
+    def _tool_called(self, ctx: StepContext, table: Projection, result: str) -> None:
+        ctx.emit(
+            ToolCalled(
+                call_id=f"{ctx.run_id}:{ctx.step.id}:financial_model",
+                tool="financial_model",
+                args={"assumptions": table.assumptions.model_dump(mode="json")},
+                ok=True,
+                result=result,
+                error=None,
+                latency_s=0.0,
+            )
+        )
 
     # -- steps -------------------------------------------------------------------------------------------------
     async def _baseline(self, ctx: StepContext) -> StepOutput:
@@ -331,63 +248,50 @@ class BusinessPlanPipeline:
             and ({"profit", "margin", "fixed_costs", "total_costs"} & facts.figures.keys())
             and "variable_cost_pct" in facts.figures
         )
-        proposals: list[str | None] = [None]
         cands: list[Candidate] = []
+        proposal: Proposal | None = None
+        errors = []
         if not complete:
             problem = self._problem(
                 ctx,
                 BASELINE_PROMPT.format(request=_request(ctx.request, self.request_chars)),
+                BaselineReader(facts),
                 kind="json",
                 max_tokens=self.json_tokens,
             )
-            cands = await self._draw(ctx, problem, self.extract_n)
 
             def verdict(_: Problem, c: Candidate) -> Verdict:
-                try:
-                    notes = baseline_assumptions(facts, c.text)[1]
-                except ValueError as exc:
-                    return Verdict(0.0, f"invalid: {exc}")
+                notes = c.payload.notes
                 used = sum("proposed by the model" in n or "from the request" in n or "derived" in n for n in notes)
                 return Verdict(used / 3, "; ".join(notes))
 
-            cands = await ctx.search.score(problem, cands, Verifier(verdict, name="assumptions"))
+            found = await run(best_of(self.extract_n, Verifier(verdict, name="assumptions"), first_ranked),
+                              problem, ctx.search)  # fmt: skip
+            cands = list(found.candidates)
+            proposal = found.chosen.payload if found.chosen is not None else None
             ranked = sorted(cands, key=lambda c: -(c.score("assumptions") or 0.0))
-            proposals = [c.text for c in ranked] + [None]
-        notes: list[str] = []
-        assumptions: Assumptions | None = None
-        errors = []
-        for text in proposals:
+            errors = [str(c.parse_error) for c in ranked if c.payload is None]
+        if proposal is not None:
+            assumptions, notes = proposal.assumptions, list(proposal.notes)
+        else:
             try:
-                assumptions, notes = baseline_assumptions(facts, text)
-                break
+                assumptions, notes = baseline_assumptions(facts, None)
             except ValueError as exc:
-                errors.append(str(exc))
-        if assumptions is None:
-            return StepOutput(None, reason="no valid baseline: " + "; ".join(errors), candidates=len(cands))
+                reason = "no valid baseline: " + "; ".join([*errors, str(exc)])
+                return StepOutput(None, reason=reason, candidates=len(cands))
         table = project(assumptions)
-        target = facts.target
         data = {
             "assumptions": assumptions.model_dump(mode="json"),
             "table": table.to_json(),
             "notes": notes,
-            "target": None
-            if target is None
-            else {"metric": target.metric, "pct": str(target.pct), "period": target.period},
+            "target": target_data(facts.target),
         }
-        ctx.emit(
-            "tool_called",
-            tool="financial_model",
-            args={"assumptions": data["assumptions"]},
-            ok=True,
-            result=_summary_line(table),
-            error=None,
-            latency_s=0.0,
-        )
+        self._tool_called(ctx, table, summary_line(table))
         defaults = [n for n in notes if "default" in n]
         reason = "baseline: " + "; ".join(notes)
-        text = f"{_summary_line(table)}\n\nSources: " + "; ".join(notes)
+        text = f"{summary_line(table)}\n\nSources: " + "; ".join(notes)
         return StepOutput(
-            _summary_line(table),
+            summary_line(table),
             text,
             True,
             reason,
@@ -398,16 +302,16 @@ class BusinessPlanPipeline:
 
     async def _section(self, ctx: StepContext, section: Section) -> StepOutput:
         table, target, facts = self._facts(ctx)
-        proj = _table(ctx.input_data("projection"))
+        proj = table_of(ctx.input_data("projection"))
         lines = [facts] if facts else []
         if target is not None:
             lines.append(f"Goal: {target.metric} +{target.pct}% by period {target.period}.")
         if proj is not None:
-            lines.append(f"Projection: {_summary_line(proj, 1)}. {target_line(proj, target)[0]}")
+            lines.append(f"Projection: {summary_line(proj, 1)}. {target_line(proj, target)[0]}")
         for dep in section.depends_on:
             if dep in ("baseline", "projection"):
                 continue
-            prior = str(ctx.inputs.get(dep, {}).get("text") or "")
+            prior = ctx.input_text(dep)
             if dep == "options":
                 prior = str(ctx.input_data("options").get("chosen_text") or prior)
             if prior:
@@ -422,37 +326,25 @@ class BusinessPlanPipeline:
 
     async def _options(self, ctx: StepContext, section: Section) -> StepOutput:
         facts = self._facts(ctx)[2]
-        context = [facts] + [
-            f"{BY_ID[d].title}: {str(ctx.inputs.get(d, {}).get('text') or '')[:400]}" for d in section.depends_on
-        ]
+        context = [facts] + [f"{BY_ID[d].title}: {ctx.input_text(d)[:400]}" for d in section.depends_on]
         user = (
             f"Request: {_request(ctx.request, self.request_chars)}\n\n"
             + "\n".join(context)
             + f"\n\n{section.instruction}"
         )
-        problem = self._problem(ctx, user, max_tokens=min(self.section_tokens, 150))
-        before = ctx.search.budget.spent.copy()
-        raw = await self._draw(ctx, problem, self.options_k, temperature=1.0)
-        cands = [dataclasses.replace(c, text=_trim(clean_section(c.text, section.title))) for c in raw]
-        cands = await self._judged(ctx, section, problem, cands)
+        problem = self._problem(ctx, user, SectionText(section.title), max_tokens=min(self.section_tokens, 150))
+        judge = self._judge(ctx, section, problem)
+        found = await run(best_of(self.options_k, judge, option_selector, temperature=1.0), problem, ctx.search)
+        cands = list(found.candidates)
         options = []
         for c in cands:
-            m = re.search(r"option\s*\d*\s*[:\-]\s*(.+)", c.text, re.I)
-            name = _option_name(m.group(1) if m else c.text.strip().splitlines()[0] if c.text.strip() else "(empty)")
-            options.append({"id": c.id, "name": name, "text": c.text, "judge": c.score("rubric_judge")})
-        usable = [i for i, o in enumerate(options) if str(o["text"]).strip()]
-        if not usable:
+            body = text_of(c)
+            m = re.search(r"option\s*\d*\s*[:\-]\s*(.+)", body, re.I)
+            name = option_name(m.group(1) if m else body.strip().splitlines()[0] if body.strip() else "(empty)")
+            options.append({"id": c.id, "name": name, "text": body, "judge": c.score("rubric_judge")})
+        if found.chosen is None:
             return StepOutput(None, reason="no usable option", candidates=len(cands))
-        best = max(usable, key=lambda i: (options[i]["judge"] or 0.0, -i))
-        result(
-            ctx.search,
-            problem,
-            "best_of_n",
-            cands,
-            cands[best],
-            f"best of {len(cands)} options by rubric_judge",
-            before,
-        )
+        best = cands.index(found.chosen)
         lines = []
         for i, o in enumerate(options):
             score = "n/a" if o["judge"] is None else f"{o['judge']:.2f}"
@@ -471,27 +363,22 @@ class BusinessPlanPipeline:
         if base_table is None:
             return StepOutput(None, reason="no baseline table (the baseline step failed)")
         baseline = base_table.assumptions
-        strategy = str(ctx.inputs.get("strategy", {}).get("text") or "")[:600]
+        strategy = ctx.input_text("strategy")[:600]
         goal = (
             "none stated" if target is None else f"{target.metric} +{target.pct}% by {baseline.period} {target.period}"
         )
         user = PROJECTION_PROMPT.format(
             request=_request(ctx.request, 600),
-            baseline=_summary_line(base_table),
+            baseline=summary_line(base_table),
             goal=goal,
             strategy=strategy or "(none)",
             period=baseline.period,
         )
-        problem = self._problem(ctx, user, kind="json", max_tokens=self.json_tokens)
-        before = ctx.search.budget.spent.copy()
-        cands = await self._draw(ctx, problem, self.extract_n)
+        problem = self._problem(ctx, user, ProjectionReader(baseline), kind="json", max_tokens=self.json_tokens)
         tables: dict[str, Projection] = {}
 
         def verdict(_: Problem, c: Candidate) -> Verdict:
-            try:
-                table = project(plan_assumptions(baseline, c.text))
-            except ValueError as exc:
-                return Verdict(0.0, f"invalid assumptions: {exc}")
+            table = project(c.payload)
             tables[c.id] = table
             line, met = target_line(table, target)
             stretch = sum(abs(lv.revenue_uplift_pct) + abs(lv.cost_saving_pct) for lv in table.assumptions.levers)
@@ -499,37 +386,20 @@ class BusinessPlanPipeline:
             value = (1.0 if met or met is None else 0.5) - min(float(stretch), 100.0) / 1000
             return Verdict(value, line or "valid assumptions")
 
-        cands = await ctx.search.score(problem, cands, Verifier(verdict, name="assumptions"))
-        valid = [c for c in cands if c.id in tables]
+        search = best_of(self.extract_n, Verifier(verdict, name="assumptions"), best_valid(lambda c: c.id in tables))
+        found = await run(search, problem, ctx.search)
+        cands = list(found.candidates)
         notes = []
-        if valid:
-            best = max(valid, key=lambda c: c.score("assumptions") or 0.0)
-            table = tables[best.id]
+        if found.chosen is not None:
+            table = tables[found.chosen.id]
         else:
             table = project(baseline)
             notes.append("no valid proposal from the model: the table keeps the baseline unchanged")
-        result(
-            ctx.search,
-            problem,
-            "best_of_n",
-            cands,
-            best if valid else None,
-            f"{len(valid)} of {len(cands)} proposals valid",
-            before,
-        )
-        ctx.emit(
-            "tool_called",
-            tool="financial_model",
-            args={"assumptions": table.assumptions.model_dump(mode="json")},
-            ok=True,
-            result=table.markdown(),
-            error=None,
-            latency_s=0.0,
-        )
+        self._tool_called(ctx, table, table.markdown())
         line, met = target_line(table, target)
         facts_text = f"{facts}\nProjection table:\n{table.markdown()}\n{line}"
         chosen, check, prose = await self._prose(ctx, section, facts_text, table, goal=target)
-        commentary = chosen.text if chosen is not None else ""
+        commentary = text_of(chosen) if chosen is not None else ""
         text = "\n\n".join(
             p
             for p in (
@@ -547,12 +417,12 @@ class BusinessPlanPipeline:
             prose,
             {"table": table.to_json(), "goal_met": met, "notes": notes, "commentary": commentary},
         )
-        answer = line or _summary_line(table, len(table.rows) - 1)
+        answer = line or summary_line(table, len(table.rows) - 1)
         return dataclasses.replace(
             out,
             answer=answer,
             text=text,
-            verified=out.verified and bool(valid),
+            verified=out.verified and found.chosen is not None,
             reason="; ".join([*notes, out.reason]),
             candidates=len(cands) + len(prose),
         )
@@ -576,52 +446,15 @@ class BusinessPlanPipeline:
             strategy="document",
         )
 
-    def synthesize(self, request: str, plan: Plan, results: Mapping[str, Mapping[str, Any]]) -> tuple[str | None, str]:
-        doc_result = results.get("document") or {}
-        doc = str(doc_result.get("text") or "") or render_document(request, results)[0]
+    def synthesize(self, request: str, plan: Plan, results: Mapping[str, StepOutcome]) -> tuple[str | None, str]:
+        doc_result = results.get("document")
+        doc = (doc_result.text if doc_result is not None else "") or render_document(request, results)[0]
         lines = []
         for step in plan.steps:
-            r = results.get(step.id) or {}
-            state = "verified" if r.get("verified") else "unverified" if r.get("answer") is not None else "failed"
-            lines.append(f"- {step.id}: {state} ({str(r.get('reason') or '')[:300]})")
+            r = results.get(step.id)
+            if r is None:
+                lines.append(f"- {step.id}: failed (did not run)")
+                continue
+            state = "verified" if r.verified else "unverified" if r.answer is not None else "failed"
+            lines.append(f"- {step.id}: {state} ({r.reason[:300]})")
         return (doc or None), "\n".join(lines)
-
-
-def render_document(
-    request: str, results: Mapping[str, Mapping[str, Any]]
-) -> tuple[str, NumberCheck | None, list[str]]:
-    """The Markdown document from the step results, its whole-document number check against the final
-    table (the sections that cite figures), and the sections that are missing."""
-    title = request_text(request).strip().splitlines()[0][:100] if request_text(request).strip() else "Business plan"
-    parts = [f"# Business plan\n\n_Request: {title}_"]
-    missing = []
-    checked_text = []
-    for i, section in enumerate(DOCUMENT_ORDER, 1):
-        r = results.get(section.id) or {}
-        body = str(r.get("text") or "").strip()
-        if not body or (r.get("answer") is None and not body):
-            missing.append(section.id)
-            body = f"_(not written: {r.get('reason') or 'step did not run'})_"
-        elif section.checks_numbers:  # the projection's assumptions and table are the tool's own: its commentary
-            data = r.get("data") or {}
-            checked_text.append(str(data.get("commentary") or "") if section.id == "projection" else body)
-        parts.append(f"## {i}. {section.title}\n\n{body}")
-    final = _table((results.get("projection") or {}).get("data") or {})
-    base_data = (results.get("baseline") or {}).get("data") or {}
-    target = _target(base_data) if isinstance(base_data, Mapping) else None
-    table = final or _table(base_data if isinstance(base_data, Mapping) else {})
-    check = None
-    if table is not None:
-        periods = None if final is not None else [0]
-        check = check_numbers(
-            "\n\n".join(checked_text),
-            table,
-            periods=periods,
-            growth=final is not None,
-            ignore_growth=(target.pct,) if target else (),
-        )
-        verdict = (
-            "all agree with the table" if check.consistent else f"{len(check.disagreements)} disagree with the table"
-        )
-        parts.append(f"---\n\n_Number check: {len(check.verdicts)} figures refer to the table; {verdict}._")
-    return "\n\n".join(parts) + "\n", check, missing

@@ -1,5 +1,5 @@
 """What a business-plan request says (baseline figures, the goal, the horizon) and the model's proposed
-assumptions, parsed into validated :class:`~longthink.tools.financial_model.Assumptions`.
+assumptions, parsed into validated :class:`~longthink.domains.business_plan.model.Assumptions`.
 
 Numbers stated in the request are the baseline and win over the model's proposals; everything the request
 does not state is proposed by the model as JSON, validated, and otherwise replaced by stated defaults — never
@@ -17,7 +17,8 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from longthink.answers import extract_json
-from longthink.tools.financial_model import Assumptions, Investment, Lever, Metric, find_claims
+from longthink.domains.business_plan.claims import find_claims
+from longthink.domains.business_plan.model import Assumptions, Investment, Lever, Metric
 
 DEFAULT_REVENUE = Decimal(1_000_000)
 DEFAULT_VARIABLE_PCT = Decimal(40)

@@ -3,8 +3,9 @@
 - **reproduce**: run the tests on the original code in the sandbox and record which fail (no model);
 - **localise**: name the suspect function(s): the file's functions seen in the failures' tracebacks, and, when the
   file has several, a few cheap model votes;
-- **patch**: :func:`~longthink.domains.debugging.repair.search_patch` (best-of-N, then iterative repair), every
-  candidate scored by running the tests (the scores land in the run's trace);
+- **patch**: :func:`~longthink.domains.debugging.repair.search_patch` (the refine-with-feedback strategy:
+  best-of-N, then iterative repair shown the test output), every reply read once into a patch and scored by
+  running the tests (the scores land in the run's trace);
 - **validate**: run the whole test file again, fresh, on the chosen patch; verified when every test passes;
 - **explain**: a short explanation by the model of what was wrong and what the patch changes.
 
@@ -18,13 +19,14 @@ import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from longthink.domains.debugging.repair import RepairSettings, TestScorer, patch_prompt, search_patch
+from longthink.domains.debugging.repair import PatchReader, RepairSettings, TestScorer, patch_prompt, search_patch
 from longthink.domains.debugging.source import BadInput, DebugInput, parse_request, unified_diff
 from longthink.domains.pipeline import StepContext, StepOutput
 from longthink.errors import BudgetExceeded
+from longthink.events import ToolCalled
 from longthink.llm.types import Message
+from longthink.outcome import StepOutcome
 from longthink.planners.plan import Plan, PlanStep
 from longthink.search.types import Problem
 from longthink.tools.sandbox import Sandbox, SandboxLimits, TestReport, run_tests
@@ -85,8 +87,9 @@ class DebuggingPipeline:
             return StepOutput("no tests", text=inp.error, verified=False, reason=reason,
                               data={"report": None, "failure": inp.error, "total": 0}, strategy="sandbox")  # fmt: skip
         report = await run_tests(self._sandbox(), inp.source, inp.tests, module=inp.module)
-        ctx.emit("tool_called", tool="run_tests", args={"target": "original"}, ok=report.error is None,
-                 result=report.summary(), error=report.error, latency_s=report.run.duration_s)  # fmt: skip
+        ctx.emit(ToolCalled(call_id=f"{ctx.run_id}:run_tests:original", tool="run_tests", args={"target": "original"},
+                            ok=report.error is None, result=report.summary(), error=report.error,
+                            latency_s=report.run.duration_s))  # fmt: skip
         failure = report.summary(1200)
         if inp.error:
             failure = f"{failure}\nReported error:\n{inp.error[-800:]}"
@@ -139,7 +142,7 @@ class DebuggingPipeline:
         suspects = list(ctx.input_data("localise").get("suspects") or inp.functions()[:1])
         failure = str(repro.get("failure") or inp.error)
         problem = Problem(f"{ctx.run_id}:patch", patch_prompt(inp, suspects, failure), "code",
-                          max_tokens=self.repair.max_tokens)  # fmt: skip
+                          max_tokens=self.repair.max_tokens, parser=PatchReader(inp.source))  # fmt: skip
         scorer = TestScorer(inp, self._sandbox(), expected=int(repro.get("total") or 0))
         found = await search_patch(problem, ctx.search, scorer, self.repair)
         chosen = found.chosen
@@ -163,8 +166,9 @@ class DebuggingPipeline:
         if not isinstance(patched, str):
             return StepOutput(None, reason="no patch to validate", strategy="sandbox")
         report: TestReport = await run_tests(self._sandbox(), patched, inp.tests, module=inp.module)
-        ctx.emit("tool_called", tool="run_tests", args={"target": "patched"}, ok=report.error is None,
-                 result=report.summary(), error=report.error, latency_s=report.run.duration_s)  # fmt: skip
+        ctx.emit(ToolCalled(call_id=f"{ctx.run_id}:run_tests:patched", tool="run_tests", args={"target": "patched"},
+                            ok=report.error is None, result=report.summary(), error=report.error,
+                            latency_s=report.run.duration_s))  # fmt: skip
         ok = report.all_passed
         reason = "every test passes on the patched code" if ok else f"still failing: {report.summary(400)}"
         return StepOutput(f"{report.passed}/{report.total} tests pass", text=report.summary(), verified=ok,
@@ -174,7 +178,7 @@ class DebuggingPipeline:
         diff = str(ctx.input_data("patch").get("diff") or "")
         if not diff:
             return StepOutput(None, reason="no patch to explain", strategy="cot")
-        validated = ctx.inputs.get("validate", {}).get("answer") or "not validated"
+        validated = (v.answer if (v := ctx.inputs.get("validate")) is not None else None) or "not validated"
         prompt = (
             Message.system(SYSTEM_EXPLAIN),
             Message.user(f"Bug report: {inp.description or 'failing tests'}\n\nThe fix, as a diff (lines starting "
@@ -194,23 +198,23 @@ class DebuggingPipeline:
                           candidates=len(cands), strategy="cot")  # fmt: skip
 
     # -- answer ------------------------------------------------------------------------------------------------------
-    def synthesize(self, request: str, plan: Plan, results: Mapping[str, Mapping[str, Any]]) -> tuple[str | None, str]:
-        patch = results.get("patch", {})
-        diff = str((patch.get("data") or {}).get("diff") or "")
-        before = results.get("reproduce", {}).get("answer") or "not run"
-        validate = results.get("validate", {})
-        after = validate.get("answer") or patch.get("answer") or "not run"
-        justification = "\n".join(f"- {s.id}: {results.get(s.id, {}).get('reason', 'not run')}" for s in plan.steps)
+    def synthesize(self, request: str, plan: Plan, results: Mapping[str, StepOutcome]) -> tuple[str | None, str]:
+        none = StepOutcome(step_id="", reason="not run")
+        patch, validate = results.get("patch", none), results.get("validate", none)
+        diff = str(patch.data.get("diff") or "")
+        before = results.get("reproduce", none).answer or "not run"
+        after = validate.answer or patch.answer or "not run"
+        justification = "\n".join(f"- {s.id}: {results.get(s.id, none).reason}" for s in plan.steps)
         if not diff:
             return None, justification
-        fixed = bool(validate.get("verified"))
+        fixed = validate.verified
         status = "Fixed: every test passes." if fixed else "Not fixed: the best patch found still fails tests."
         lines = [f"**{status}**", "", f"- Tests before: {before}", f"- Tests after: {after}"]
-        suspects = results.get("localise", {}).get("answer")
+        suspects = results.get("localise", none).answer
         if suspects:
             lines.append(f"- Suspect: {suspects}")
         lines += ["", "```diff", diff.rstrip("\n"), "```"]
-        explanation = results.get("explain", {}).get("text")
+        explanation = results.get("explain", none).text
         if explanation:
             lines += ["", str(explanation).strip()]
         return "\n".join(lines), justification

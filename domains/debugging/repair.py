@@ -1,12 +1,14 @@
 """Patch search rewarded by executed tests: best-of-N sampled fixes, then iterative repair.
 
-The reward (:class:`TestScorer`) applies each candidate patch to the file and runs the tests in the sandbox:
-its value is the share of tests that pass; a reply without code, a patch that does not parse or that breaks the
-file scores 0 with the reason (a failed candidate, recorded in the trace like every other).
+Each reply is read once into a :class:`Patch` (:class:`PatchReader`, the patch problem's parser). The reward
+(:class:`TestScorer`) runs the tests in the sandbox on the patched file: its value is the share of tests that
+pass; a reply without code, a patch that does not parse or that breaks the file scores 0 with the reason (a
+failed candidate, recorded in the trace like every other).
 
-:func:`search_patch` samples ``n`` fixes in one batched call; while none passes every test it runs repair rounds:
-the best ``parents`` drafts are each shown their own test output, and ``children`` revisions of each are sampled
-(a tree: every child records its parent). The best-scored candidate over all rounds wins.
+The search is the :class:`~longthink.search.feedback.RefineWithFeedback` strategy (:meth:`RepairSettings.strategy`,
+:func:`search_patch`): ``n`` fixes in one batched call; while none passes every test, repair rounds: the best
+``parents`` drafts are each shown their own test output, and ``children`` revisions of each are sampled, all in
+one batched call (a tree: every child records its parent). The best-scored candidate over all rounds wins.
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from pydantic import BaseModel, ConfigDict
+
 from longthink.answers import Parsed, extract_code
 from longthink.domains.debugging.source import DebugInput, apply_patch, function_source
-from longthink.errors import BudgetExceeded
 from longthink.llm.types import Message
 from longthink.search.base import best_scored
-from longthink.search.context import Branch, SearchContext
-from longthink.search.types import Candidate, Problem, Score
+from longthink.search.context import SearchContext
+from longthink.search.feedback import RefineWithFeedback
+from longthink.search.types import Candidate, Problem, Reading, Score, StepResult
 from longthink.tools.sandbox import Sandbox, TestReport, run_tests
 
 SYSTEM = "You are an expert Python programmer. You fix bugs with small, correct changes."
@@ -66,19 +70,47 @@ def revision_prompt(base: Problem, parent: Candidate, feedback: str) -> Problem:
     return replace(base, prompt=(*base.prompt, Message.assistant(text), ask))
 
 
-def reply_code(cand: Candidate) -> Parsed:
+def reply_code(text: str, truncated: bool = False) -> Parsed:
     """The code of a reply that began inside a ```python block (the prefix); a model that opened a second block
     right away is forgiven."""
-    text = re.sub(r"^```python\n\s*```[\w]*\n", "```python\n", cand.text)
-    return extract_code(text, truncated=cand.finish_reason == "length")
+    text = re.sub(r"^```python\n\s*```[\w]*\n", "```python\n", text)
+    return extract_code(text, truncated=truncated)
+
+
+class Patch(BaseModel):
+    """A reply read as a patch: the ``code`` it gives and the file's ``source`` with it applied."""
+
+    model_config = ConfigDict(frozen=True)
+
+    code: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class PatchReader:
+    """Reads a reply into a :class:`Patch` of ``original`` (the patch problem's parser): the answer is the code;
+    a reply without code, or with a patch that does not parse or fit the file, is a failed reading."""
+
+    original: str
+
+    def __call__(self, text: str, truncated: bool) -> Reading:
+        code = reply_code(text, truncated)
+        if code.value is None:
+            return Reading(None, code.error or "no code")
+        patched = apply_patch(self.original, code.value)
+        if patched.source is None:
+            return Reading(None, patched.error)
+        return Reading(code.value, None, Patch(code=code.value, source=patched.source))
 
 
 @dataclass
 class TestScorer:
     """Reward = share of the tests that pass with the candidate's patch applied (run in the sandbox).
 
-    Keeps each candidate's :class:`TestReport` (``reports``, by candidate id) so the search can show a child
-    its parent's test output and the pack can report the chosen patch's results without running them again."""
+    The patch is the candidate's payload when the problem's parser is a :class:`PatchReader` (else the reply is
+    read here). Keeps each candidate's :class:`TestReport` (``reports``) and patched file (``patched``), by
+    candidate id, so the search can show a child its parent's test output and the pack can report the chosen
+    patch's results without running them again."""
 
     __test__ = False  # not a pytest class
 
@@ -90,21 +122,39 @@ class TestScorer:
     patched: dict[str, str] = field(default_factory=dict)
 
     async def score(self, problem: Problem, candidates: Sequence[Candidate]) -> list[Score]:
-        return list(await asyncio.gather(*(self._one(c) for c in candidates)))
+        return list(await asyncio.gather(*(self._one(problem, c) for c in candidates)))
 
-    async def _one(self, cand: Candidate) -> Score:
-        code = reply_code(cand)
-        if code.value is None:
-            return Score(self.name, 0.0, rationale=f"failed candidate: {code.error or 'no code'}")
-        patched = apply_patch(self.inp.source, code.value)
-        if patched.source is None:
-            return Score(self.name, 0.0, rationale=f"failed candidate: {patched.error}")
-        self.patched[cand.id] = patched.source
-        report = await run_tests(self.sandbox, patched.source, self.inp.tests, module=self.inp.module,
-                                 expected=self.expected)  # fmt: skip
+    def _read(self, problem: Problem, cand: Candidate) -> Reading:
+        if isinstance(cand.payload, Patch):
+            return Reading(cand.answer, None, cand.payload)
+        if isinstance(problem.parser, PatchReader):  # read when sampled, and it failed
+            return Reading(None, cand.parse_error)
+        return PatchReader(self.inp.source)(cand.text, cand.finish_reason == "length")
+
+    async def _one(self, problem: Problem, cand: Candidate) -> Score:
+        read = self._read(problem, cand)
+        if not isinstance(read.payload, Patch):
+            return Score(self.name, 0.0, rationale=f"failed candidate: {read.error}")
+        source = read.payload.source
+        self.patched[cand.id] = source
+        report = await run_tests(self.sandbox, source, self.inp.tests, module=self.inp.module, expected=self.expected)
         self.reports[cand.id] = report
-        note = "" if patched.source != self.inp.source else " (the patch changes nothing)"
+        note = "" if source != self.inp.source else " (the patch changes nothing)"
         return Score(self.name, report.pass_rate, rationale=report.summary(600) + note)
+
+    def solved(self, cand: Candidate) -> bool:
+        """The candidate's patch passes every test."""
+        report = self.reports.get(cand.id)
+        return report is not None and (cand.score(self.name) or 0.0) >= 1.0 and report.all_passed
+
+    def feedback(self, cand: Candidate) -> str:
+        """What a revision of ``cand`` is shown: its test output, or why it gave no usable patch."""
+        if cand.id in self.reports:
+            return self.reports[cand.id].summary(900)
+        return next((sc.rationale for sc in cand.scores if sc.scorer == self.name), "")
+
+    def choose(self, candidates: Sequence[Candidate]) -> Candidate | None:
+        return choose(candidates, self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,67 +174,22 @@ class RepairSettings:
     """Sampling stops at the end of the code block or at top-level test code after the function (function
     bodies are indented, so these never cut one)."""
 
+    def strategy(self, scorer: TestScorer) -> RefineWithFeedback:
+        """The patch search: :class:`RefineWithFeedback` rewarded by ``scorer``, each revision shown its
+        parent's test output, stopping once a patch passes every test; among equals the smallest change wins."""
+        return RefineWithFeedback(scorer.feedback, n=self.n, rounds=self.rounds, parents=self.parents,
+                                  children=self.children, scorer=scorer, revise=revision_prompt, select=scorer.choose,
+                                  done=scorer.solved, prefix=self.prefix, stop=self.stop, max_tokens=self.max_tokens,
+                                  name="repair")  # fmt: skip
 
-@dataclass(frozen=True, slots=True)
-class RepairResult:
-    candidates: tuple[Candidate, ...]
-    chosen: Candidate | None
-    rounds: int
-    stopped: str | None
 
-
-async def search_patch(problem: Problem, ctx: SearchContext, scorer: TestScorer, s: RepairSettings) -> RepairResult:
+async def search_patch(problem: Problem, ctx: SearchContext, scorer: TestScorer, s: RepairSettings) -> StepResult:
     """Best-of-N then iterative repair (see the module docstring); stops early when a patch passes every test
-    or the budget is spent (what was scored so far is kept)."""
-    everything: list[Candidate] = []
-    stopped: str | None = None
-    rounds = 0
-
-    def solved() -> bool:
-        return any((c.score(scorer.name) or 0.0) >= 1.0 and scorer.reports[c.id].all_passed
-                   for c in everything if c.id in scorer.reports)  # fmt: skip
-
-    fit = ctx.budget.fit_n(s.n, s.max_tokens)
-    if fit == 0:
-        return RepairResult((), None, 0, "budget")
-    try:
-        [first] = await ctx.sample(problem, fit, branches=[Branch(s.prefix)], max_tokens=s.max_tokens, stop=s.stop,
-                                   strategy="patch")  # fmt: skip
-    except BudgetExceeded:
-        return RepairResult((), None, 0, "budget")
-    everything.extend(await ctx.score(problem, first, scorer))
-    for round_ in range(1, s.rounds + 1):
-        if solved():
-            break
-        ranked = sorted((c for c in everything if c.id in scorer.reports),
-                        key=lambda c: -(c.score(scorer.name) or 0.0))[: s.parents]  # fmt: skip
-        if not ranked:  # nothing ran: revise the first drafts' replies as they are
-            ranked = everything[: s.parents]
-        children: list[Candidate] = []
-        for parent in ranked:
-            fit = ctx.budget.fit_n(s.children, s.max_tokens)
-            if fit == 0:
-                stopped = "budget"
-                break
-            feedback = (
-                scorer.reports[parent.id].summary(900)
-                if parent.id in scorer.reports
-                else next((sc.rationale for sc in parent.scores if sc.scorer == scorer.name), "")
-            )
-            child_problem = revision_prompt(problem, parent, feedback)
-            try:
-                [row] = await ctx.sample(child_problem, fit, branches=[Branch(s.prefix, parent=parent)],
-                                         max_tokens=s.max_tokens, stop=s.stop, strategy=f"repair{round_}.")  # fmt: skip
-            except BudgetExceeded:
-                stopped = "budget"
-                break
-            children.extend(row)
-        if children:
-            rounds = round_
-            everything.extend(await ctx.score(problem, children, scorer))
-        if stopped:
-            break
-    return RepairResult(tuple(everything), choose(everything, scorer), rounds, stopped)
+    or the budget is spent (what was scored so far is kept). The problem's replies are read as patches of the
+    scorer's file (:class:`PatchReader`) unless it has a parser of its own."""
+    if problem.parser is None:
+        problem = replace(problem, parser=PatchReader(scorer.inp.source))
+    return await s.strategy(scorer).solve(problem, ctx)
 
 
 def choose(candidates: Sequence[Candidate], scorer: TestScorer) -> Candidate | None:

@@ -6,11 +6,12 @@ from longthink.search.beam import BeamSearch
 from longthink.search.best_of_n import BestOfN
 from longthink.search.context import Branch, SearchContext
 from longthink.search.cot import ChainOfThought
+from longthink.search.feedback import RefineWithFeedback
 from longthink.search.refine import Refine
 from longthink.search.registry import STRATEGIES, make_strategy
 from longthink.search.self_consistency import SelfConsistency
 from longthink.search.tree import TreeSearch
-from longthink.search.types import Candidate, Problem, Score, StepResult
+from longthink.search.types import Candidate, Problem, Reading, Score, StepResult
 from longthink.search.weighted_best_of_n import WeightedBestOfN
 
 __all__ = [
@@ -22,7 +23,9 @@ __all__ = [
     "Candidate",
     "ChainOfThought",
     "Problem",
+    "Reading",
     "Refine",
+    "RefineWithFeedback",
     "Score",
     "SearchContext",
     "SelfConsistency",

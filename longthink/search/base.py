@@ -8,6 +8,8 @@ from typing import Protocol, runtime_checkable
 
 from longthink.budget import Spend
 from longthink.errors import BudgetExceeded
+from longthink.events import SearchFinished
+from longthink.outcome import SpendData
 from longthink.search.context import SearchContext
 from longthink.search.types import Candidate, Problem, StepResult
 
@@ -100,16 +102,17 @@ def result(
         stopped=stopped,
     )
     ctx.emit(
-        "step_finished",
-        problem_id=problem.id,
-        strategy=strategy,
-        answer=final,
-        chosen=chosen.id if chosen else None,
-        reason=out.reason,
-        candidates=len(candidates),
-        stopped=stopped,
-        spend=out.spend.as_dict(),
-        votes=dict(votes or {}),
+        SearchFinished(
+            problem_id=problem.id,
+            strategy=strategy,
+            answer=final,
+            chosen=chosen.id if chosen else None,
+            reason=out.reason,
+            candidates=len(candidates),
+            stopped=stopped,
+            spend=SpendData.of(out.spend),
+            votes={str(k): float(v) for k, v in (votes or {}).items()},
+        )
     )
     return out
 

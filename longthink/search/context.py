@@ -12,17 +12,16 @@ import itertools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from longthink.answers import extract_answer
 from longthink.budget import Budget, Spend
 from longthink.errors import BudgetExceeded, ConfigError
-from longthink.events import EventBus
+from longthink.events import BudgetUpdate, CandidateData, CandidateGenerated, CandidateScored, Event, EventBus
 from longthink.llm.base import LLM
 from longthink.llm.types import Completion, Message, SamplingParams
 from longthink.program import ProgramRunner, default_runner, parse_run, program_of, runnable
 from longthink.rewards.base import Scorer
-from longthink.search.types import Candidate, Problem, Score, prompt_hash
+from longthink.search.types import Candidate, Problem, Reading, Score, prompt_hash
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +65,10 @@ class SearchContext:
         """The model that judges candidates: the separate judge model when one is set, else the policy model."""
         return self.judge_llm or self.llm
 
-    def emit(self, kind: Any, **data: Any) -> None:
+    def emit(self, event: Event) -> None:
+        """Send ``event`` to the run's stream, tagged with this context's step id (when it has none)."""
         if self.events is not None:
-            self.events.emit(kind, step_id=self.step_id, **data)
+            self.events.emit(event, step_id=self.step_id)
 
     # -- generation -----------------------------------------------------------------------------------------
     def _prompt(self, problem: Problem, branch: Branch) -> tuple[Message, ...]:
@@ -78,7 +78,7 @@ class SearchContext:
 
     async def sample(
         self,
-        problem: Problem,
+        problem: Problem | Sequence[Problem],
         n: int,
         *,
         branches: Sequence[Branch] = (Branch(),),
@@ -88,7 +88,13 @@ class SearchContext:
         partial_on_stop: bool = False,
         temperature: float | None = None,
     ) -> list[list[Candidate]]:
-        """``n`` candidates for each branch, in one batched call charged to the budget.
+        """``n`` candidates for each prompt, in one batched call charged to the budget; a row per prompt.
+
+        The prompts are ``problem`` continued by each of ``branches`` (a row per branch), or — different prompts
+        batched in one call — several problems, a row per problem, each continued by its branch (``branches``
+        holds one branch per problem, or one for all). The sampling parameters are shared: ``max_tokens``
+        defaults to the largest of the problems'. Each candidate is read by its own problem (answer kind, parser,
+        mode) and recorded under that problem's id.
 
         Raises ``BudgetExceeded`` when the budget cannot admit the request (strategies catch it and stop).
         With ``partial_on_stop``, a completion that ended on one of ``stop`` (a step delimiter, as reported by
@@ -97,8 +103,17 @@ class SearchContext:
         """
         if n < 1:
             raise ConfigError(f"n must be >= 1, got {n}", field="n")
-        limit = max_tokens or problem.max_tokens
-        reservation = self.budget.reserve(n * len(branches))
+        if isinstance(problem, Problem):
+            rows = [(problem, b) for b in branches]
+        elif len(branches) in (1, len(problem)):
+            rows = list(zip(problem, list(branches) * len(problem) if len(branches) == 1 else branches, strict=True))
+        else:
+            raise ConfigError(f"{len(problem)} problems need one branch or one each, got {len(branches)}",
+                              field="branches")  # fmt: skip
+        if not rows:
+            raise ConfigError("nothing to sample: no problem or no branch", field="problem")
+        limit = max_tokens or max(p.max_tokens for p, _ in rows)
+        reservation = self.budget.reserve(n * len(rows))
         call = next(self._counter)
         seed = None if self.seed is None else self.seed * 100_003 + call
         params = SamplingParams(
@@ -110,7 +125,7 @@ class SearchContext:
             seed=seed,
             logprobs=self.logprobs,
         )
-        prompts = [self._prompt(problem, b) for b in branches]
+        prompts = [self._prompt(p, b) for p, b in rows]
         try:
             results = await self.llm.generate(prompts, params)
         except BaseException:
@@ -122,24 +137,34 @@ class SearchContext:
             model=self.llm.model,
         )
         out: list[list[Candidate]] = []
-        for b, (branch, prompt, comps) in enumerate(zip(branches, prompts, results, strict=True)):
+        for b, ((prob, branch), prompt, comps) in enumerate(zip(rows, prompts, results, strict=True)):
             phash = prompt_hash(prompt, {"t": params.temperature, "max": limit, "stop": list(stop)})
             tags = [f"{strategy}{call}.{b}.{c.index}" for c in comps]
             row = [
-                self._candidate(problem, branch, c, phash, seed, tag, stop, partial_on_stop)
+                self._candidate(prob, branch, c, phash, seed, tag, stop, partial_on_stop)
                 for c, tag in zip(comps, tags, strict=True)
             ]
             out.append(row)
-        if problem.mode == "program":
-            out = await self._execute(problem, out)
-        for row in out:
+        groups: dict[int, list[int]] = {}  # program mode: each problem's rows run in one batch
+        for r, (prob, _) in enumerate(rows):
+            if prob.mode == "program":
+                groups.setdefault(id(prob), []).append(r)
+        for idx in groups.values():
+            ran = await self._execute(rows[idx[0]][0], [out[r] for r in idx])
+            for r, row in zip(idx, ran, strict=True):
+                out[r] = row
+        for (prob, _), row in zip(rows, out, strict=True):
             for cand in row:
-                self.emit("candidate_generated", problem_id=problem.id, candidate=_summary(cand))
+                self.emit(CandidateGenerated(problem_id=prob.id, candidate=CandidateData.of(cand)))
+        self._emit_budget()
+        return out
+
+    def _emit_budget(self) -> None:
+        """The run budget's state (the root of this context's budget) as a ``budget`` event."""
         root = self.budget
         while root.parent is not None:
             root = root.parent
-        self.emit("budget", **root.spent.as_dict(), cap_tokens=root.tokens, exhausted=root.exhausted)
-        return out
+        self.emit(BudgetUpdate.of(root.spent, cap_tokens=root.tokens, exhausted=root.exhausted))
 
     def _candidate(
         self,
@@ -156,20 +181,21 @@ class SearchContext:
         # A step ended on a delimiter (not EOS, not the limit): the solution goes on from prefix + step.
         partial = partial_on_stop and c.stop_sequence is not None
         text = branch.prefix + c.text + (c.stop_sequence or "" if partial else "")
-        answer: str | None
-        error: str | None
+        truncated = c.finish_reason == "length"
         if partial:
-            answer, error = None, "partial solution"
+            read = Reading(None, "partial solution")
+        elif problem.parser is not None:
+            read = problem.parser(text, truncated)
         else:
-            parsed = extract_answer(text, problem.answer_kind, truncated=c.finish_reason == "length")
-            answer, error = parsed.value, parsed.error
+            parsed = extract_answer(text, problem.answer_kind, truncated=truncated)
+            read = Reading(parsed.value, parsed.error)
         return Candidate(
             id=f"{problem.id}/{tag}",
             problem_id=problem.id,
             index=c.index,
             text=text,
-            answer=answer,
-            parse_error=error,
+            answer=read.answer,
+            parse_error=read.error,
             finish_reason=c.finish_reason,
             prompt_tokens=c.prompt_tokens,
             completion_tokens=c.completion_tokens + (parent.completion_tokens if parent else 0),
@@ -181,6 +207,7 @@ class SearchContext:
             depth=(parent.depth + 1) if parent else 0,
             mean_logprob=c.mean_logprob,
             partial=partial,
+            payload=read.payload,
         )
 
     async def _execute(self, problem: Problem, rows: list[list[Candidate]]) -> list[list[Candidate]]:
@@ -216,6 +243,7 @@ class SearchContext:
         scorer = scorer or self.scorer
         if scorer is None or not candidates:
             return list(candidates)
+        requests_before = self.budget.spent.requests
         try:
             scores = await scorer.score(problem, candidates)
         except BudgetExceeded as exc:
@@ -225,10 +253,12 @@ class SearchContext:
             return list(candidates)
         if len(scores) != len(candidates):
             raise ConfigError(f"scorer {scorer.name!r} returned {len(scores)} scores for {len(candidates)} candidates")
+        if self.budget.spent.requests != requests_before:  # a judge model spent: the run's record says so
+            self._emit_budget()
         scored = [c.with_scores(s) for c, s in zip(candidates, scores, strict=True)]
         for c, s in zip(scored, scores, strict=True):
-            self.emit("candidate_scored", problem_id=problem.id, candidate_id=c.id, scorer=s.scorer,
-                      value=s.value, steps=list(s.steps), rationale=s.rationale)  # fmt: skip
+            self.emit(CandidateScored(problem_id=problem.id, candidate_id=c.id, scorer=s.scorer, value=s.value,
+                                      steps=list(s.steps), rationale=s.rationale))  # fmt: skip
         return scored
 
     def spend_since(self, before: Spend) -> Spend:
@@ -240,36 +270,6 @@ class SearchContext:
             now.requests - before.requests,
             now.cost - before.cost,
         )
-
-
-def _summary(c: Candidate) -> dict[str, Any]:
-    return {
-        "id": c.id,
-        "index": c.index,
-        "parent_id": c.parent_id,
-        "depth": c.depth,
-        "text": c.text,
-        "answer": c.answer,
-        "parse_error": c.parse_error,
-        "finish_reason": c.finish_reason,
-        "prompt_tokens": c.prompt_tokens,
-        "completion_tokens": c.completion_tokens,
-        "latency_s": round(c.latency_s, 4),
-        "model": c.model,
-        "prompt_hash": c.prompt_hash,
-        "seed": c.seed,
-        "mean_logprob": c.mean_logprob,
-        "partial": c.partial,
-        "execution": None
-        if c.execution is None
-        else {
-            "ok": c.execution.ok,
-            "output": c.execution.output[-500:],
-            "error": c.execution.error,
-            "duration_s": round(c.execution.duration_s, 4),
-            "sandboxed_by": c.execution.sandboxed_by,
-        },
-    }
 
 
 __all__ = ["Branch", "Score", "SearchContext"]

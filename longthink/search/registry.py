@@ -12,6 +12,7 @@ from longthink.search.base import Strategy
 from longthink.search.beam import BeamSearch
 from longthink.search.best_of_n import BestOfN
 from longthink.search.cot import ChainOfThought
+from longthink.search.feedback import RefineWithFeedback
 from longthink.search.refine import Refine
 from longthink.search.self_consistency import SelfConsistency
 from longthink.search.tree import TreeSearch
@@ -25,6 +26,7 @@ STRATEGIES: dict[str, Callable[..., Strategy]] = {
     "beam": BeamSearch,
     "tree": TreeSearch,
     "refine": Refine,
+    "refine_feedback": RefineWithFeedback,
     "adaptive": AdaptiveConsistency,
 }
 

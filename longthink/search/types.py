@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -15,13 +15,31 @@ from longthink.program import AnswerMode, Execution, program_question
 
 
 @dataclass(frozen=True, slots=True)
+class Reading:
+    """What a problem's :data:`Parser` reads out of one reply: the ``answer`` (or None, with ``error`` saying
+    why) and a typed ``payload`` (a patch, validated assumptions, a routing problem...). A payload may come with
+    no answer when the reading is still usable (defaults filled in for a reply without JSON, say)."""
+
+    answer: str | None
+    error: str | None = None
+    payload: Any = None
+
+
+Parser = Callable[[str, bool], Reading]
+"""Reads a reply: ``parser(text, truncated) -> Reading`` (``truncated``: the reply was cut at its token limit).
+It never raises on bad text: a reply it cannot read is a :class:`Reading` with the error."""
+
+
+@dataclass(frozen=True, slots=True)
 class Problem:
     """What one search solves: the prompt, the kind of answer to extract, and how solutions are formatted.
 
     ``step_delimiter`` splits a solution into steps for step-level search (beam, tree). ``reference`` is a
     known answer for benchmarks; strategies never look at it. ``mode``: ``"text"`` reads the answer (of
     ``answer_kind``) out of the reply; ``"program"`` runs the Python program in the reply in the sandbox and
-    reads the answer out of what it prints (see :mod:`longthink.program`).
+    reads the answer out of what it prints (see :mod:`longthink.program`). ``parser``, when set, reads each
+    finished reply instead of the answer kind's extractor: the answer and a typed payload, once, when the
+    candidate is made (see :class:`Reading`), so no scorer or step parses the text again.
     """
 
     id: str
@@ -32,6 +50,7 @@ class Problem:
     reference: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
     mode: AnswerMode = "text"
+    parser: Parser | None = None
 
     @staticmethod
     def from_text(
@@ -72,6 +91,8 @@ class Candidate:
     ``text`` is the whole solution (for tree/beam nodes: the partial solution so far); ``answer`` is the
     extracted, normalised answer or None with ``parse_error`` saying why. In program mode the answer is what
     the program printed and ``execution`` says how the run went (a crash or time-out is the parse error).
+    ``payload`` is what the problem's parser read out of the reply (a patch, validated assumptions...), typed;
+    None when the problem has no parser or the reply could not be read (``parse_error`` says why).
     """
 
     id: str
@@ -93,6 +114,7 @@ class Candidate:
     partial: bool = False  # a step-search node that stopped at a step boundary
     scores: tuple[Score, ...] = ()
     execution: Execution | None = None
+    payload: Any = None
 
     @property
     def finished(self) -> bool:
@@ -124,6 +146,7 @@ class StepResult:
     spend: Spend
     votes: Mapping[str, float] = field(default_factory=dict)
     stopped: str | None = None  # why sampling stopped early: "decided", "budget", ...
+    rounds: int = 0  # revision rounds an iterative strategy ran (refine_feedback)
 
     @property
     def failed(self) -> bool:

@@ -1,0 +1,59 @@
+"""The business plan as one Markdown document, built from the step results and re-checked as a whole against
+the final table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from longthink.domains.business_plan.claims import NumberCheck, check_numbers
+from longthink.domains.business_plan.figures import table_of, target_of
+from longthink.domains.business_plan.sections import DOCUMENT_ORDER
+from longthink.domains.pipeline import request_text
+from longthink.outcome import StepOutcome
+
+ARTIFACT = "business_plan.md"
+"""The document's file name in the run's artifact directory."""
+
+
+def render_document(request: str, results: Mapping[str, StepOutcome]) -> tuple[str, NumberCheck | None, list[str]]:
+    """The Markdown document from the step results, its whole-document number check against the final
+    table (the sections that cite figures), and the sections that are missing."""
+    title = request_text(request).strip().splitlines()[0][:100] if request_text(request).strip() else "Business plan"
+    parts = [f"# Business plan\n\n_Request: {title}_"]
+    missing = []
+    checked_text = []
+    for i, section in enumerate(DOCUMENT_ORDER, 1):
+        r = results.get(section.id)
+        body = r.text.strip() if r is not None else ""
+        if not body:
+            missing.append(section.id)
+            body = f"_(not written: {(r.reason if r is not None else '') or 'step did not run'})_"
+        elif section.checks_numbers:  # the projection's assumptions and table are the tool's own: its commentary
+            data = r.data if r is not None else {}
+            checked_text.append(str(data.get("commentary") or "") if section.id == "projection" else body)
+        parts.append(f"## {i}. {section.title}\n\n{body}")
+    final = table_of(_data(results, "projection"))
+    base_data = _data(results, "baseline")
+    target = target_of(base_data) if isinstance(base_data, Mapping) else None
+    table = final or table_of(base_data if isinstance(base_data, Mapping) else {})
+    check = None
+    if table is not None:
+        periods = None if final is not None else [0]
+        check = check_numbers(
+            "\n\n".join(checked_text),
+            table,
+            periods=periods,
+            growth=final is not None,
+            ignore_growth=(target.pct,) if target else (),
+        )
+        verdict = (
+            "all agree with the table" if check.consistent else f"{len(check.disagreements)} disagree with the table"
+        )
+        parts.append(f"---\n\n_Number check: {len(check.verdicts)} figures refer to the table; {verdict}._")
+    return "\n\n".join(parts) + "\n", check, missing
+
+
+def _data(results: Mapping[str, StepOutcome], step_id: str) -> Mapping[str, Any]:
+    out = results.get(step_id)
+    return out.data if out is not None else {}

@@ -1,0 +1,101 @@
+"""Reading the model's replies, once, into typed payloads (see :class:`~longthink.search.types.Reading`): a
+section's cleaned text, a baseline proposal completed into validated assumptions, a strategy's assumptions.
+
+Each reader is the ``parser`` of the problem the pack samples, so the candidates carry their payload into the
+scorers, the selection and the trace, and nothing parses the reply's text again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict
+
+from longthink.answers import extract_json, extract_text
+from longthink.domains.business_plan.model import Assumptions
+from longthink.domains.business_plan.request import RequestFacts, baseline_assumptions, plan_assumptions
+from longthink.search.types import Reading
+
+
+def clean_section(text: str, title: str) -> str:
+    """A section's text without a repeated heading, code fences or Markdown tables (the financial model's table
+    is the document's only table: a model's copy of it can only add errors)."""
+    lines = [ln for ln in text.strip().splitlines() if not ln.strip().startswith(("```", "|"))]
+    while lines and (
+        not lines[0].strip()
+        or (lines[0].lstrip().startswith("#") and len(lines[0]) < 80)
+        or lines[0].strip().strip("*:").lower() == title.lower()
+    ):
+        lines.pop(0)
+    return "\n".join(lines).strip()
+
+
+def trim(text: str) -> str:
+    """Drop an unfinished last sentence (a completion cut at its token limit)."""
+    cut = max(text.rfind(". "), text.rfind(".\n"), text.rfind("\n- "), text.rfind(".)"))
+    if text.rstrip().endswith((".", "!", "?", ")")) or cut < len(text) // 2:
+        return text.strip()
+    return text[: cut + 1].strip()
+
+
+def option_name(line: str, limit: int = 60) -> str:
+    """An option's name: its heading line without markup, cut at a word boundary."""
+    name = line.strip(" *#:")
+    if len(name) <= limit:
+        return name
+    return name[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "\u2026"
+
+
+@dataclass(frozen=True, slots=True)
+class SectionText:
+    """Reads a prose reply: the answer as for any text; the payload is the section's text, cleaned
+    (:func:`clean_section`) and trimmed to its last finished sentence (:func:`trim`)."""
+
+    title: str
+
+    def __call__(self, text: str, truncated: bool) -> Reading:
+        parsed = extract_text(text, truncated=truncated)
+        return Reading(parsed.value, parsed.error, trim(clean_section(text, self.title)))
+
+
+class Proposal(BaseModel):
+    """A baseline: validated assumptions and where each figure came from (the request, the model, a default)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    assumptions: Assumptions
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineReader:
+    """Reads a baseline proposal (JSON) into the :class:`Proposal` it leads to, completed by the request's
+    figures and stated defaults (see :func:`baseline_assumptions`). A reply without JSON still leads to a
+    proposal (the defaults, noted), with no answer; an invalid result is a failed reading ("invalid: ...")."""
+
+    facts: RequestFacts
+
+    def __call__(self, text: str, truncated: bool) -> Reading:
+        parsed = extract_json(text, truncated=truncated)
+        try:
+            assumptions, notes = baseline_assumptions(self.facts, text)
+        except ValueError as exc:
+            return Reading(None, parsed.error or f"invalid: {exc}")
+        return Reading(parsed.value, parsed.error, Proposal(assumptions=assumptions, notes=tuple(notes)))
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectionReader:
+    """Reads a strategy's proposed assumptions (JSON: growth, levers, investments) on top of ``baseline`` into
+    validated :class:`Assumptions` (see :func:`plan_assumptions`); an unusable one is a failed reading."""
+
+    baseline: Assumptions
+
+    def __call__(self, text: str, truncated: bool) -> Reading:
+        parsed = extract_json(text, truncated=truncated)
+        if parsed.value is None:
+            return Reading(None, parsed.error)
+        try:
+            return Reading(parsed.value, None, plan_assumptions(self.baseline, text))
+        except ValueError as exc:
+            return Reading(None, f"invalid assumptions: {exc}")
