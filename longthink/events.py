@@ -1,49 +1,357 @@
-"""The event stream: every step of a run is an :class:`Event`; the store, the CLI, the HTTP stream and user
-callbacks all consume the same events from an :class:`EventBus`.
+"""The event stream: every step of a run is a typed event; the store, the CLI, the HTTP stream and user callbacks
+all consume the same events from an :class:`EventBus`.
 
-Each event carries the run id, an optional step id, a monotonic sequence number (unique per bus, so
-replaying a stream is idempotent by ``(run_id, seq)``) and a timestamp. Payloads are plain JSON-able dicts.
+The schema is a versioned public contract (:data:`SCHEMA_VERSION`; ``docs/events.schema.json`` is generated
+from these models by :func:`json_schema` and a test keeps the two equal). One pydantic model per kind, each with
+the envelope — ``run_id``, ``step_id`` (None for run-level events), a ``seq`` unique and increasing per run (so
+replaying a stream is idempotent by ``(run_id, seq)``) and a timestamp ``ts`` — and its own typed fields.
+Producers build the payload (``bus.emit(StepStarted(step_id="s1", goal=...))``); the bus stamps the envelope.
+Unknown fields are refused when an event is built, so a typo in a producer fails in its tests, not in a
+consumer.
+
+Version history: 1 — typed events (this module); before it, free-form dicts (version 0).
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from collections.abc import Callable, Mapping, Sequence
+from typing import Annotated, Any, Literal, TypeAlias, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from longthink.outcome import SpendData, Status, StepOutcome
 
 log = logging.getLogger(__name__)
 
-EventKind = Literal[
-    "run_started",
-    "plan_proposed",
-    "plan_selected",
-    "step_started",
-    "candidate_generated",
-    "candidate_scored",
-    "step_finished",
-    "verification",
-    "replan",
-    "tool_called",
-    "budget",
-    "answer",
-    "error",
-]
-EVENT_KINDS: frozenset[str] = frozenset(get_args(EventKind))
+SCHEMA_VERSION = 1
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
-    kind: EventKind
-    run_id: str
-    seq: int
-    ts: float
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class EventBase(_Model):
+    """The envelope every event carries (stamped by :meth:`EventBus.emit`)."""
+
+    run_id: str = ""
+    seq: int = 0
+    ts: float = 0.0
     step_id: str | None = None
-    data: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The event's own fields (without the envelope and ``kind``), as JSON values."""
+        return self.model_dump(mode="json", exclude=_ENVELOPE)
+
+
+_ENVELOPE = {"kind", "run_id", "seq", "ts", "step_id"}
+
+
+# -- payload parts -------------------------------------------------------------------------------------------
+class ChatMessage(_Model):
+    role: str
+    content: str
+
+
+class ExecutionData(_Model):
+    """How a program-mode candidate's program ran (see :class:`longthink.program.Execution`)."""
+
+    ok: bool
+    output: str = ""
+    error: str | None = None
+    duration_s: float = 0.0
+    sandboxed_by: str = ""
+
+
+class CandidateData(_Model):
+    """A sampled candidate as the stream carries it (the fields of
+    :class:`~longthink.search.types.Candidate` but its scores, which come as ``candidate_scored`` events)."""
+
+    id: str
+    problem_id: str | None = None
+    index: int = 0
+    text: str = ""
+    answer: str | None = None
+    parse_error: str | None = None
+    finish_reason: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float | None = 0.0  # None: not measured (or not finite)
+    model: str | None = None
+    prompt_hash: str | None = None
+    seed: int | None = None
+    parent_id: str | None = None
+    depth: int = 0
+    mean_logprob: float | None = None
+    partial: bool = False
+    reasoning: str | None = None
+    execution: ExecutionData | None = None
+    payload: Any = None  # the candidate's typed parsed payload (a routing problem, a patch...), as JSON
+
+    @classmethod
+    def of(cls, c: Any, *, output_chars: int = 500) -> CandidateData:
+        """From a :class:`~longthink.search.types.Candidate` (execution output cut to its last
+        ``output_chars``; a non-finite latency becomes 0)."""
+        ex = c.execution
+        latency = float(c.latency_s) if c.latency_s == c.latency_s and abs(c.latency_s) != float("inf") else 0.0
+        payload = getattr(c, "payload", None)
+        return cls(
+            id=c.id, problem_id=c.problem_id, index=c.index, text=c.text, answer=c.answer, parse_error=c.parse_error,
+            finish_reason=c.finish_reason, prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
+            latency_s=round(latency, 4), model=c.model, prompt_hash=c.prompt_hash, seed=c.seed, parent_id=c.parent_id,
+            depth=c.depth, mean_logprob=c.mean_logprob, partial=c.partial,
+            execution=None if ex is None else ExecutionData(
+                ok=ex.ok, output=ex.output[-output_chars:], error=ex.error, duration_s=round(ex.duration_s, 4),
+                sandboxed_by=ex.sandboxed_by,
+            ),
+            payload=_jsonable(payload),
+        )  # fmt: skip
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None:
+        return None
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json")
+    return json.loads(json.dumps(value, default=str))
+
+
+# -- the kinds -----------------------------------------------------------------------------------------------
+class RunStarted(EventBase):
+    """A run began: the request, what kind of answer it wants, the domain pack chosen, the run's options."""
+
+    kind: Literal["run_started"] = "run_started"
+    request: str
+    answer_kind: str = "text"
+    domain: str = "general"
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunResumed(EventBase):
+    """An interrupted or paused run goes on (after a plan decision, a crash or a kill)."""
+
+    kind: Literal["run_resumed"] = "run_resumed"
+    decision: str | None = None  # approve | edit | reject, or None for a plain resume
+
+
+class PlanProposed(EventBase):
+    """One candidate plan the planner sampled (``plan`` None when it could not be read; ``error`` says why)."""
+
+    kind: Literal["plan_proposed"] = "plan_proposed"
+    plan_id: str
+    candidate_id: str | None = None
+    plan: dict[str, Any] | None = None
+    score: float | None = None
+    valid: bool = True
+    error: str | None = None
+    scores: dict[str, float | None] = Field(default_factory=dict)
+
+
+class PlanSelected(EventBase):
+    """The plan the run follows (chosen by the planner, a pack's own plan, approved or edited by a person)."""
+
+    kind: Literal["plan_selected"] = "plan_selected"
+    plan_id: str
+    plan: dict[str, Any]
+    index: int | None = None
+    reason: str = ""
+
+
+class ApprovalRequested(EventBase):
+    """The run waits for a person to approve, edit or reject ``plan``."""
+
+    kind: Literal["approval_requested"] = "approval_requested"
+    plan: dict[str, Any]
+    error: str | None = None  # why the last edit was refused
+
+
+class StepStarted(EventBase):
+    """A plan step (``step_id``) starts: its goal, how it is solved, and the prompt when a model answers it."""
+
+    kind: Literal["step_started"] = "step_started"
+    goal: str = ""
+    step_kind: str | None = None
+    strategy: str = ""
+    answer_mode: str | None = None
+    depends_on: list[str] = Field(default_factory=list)
+    inputs: dict[str, str] = Field(default_factory=dict)
+    budget_tokens: int | None = None
+    problem_id: str | None = None
+    plan_id: str | None = None
+    prompt: list[ChatMessage] | None = None
+
+
+class CandidateGenerated(EventBase):
+    kind: Literal["candidate_generated"] = "candidate_generated"
+    problem_id: str
+    candidate: CandidateData
+
+
+class CandidateScored(EventBase):
+    kind: Literal["candidate_scored"] = "candidate_scored"
+    problem_id: str | None = None
+    candidate_id: str
+    scorer: str
+    value: float | None = None
+    steps: list[float | None] = Field(default_factory=list)
+    rationale: str = ""
+
+
+class SearchFinished(EventBase):
+    """A search strategy chose (or failed to choose) an answer for ``problem_id``. Outside a plan (no
+    ``step_id``) the search is its own step; inside one, the step's outcome follows as ``step_finished``."""
+
+    kind: Literal["search_finished"] = "search_finished"
+    problem_id: str
+    strategy: str
+    answer: str | None = None
+    chosen: str | None = None
+    reason: str = ""
+    candidates: int = 0
+    stopped: str | None = None
+    spend: SpendData = Field(default_factory=SpendData)
+    votes: dict[str, float] = Field(default_factory=dict)
+
+
+class StepFinished(EventBase):
+    """A plan step ended, whatever ran it; ``outcome.status`` is the step's final status."""
+
+    kind: Literal["step_finished"] = "step_finished"
+    outcome: StepOutcome
+
+    @property
+    def status(self) -> Status:
+        return self.outcome.status
+
+
+class Verification(EventBase):
+    kind: Literal["verification"] = "verification"
+    passed: bool
+    reason: str = ""
+    answer: str | None = None
+    artifacts: list[str] = Field(default_factory=list)
+
+
+class Replan(EventBase):
+    kind: Literal["replan"] = "replan"
+    reason: str
+    attempt: int | None = None
+
+
+class ToolCalled(EventBase):
+    kind: Literal["tool_called"] = "tool_called"
+    call_id: str
+    tool: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    ok: bool = True
+    result: Any = None
+    error: str | None = None
+    latency_s: float | None = None
+
+
+class BudgetUpdate(EventBase):
+    """The run budget after a model request (without ``step_id``: the run's total so far)."""
+
+    kind: Literal["budget"] = "budget"
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    tokens: int = 0
+    samples: int = 0
+    requests: int = 0
+    cost: float = 0.0
+    cap_tokens: int | None = None
+    exhausted: bool = False
+
+    @classmethod
+    def of(cls, spend: Any, *, cap_tokens: int | None, exhausted: bool) -> BudgetUpdate:
+        return cls(**SpendData.of(spend).model_dump(), cap_tokens=cap_tokens, exhausted=exhausted)
+
+    @property
+    def spend(self) -> SpendData:
+        return SpendData(**self.model_dump(include=set(SpendData.model_fields)))
+
+
+class Answer(EventBase):
+    """The run ended: its final status, answer and spend."""
+
+    kind: Literal["answer"] = "answer"
+    status: Status
+    answer: str | None = None
+    justification: str = ""
+    spend: SpendData | None = None
+
+
+class Error(EventBase):
+    """Something failed: with a ``step_id`` that step, without one the run."""
+
+    kind: Literal["error"] = "error"
+    message: str
+    error_type: str | None = None
+    where: str | None = None
+
+
+Event: TypeAlias = Annotated[
+    RunStarted
+    | RunResumed
+    | PlanProposed
+    | PlanSelected
+    | ApprovalRequested
+    | StepStarted
+    | CandidateGenerated
+    | CandidateScored
+    | SearchFinished
+    | StepFinished
+    | Verification
+    | Replan
+    | ToolCalled
+    | BudgetUpdate
+    | Answer
+    | Error,
+    Field(discriminator="kind"),
+]
+EVENT_TYPES: tuple[type[EventBase], ...] = tuple(get_args(get_args(Event)[0]))
+EVENT_KINDS: frozenset[str] = frozenset(t.model_fields["kind"].default for t in EVENT_TYPES)
+EventKind: TypeAlias = str
+_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+_BY_KIND: dict[str, type[EventBase]] = {t.model_fields["kind"].default: t for t in EVENT_TYPES}
+
+
+def parse_event(raw: Mapping[str, Any]) -> Event:
+    """An event from its JSON form (``{"kind": ..., "run_id": ..., ...fields}``); raises ``ValueError`` (a
+    pydantic ``ValidationError``) for an unknown kind or a bad field."""
+    return _ADAPTER.validate_python(dict(raw))
+
+
+def event_from_row(kind: str, run_id: str, seq: int, ts: float, step_id: str | None, data: Mapping[str, Any]) -> Event:
+    """An event read back from storage: the envelope columns and the stored fields. Fields this version does not
+    know (written by an older version) are dropped rather than refused."""
+    cls = _BY_KIND.get(kind)
+    known = {k: v for k, v in data.items() if cls is None or k in cls.model_fields}
+    return parse_event({**known, "kind": kind, "run_id": run_id, "seq": seq, "ts": ts, "step_id": step_id})
+
+
+def to_json(event: EventBase) -> dict[str, Any]:
+    """The event's JSON form (what the store's ``events`` table and the service's stream carry)."""
+    return event.model_dump(mode="json")
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the event stream (the union of every kind), with its version."""
+    schema = _ADAPTER.json_schema(mode="serialization")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"https://longthink.dev/schemas/events/v{SCHEMA_VERSION}.json",
+        "title": f"longthink event (schema version {SCHEMA_VERSION})",
+        "x-schema-version": SCHEMA_VERSION,
+        **schema,
+    }
 
 
 Listener = Callable[[Event], None]
@@ -71,18 +379,23 @@ class EventBus:
         self._queues.append(q)
         return q
 
-    def emit(self, kind: EventKind, step_id: str | None = None, **data: Any) -> Event:
-        if kind not in EVENT_KINDS:
-            raise ValueError(f"unknown event kind {kind!r}")
-        event = Event(kind, self.run_id, next(self._seq), time.time(), step_id, data)
+    def emit(self, event: Event, *, step_id: str | None = None) -> Event:
+        """Stamp ``event`` with this run's id, the next sequence number and the time (and ``step_id`` when
+        given and the event has none), then hand it to every listener and queue."""
+        if not isinstance(event, EventBase):
+            raise TypeError(f"emit() takes a typed event (one of longthink.events.EVENT_TYPES), not {event!r}")
+        stamp: dict[str, Any] = {"run_id": self.run_id, "seq": next(self._seq), "ts": time.time()}
+        if event.step_id is None and step_id is not None:
+            stamp["step_id"] = step_id
+        stamped: Event = event.model_copy(update=stamp)
         for listener in list(self._listeners):
             try:
-                listener(event)
+                listener(stamped)
             except Exception:  # a broken listener must not stop the run
-                log.exception("event listener %r failed on %s", listener, kind)
+                log.exception("event listener %r failed on %s", listener, stamped.kind)
         for q in self._queues:
-            q.put_nowait(event)
-        return event
+            q.put_nowait(stamped)
+        return stamped
 
     def close(self) -> None:
         for q in self._queues:
@@ -98,5 +411,66 @@ class Recorder:
     def __call__(self, event: Event) -> None:
         self.events.append(event)
 
-    def of(self, kind: EventKind) -> list[Event]:
+    def of(self, kind: str) -> list[Any]:
         return [e for e in self.events if e.kind == kind]
+
+
+def kinds(events: Sequence[EventBase]) -> list[str]:
+    """The kinds of ``events``, in order (handy in tests)."""
+    return [e.kind for e in events]  # type: ignore[attr-defined]
+
+
+__all__ = [
+    "EVENT_KINDS",
+    "EVENT_TYPES",
+    "SCHEMA_VERSION",
+    "Answer",
+    "ApprovalRequested",
+    "BudgetUpdate",
+    "CandidateData",
+    "CandidateGenerated",
+    "CandidateScored",
+    "ChatMessage",
+    "Error",
+    "Event",
+    "EventBase",
+    "EventBus",
+    "ExecutionData",
+    "PlanProposed",
+    "PlanSelected",
+    "Recorder",
+    "Replan",
+    "RunResumed",
+    "RunStarted",
+    "SearchFinished",
+    "SpendData",
+    "StepFinished",
+    "StepOutcome",
+    "StepStarted",
+    "ToolCalled",
+    "Verification",
+    "event_from_row",
+    "json_schema",
+    "parse_event",
+    "to_json",
+    "write_schema",
+]
+
+
+def write_schema(path: str | None = None) -> str:
+    """The JSON Schema as text (what ``docs/events.schema.json`` holds); written to ``path`` when given.
+    Regenerate the file with ``python -m longthink.events docs/events.schema.json``."""
+    text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    if path is not None:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    return text
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) > 1:
+        write_schema(sys.argv[1])
+    else:
+        sys.stdout.write(write_schema())

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from longthink.errors import BudgetExceeded
+from longthink.events import PlanProposed, PlanSelected
 from longthink.llm.types import Message
 from longthink.planners.plan import ParsedPlan, Plan, PlanStep, parse_plan, single_step_plan
 from longthink.rewards.base import Scorer
@@ -141,14 +142,15 @@ class Planner:
                 scored = [judged.get(c.id, c) for c in scored]
         for c, p in zip(scored, parsed, strict=True):
             ctx.emit(
-                "plan_proposed",
-                plan_id=c.id,
-                candidate_id=c.id,
-                score=c.score(self.structure.name),
-                valid=p.plan is not None,
-                error=p.error,
-                plan=p.plan.model_dump() if p.plan else None,
-                scores={s.scorer: s.value for s in c.scores},
+                PlanProposed(
+                    plan_id=c.id,
+                    candidate_id=c.id,
+                    score=c.score(self.structure.name),
+                    valid=p.plan is not None,
+                    error=p.error,
+                    plan=p.plan.model_dump() if p.plan else None,
+                    scores={s.scorer: s.value for s in c.scores},
+                )
             )
         best_i: int | None = None
         best_plan: Plan | None = None
@@ -168,7 +170,7 @@ class Planner:
             plan = best_plan
             reason = f"plan {best_i + 1} of {len(cands)} (score {best_value:.2f}){judge_note}"
         chosen_id = scored[best_i].id if best_i is not None else f"{problem.id}/fallback"
-        ctx.emit("plan_selected", plan_id=chosen_id, plan=plan.model_dump(), index=best_i, reason=reason)
+        ctx.emit(PlanSelected(plan_id=chosen_id, plan=plan.model_dump(), index=best_i, reason=reason))
         return PlanChoice(plan, tuple(scored), tuple(parsed), best_i, reason)
 
 

@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from longthink import events as ev
 from longthink.errors import ConfigError
 from longthink.events import Event, EventBus, Recorder
 from longthink.llm import Message
+from longthink.outcome import SpendData, StepOutcome
 from longthink.search import BeamSearch, BestOfN, Candidate, Problem, Score, SearchContext
 from longthink.store import (
     BudgetRecord,
@@ -96,23 +98,24 @@ def agent_events(run_id: str = "run-agent") -> list[Event]:
     """What the agent layer emits around a search: run, plans, a step with its prompt, a tool call, answer."""
     bus, rec = EventBus(run_id), Recorder()
     bus.subscribe(rec)
-    bus.emit("run_started", request="What is 6 * 7, then plus 1?", strategy="beam", budget={"tokens": 5000})
+    bus.emit(ev.RunStarted(request="What is 6 * 7, then plus 1?", options={"strategy": "beam", "budget": 5000}))
     plan = {"steps": [{"id": "s1", "goal": "multiply"}, {"id": "s2", "goal": "add one", "depends_on": ["s1"]}]}
-    bus.emit("plan_proposed", plan_id="A", plan=plan, score=0.8)
-    bus.emit("plan_proposed", plan_id="B", plan={"steps": []}, score=0.1)
-    bus.emit("plan_selected", plan_id="A", plan=plan, score=0.8)
-    bus.emit("step_started", step_id="s1", goal="multiply", step_kind="math", strategy="beam", problem_id="p1",
-             prompt=[{"role": "user", "content": "What is 6 * 7?"}], depends_on=[], plan_id="A")  # fmt: skip
+    bus.emit(ev.PlanProposed(plan_id="A", plan=plan, score=0.8))
+    bus.emit(ev.PlanProposed(plan_id="B", plan={"steps": []}, score=0.1))
+    bus.emit(ev.PlanSelected(plan_id="A", plan=plan))
+    bus.emit(ev.StepStarted(step_id="s1", goal="multiply", step_kind="math", strategy="beam", problem_id="p1",
+                            prompt=[ev.ChatMessage(role="user", content="What is 6 * 7?")], plan_id="A"))  # fmt: skip
     asyncio.run(_search(bus, step_id="s1"))
-    bus.emit("verification", step_id="s1", passed=True, detail="42 checks out")
-    bus.emit("step_started", step_id="s2", goal="add one", step_kind="tool", depends_on=["s1"], prompt="42 + 1")
-    bus.emit("tool_called", step_id="s2", call_id="c1", tool="calculator", args={"expr": "42+1"}, result=43,
-             latency_s=0.001)  # fmt: skip
-    bus.emit("error", step_id="s2", message="calculator timed out once")
-    bus.emit("replan", reason="none needed")
-    bus.emit("budget", prompt_tokens=100, completion_tokens=50, tokens=150, samples=20, requests=5, cost=0.0,
-             exhausted=False)  # fmt: skip
-    bus.emit("answer", answer="43", spend={"tokens": 150})
+    bus.emit(ev.Verification(step_id="s1", passed=True, reason="42 checks out"))
+    bus.emit(ev.StepFinished(step_id="s1", outcome=StepOutcome(step_id="s1", answer="42", verified=True)))
+    bus.emit(ev.StepStarted(step_id="s2", goal="add one", step_kind="tool", depends_on=["s1"],
+                            prompt=[ev.ChatMessage(role="user", content="42 + 1")]))  # fmt: skip
+    bus.emit(ev.ToolCalled(step_id="s2", call_id="c1", tool="calculator", args={"expr": "42+1"}, result=43,
+                           latency_s=0.001))  # fmt: skip
+    bus.emit(ev.Error(step_id="s2", message="calculator timed out once"))
+    bus.emit(ev.Replan(reason="none needed"))
+    bus.emit(ev.BudgetUpdate(prompt_tokens=100, completion_tokens=50, tokens=150, samples=20, requests=5))
+    bus.emit(ev.Answer(status="done", answer="43", spend=SpendData(tokens=150)))
     return rec.events
 
 
@@ -143,7 +146,7 @@ def test_a_search_stream_is_recorded_like_the_reference(store: Store) -> None:
     assert detail is not None and detail == reference(events).get_run("run-search")
     # A search outside a plan: each problem is a step named after it.
     assert [s.id for s in detail.steps] == ["p1", "p2"]
-    assert {s.status for s in detail.steps} == {"finished"}
+    assert {s.status for s in detail.steps} == {"done"}
     generated = [e for e in events if e.kind == "candidate_generated"]
     assert len(detail.candidates) == len(generated) > 8
     beam = detail.candidates_of("p1")
@@ -177,7 +180,7 @@ def test_replaying_old_events_never_rolls_back(store: Store) -> None:
     store.apply(events)
     store.apply(events[:3])  # run_started again, after the answer
     run = store.get_run("run-agent")
-    assert run is not None and run.run.status == "finished" and run.run.answer == "43"
+    assert run is not None and run.run.status == "done" and run.run.answer == "43"
 
 
 def test_the_agent_stream_fills_every_table(store: Store) -> None:
@@ -186,13 +189,13 @@ def test_the_agent_stream_fills_every_table(store: Store) -> None:
     detail = store.get_run("run-agent")
     assert detail is not None and detail == reference(events).get_run("run-agent")
     run = detail.run
-    assert (run.status, run.answer, run.request, run.plan_id) == ("finished", "43", "What is 6 * 7, then plus 1?", "A")
-    assert run.meta == {"strategy": "beam", "budget": {"tokens": 5000}}
-    assert run.spend == {"tokens": 150} and run.finished_at == events[-1].ts
+    assert (run.status, run.answer, run.request, run.plan_id) == ("done", "43", "What is 6 * 7, then plus 1?", "A")
+    assert run.meta == {"answer_kind": "text", "domain": "general", "options": {"strategy": "beam", "budget": 5000}}
+    assert run.spend == SpendData(tokens=150).model_dump() and run.finished_at == events[-1].ts
     assert [(p.id, p.selected, p.score) for p in detail.plans] == [("A", True, 0.8), ("B", False, 0.1)]
     assert detail.plans[0].plan is not None and detail.plans[0].plan["steps"][1]["depends_on"] == ["s1"]
     s1, s2 = detail.steps
-    assert (s1.id, s1.status, s1.verified, s1.goal, s1.kind) == ("s1", "finished", True, "multiply", "math")
+    assert (s1.id, s1.status, s1.verified, s1.goal, s1.kind) == ("s1", "done", True, "multiply", "math")
     assert s1.plan_id == "A"
     assert s1.prompt is not None and s1.prompt[0].content == "What is 6 * 7?" and s1.depends_on == ()
     assert (s2.status, s2.error, s2.depends_on) == ("failed", "calculator timed out once", ("s1",))
@@ -210,15 +213,16 @@ def test_values_are_stored_the_same_everywhere(store: Store) -> None:
     """NUL characters, non-finite floats, big seeds, objects in event data: cleaned alike by every backend."""
     bus, rec = EventBus("run-odd"), Recorder()
     bus.subscribe(rec)
-    cand = {"id": "x/1", "index": 0, "text": "a\x00b ∑ 😀", "answer": None, "parse_error": "no \x00 answer",
-            "finish_reason": "length", "prompt_tokens": 3, "completion_tokens": 2**20, "latency_s": float("nan"),
-            "model": "m", "prompt_hash": "h", "seed": 2**40 + 1, "mean_logprob": float("-inf"), "partial": False,
-            "reasoning": "think"}  # fmt: skip
-    bus.emit("candidate_generated", problem_id="x", candidate=cand)
-    bus.emit("candidate_scored", problem_id="x", candidate_id="x/1", scorer="judge", value=float("nan"),
-             steps=[1.0, float("inf")], rationale="\x00")  # fmt: skip
-    bus.emit("tool_called", tool="t", args={"v": float("nan"), "s": {1, 2}, "t": (1, "\x00")}, result=MATH.prompt[0])
-    bus.emit("run_started", request="odd", when=datetime(2026, 1, 1, tzinfo=UTC))
+    cand = ev.CandidateData(id="x/1", index=0, text="a\x00b ∑ 😀", answer=None, parse_error="no \x00 answer",
+                            finish_reason="length", prompt_tokens=3, completion_tokens=2**20, latency_s=float("nan"),
+                            model="m", prompt_hash="h", seed=2**40 + 1, mean_logprob=float("-inf"), partial=False,
+                            reasoning="think")  # fmt: skip
+    bus.emit(ev.CandidateGenerated(problem_id="x", candidate=cand))
+    bus.emit(ev.CandidateScored(problem_id="x", candidate_id="x/1", scorer="judge", value=float("nan"),
+                                steps=[1.0, float("inf")], rationale="\x00"))  # fmt: skip
+    bus.emit(ev.ToolCalled(call_id="t1", tool="t", args={"v": float("nan"), "s": {1, 2}, "t": (1, "\x00")},
+                           result=MATH.prompt[0]))  # fmt: skip
+    bus.emit(ev.RunStarted(request="odd", options={"when": datetime(2026, 1, 1, tzinfo=UTC)}))
     store.apply(rec.events)
     ref = reference(rec.events)
     for s in (store, ref):
@@ -236,7 +240,8 @@ def test_values_are_stored_the_same_everywhere(store: Store) -> None:
     [t] = detail.tool_calls
     assert t.args == {"v": None, "s": [1, 2], "t": [1, "\ufffd"]}
     assert t.result == {"role": "user", "content": "What is 6 * 7?"}
-    assert store.events("run-odd")[-1].data == {"request": "odd", "when": "2026-01-01 00:00:00+00:00"}
+    stored = store.events("run-odd")[-1]
+    assert isinstance(stored, ev.RunStarted) and stored.options == {"when": "2026-01-01T00:00:00Z"}
 
 
 def test_upserts_merge_runs_plans_steps_and_keep_first_facts(store: Store) -> None:
@@ -314,7 +319,7 @@ def test_export_is_reward_model_training_data(store: Store) -> None:
     assert any(c["partial"] for c in beam["candidates"]) and beam["chosen"] is not None
     only = export_text(store, run_ids=["run-search"])
     assert {json.loads(x)["run_id"] for x in only.splitlines()} == {"run-search"}
-    finished = export_text(store, query=RunQuery(status="finished"))
+    finished = export_text(store, query=RunQuery(status="done"))
     assert {json.loads(x)["run_id"] for x in finished.splitlines()} == {"run-agent"}
 
 
@@ -327,20 +332,20 @@ def test_the_observer_records_a_live_search(store: Store) -> None:
         assert observer.pending == 0
     assert observer.written == len(rec.events) and not observer.unwritten and observer.batches >= 2
     assert store.get_run("run-live") == reference(rec.events).get_run("run-live")
-    bus.emit("answer", answer="late")  # after close: not recorded, not an error
+    bus.emit(ev.Answer(status="done", answer="late"))  # after close: not recorded, not an error
     assert store.last_seq("run-live") == rec.events[-2].seq
 
 
 def test_the_observer_flushes_on_close_and_interval(store: Store) -> None:
     bus = EventBus("run-slow")
     observer = StoreObserver(store, bus, batch_size=10_000, interval_s=3600)
-    bus.emit("run_started", request="q")
-    bus.emit("answer", answer="a")
+    bus.emit(ev.RunStarted(request="q"))
+    bus.emit(ev.Answer(status="done", answer="a"))
     assert observer.pending == 2
     observer.close()
     assert store.last_seq("run-slow") == 2 and observer.written == 2
     quick = StoreObserver(store, bus, batch_size=10_000, interval_s=0.01)
-    bus.emit("error", message="x")
+    bus.emit(ev.Error(message="x"))
     for _ in range(500):
         if store.last_seq("run-slow") == 3:
             break
@@ -377,7 +382,7 @@ def test_the_observer_retries_and_keeps_what_it_cannot_write() -> None:
     with StoreObserver(poisoned, retries=1, retry_delay_s=0.001) as obs:
         obs.attach(bus)
         for i in range(5):
-            bus.emit("budget", samples=i)
+            bus.emit(ev.BudgetUpdate(samples=i))
     assert [e.seq for e in obs.unwritten] == [3] and obs.written == 4  # the rest of its batch is saved
     assert [e.seq for e in poisoned.events("r2")] == [1, 2, 4, 5]
 

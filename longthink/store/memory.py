@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO, TypeVar
 
-from longthink.events import Event
+from longthink.events import Event, event_from_row
 from longthink.store import codec
 from longthink.store.export import export_jsonl
 from longthink.store.projection import Changes, project
@@ -70,7 +70,7 @@ class MemoryStore(UpsertByKind):
             if e.seq in log:
                 continue
             data = codec.roundtrip(dict(e.data))
-            log[e.seq] = Event(e.kind, e.run_id, e.seq, e.ts, e.step_id, data)
+            log[e.seq] = event_from_row(e.kind, e.run_id, e.seq, e.ts, e.step_id, data)
             fresh.append(e)
         return fresh
 

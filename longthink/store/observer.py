@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable
 from types import TracebackType
 
-from longthink.events import Event, EventBus
+from longthink.events import Event, EventBase, EventBus
 from longthink.store.protocol import Store
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ class StoreObserver:
     @property
     def pending(self) -> int:
         """Events received and not written yet."""
-        return sum(1 for item in list(self._buffer) if isinstance(item, Event))
+        return sum(1 for item in list(self._buffer) if isinstance(item, EventBase))
 
     def flush(self, timeout: float | None = None) -> bool:
         """Block until every event received so far is written (or given up on); False on timeout."""
@@ -140,7 +140,7 @@ class StoreObserver:
             markers: list[threading.Event] = []
             while buffer and len(batch) < self.batch_size:
                 item = buffer.popleft()
-                if isinstance(item, Event):
+                if isinstance(item, EventBase):
                     batch.append(item)
                 else:
                     markers.append(item)

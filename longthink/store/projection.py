@@ -1,41 +1,60 @@
 """From events to rows: what each event kind writes, shared by every backend.
 
-The raw event always goes to the ``events`` table; besides, by kind (keys of ``Event.data``; any may be
-missing, and unknown keys are kept only in the raw event):
+The raw event always goes to the ``events`` table; besides, by kind (the typed events of
+:mod:`longthink.events`; statuses are :data:`longthink.outcome.Status`):
 
-=======================  ================================================================================
-``run_started``          run: ``request``; the other keys become the run's ``meta``; status running
-``plan_proposed``        plan ``plan_id`` (or ``id``; default ``plan<seq>``): ``plan`` (JSON), ``score``
-``plan_selected``        the same plan, marked selected; the run's ``plan_id``
-``step_started``         step: ``goal``, ``step_kind`` (its ``kind``), ``strategy``, ``problem_id``, ``prompt``
-                         (messages or text), ``depends_on``, ``plan_id``; status running
-``candidate_generated``  candidate: ``problem_id`` and ``candidate`` (the fields of
-                         :class:`~longthink.search.types.Candidate`, plus an optional ``reasoning``)
-``candidate_scored``     score: ``candidate_id``, ``scorer``, ``value``, ``steps``, ``rationale``
-``step_finished``        step: ``answer``, ``chosen``, ``reason``, ``strategy``, ``stopped``, ``spend``,
-                         ``votes``; status finished (failed when there is no answer)
-``verification``         step: ``passed`` (bool) -> ``verified``
-``tool_called``          tool call ``call_id`` (or ``id``; default ``tool<seq>``): ``tool`` (or ``name``),
-                         ``args``, ``result``, ``error``, ``latency_s``
-``budget``               budget snapshot keyed by the event: ``prompt_tokens``, ``completion_tokens``,
-                         ``samples``, ``requests``, ``cost``, ``exhausted``; without a step id also the
-                         run's ``spend``
-``answer``               run: ``answer``, ``spend``; status finished
-``error``                with a step id: that step failed; without: the run failed (``message`` or ``error``)
-``replan``               the raw event only
-=======================  ================================================================================
+========================  ================================================================================
+``run_started``           run: ``request``; ``answer_kind``, ``domain`` and ``options`` become its ``meta``;
+                          status running
+``run_resumed``           run: status running
+``plan_proposed``         plan ``plan_id``: ``plan``, ``score``
+``plan_selected``         the same plan, marked selected; the run's ``plan_id``
+``approval_requested``    run: status awaiting_approval
+``step_started``          step: ``goal``, ``step_kind``, ``strategy``, ``problem_id``, ``prompt``, ``depends_on``,
+                          ``plan_id``; status running
+``candidate_generated``   candidate: ``problem_id`` and the ``candidate``'s fields
+``candidate_scored``      score: ``candidate_id``, ``scorer``, ``value``, ``steps``, ``rationale``
+``search_finished``       step: ``answer``, ``chosen``, ``reason``, ``strategy``, ``stopped``, ``spend``, ``votes``;
+                          without a step id (a search outside a plan is its own step, named after its
+                          ``problem_id``) also its status: done, or failed without an answer
+``step_finished``         step: the ``outcome``'s answer, chosen, reason, strategy, stopped, spend, votes,
+                          verified, and its status (done | partial | failed)
+``verification``          step: ``passed`` -> ``verified``
+``tool_called``           tool call ``call_id``: ``tool``, ``args``, ``result``, ``error``, ``latency_s``
+``budget``                budget snapshot keyed by the event; without a step id also the run's ``spend``
+``answer``                run: ``answer``, ``spend``, and its final ``status``
+``error``                 with a step id: that step failed; without: the run stopped on an exception and is
+                          interrupted (resumable), with the ``message``
+``replan``                the raw event only
+========================  ================================================================================
 
-The step of an event is its ``step_id``; a search run outside a plan (no step id) is recorded as a step named
-after its ``problem_id``. A run or step that an event refers to is created if it does not exist yet.
+A run or step that an event refers to is created if it does not exist yet.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from longthink.events import Event
+from longthink.events import (
+    Answer,
+    ApprovalRequested,
+    BudgetUpdate,
+    CandidateGenerated,
+    CandidateScored,
+    Error,
+    Event,
+    PlanProposed,
+    PlanSelected,
+    RunResumed,
+    RunStarted,
+    SearchFinished,
+    StepFinished,
+    StepStarted,
+    ToolCalled,
+    Verification,
+)
 from longthink.store.records import (
     BudgetRecord,
     CandidateRecord,
@@ -101,185 +120,138 @@ def project(events: Iterable[Event]) -> Changes:
     return out
 
 
-# -- field readers: event data is never trusted --------------------------------------------------------------
-def _s(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value if isinstance(value, str) else str(value)
-
-
-def _i(value: Any, default: int = 0) -> int:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return default
-
-
-def _oi(value: Any) -> int | None:
-    return None if value is None else _i(value)
-
-
-def _f(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float):
-        return float(value)
-    return None
-
-
-def _map(value: Any) -> Mapping[str, Any] | None:
-    return value if isinstance(value, Mapping) else None
-
-
-def _step_of(e: Event) -> str | None:
-    return e.step_id or _s(e.data.get("step_id")) or _s(e.data.get("problem_id"))
-
-
 # -- handlers ------------------------------------------------------------------------------------------------
-def _run_started(e: Event, out: Changes) -> None:
-    meta = {k: v for k, v in e.data.items() if k != "request"}
-    out.runs.append(
-        RunRecord(e.run_id, status="running", request=_s(e.data.get("request")), meta=meta, created_at=e.ts)
-    )
+def _run_started(e: RunStarted, out: Changes) -> None:
+    meta = {"answer_kind": e.answer_kind, "domain": e.domain, "options": e.options}
+    out.runs.append(RunRecord(e.run_id, status="running", request=e.request, meta=meta, created_at=e.ts))
 
 
-def _plan(e: Event, out: Changes, selected: bool | None) -> None:
-    d = e.data
-    plan_id = _s(d.get("plan_id") or d.get("id")) or f"plan{e.seq}"
-    plan = d.get("plan")
-    if plan is not None and not isinstance(plan, Mapping):
-        dump = getattr(plan, "model_dump", None)
-        plan = dump(mode="json") if callable(dump) else {"value": plan}
-    out.plans.append(PlanRecord(e.run_id, plan_id, plan, _f(d.get("score")), selected, e.ts))
-    if selected:
-        out.runs.append(RunRecord(e.run_id, plan_id=plan_id))
+def _run_resumed(e: RunResumed, out: Changes) -> None:
+    out.runs.append(RunRecord(e.run_id, status="running"))
 
 
-def _step_started(e: Event, out: Changes) -> None:
-    step = _step_of(e)
-    if step is None:
+def _plan_proposed(e: PlanProposed, out: Changes) -> None:
+    out.plans.append(PlanRecord(e.run_id, e.plan_id, e.plan, e.score, None, e.ts))
+
+
+def _plan_selected(e: PlanSelected, out: Changes) -> None:
+    out.plans.append(PlanRecord(e.run_id, e.plan_id, e.plan, None, True, e.ts))
+    out.runs.append(RunRecord(e.run_id, plan_id=e.plan_id))
+
+
+def _approval(e: ApprovalRequested, out: Changes) -> None:
+    out.runs.append(RunRecord(e.run_id, status="awaiting_approval"))
+
+
+def _step_started(e: StepStarted, out: Changes) -> None:
+    if e.step_id is None:
         return
-    d = e.data
-    deps = d.get("depends_on")
+    out.need_step(e.run_id, e.step_id, e.ts, e.problem_id)  # the row's creation is the step's start, in any batch
+    prompt = messages([m.model_dump() for m in e.prompt]) if e.prompt is not None else None
     out.steps.append(
         StepRecord(
-            e.run_id, step, plan_id=_s(d.get("plan_id")), problem_id=_s(d.get("problem_id")),
-            goal=_s(d.get("goal")), kind=_s(d.get("step_kind")), strategy=_s(d.get("strategy")), status="running",
-            prompt=messages(d.get("prompt")),
-            depends_on=tuple(str(x) for x in deps) if isinstance(deps, list | tuple) else None,
+            e.run_id, e.step_id, plan_id=e.plan_id, problem_id=e.problem_id, goal=e.goal, kind=e.step_kind,
+            strategy=e.strategy or None, status="running", prompt=prompt, depends_on=tuple(e.depends_on),
             started_at=e.ts,
         )
     )  # fmt: skip
 
 
-def _candidate(e: Event, out: Changes) -> None:
-    c = e.data.get("candidate")
-    if not isinstance(c, Mapping) or c.get("id") is None:
-        return
-    step = _step_of(e)
-    problem = _s(e.data.get("problem_id") or c.get("problem_id"))
-    if step is not None:
-        out.need_step(e.run_id, step, e.ts, problem)
+def _candidate(e: CandidateGenerated, out: Changes) -> None:
+    c = e.candidate
+    step = e.step_id or e.problem_id
+    out.need_step(e.run_id, step, e.ts, e.problem_id)
     out.candidates.append(
         CandidateRecord(
-            e.run_id, str(c["id"]), step, problem, _i(c.get("index")), _s(c.get("text")) or "",
-            _s(c.get("reasoning")), _s(c.get("answer")), _s(c.get("parse_error")), _s(c.get("finish_reason")),
-            _i(c.get("prompt_tokens")), _i(c.get("completion_tokens")), _f(c.get("latency_s")), _s(c.get("model")),
-            _s(c.get("prompt_hash")), _oi(c.get("seed")), _s(c.get("parent_id")), _i(c.get("depth")),
-            _f(c.get("mean_logprob")), bool(c.get("partial")), e.ts,
+            e.run_id, c.id, step, e.problem_id, c.index, c.text, c.reasoning, c.answer, c.parse_error,
+            c.finish_reason, c.prompt_tokens, c.completion_tokens, c.latency_s, c.model, c.prompt_hash, c.seed,
+            c.parent_id, c.depth, c.mean_logprob, c.partial, e.ts,
         )
     )  # fmt: skip
 
 
-def _scored(e: Event, out: Changes) -> None:
-    d = e.data
-    cid, scorer = _s(d.get("candidate_id")), _s(d.get("scorer"))
-    if cid is None or scorer is None:
-        return
-    steps = d.get("steps")
-    values = tuple(_f(v) for v in steps) if isinstance(steps, list | tuple) else ()
-    out.scores.append(
-        ScoreRecord(e.run_id, cid, scorer, _f(d.get("value")), values, _s(d.get("rationale")) or "", _step_of(e), e.ts)
+def _scored(e: CandidateScored, out: Changes) -> None:
+    step = e.step_id or e.problem_id
+    out.scores.append(ScoreRecord(e.run_id, e.candidate_id, e.scorer, e.value, tuple(e.steps), e.rationale, step, e.ts))
+
+
+def _search_finished(e: SearchFinished, out: Changes) -> None:
+    step = e.step_id or e.problem_id
+    out.need_step(e.run_id, step, e.ts, e.problem_id)
+    own = e.step_id is None  # a search outside a plan is its own step: it also ends it
+    out.steps.append(
+        StepRecord(
+            e.run_id, step, problem_id=e.problem_id, strategy=None if not own else e.strategy,
+            status=("done" if e.answer is not None else "failed") if own else None, answer=e.answer if own else None,
+            chosen_id=e.chosen, reason=e.reason if own else None, stopped=e.stopped, spend=e.spend.model_dump(),
+            votes=dict(e.votes), finished_at=e.ts if own else None,
+        )
+    )  # fmt: skip
+
+
+def _step_finished(e: StepFinished, out: Changes) -> None:
+    o = e.outcome
+    step = e.step_id or o.step_id
+    out.need_step(e.run_id, step, e.ts)
+    out.steps.append(
+        StepRecord(
+            e.run_id, step, goal=o.goal or None, strategy=o.strategy or None, status=o.status, answer=o.answer,
+            chosen_id=o.chosen, reason=o.reason, stopped=o.stopped, verified=o.verified, spend=o.spend.model_dump(),
+            votes=dict(o.votes) if o.votes else None, finished_at=e.ts,
+        )
+    )  # fmt: skip
+
+
+def _verification(e: Verification, out: Changes) -> None:
+    if e.step_id is not None:
+        out.need_step(e.run_id, e.step_id, e.ts)
+        out.steps.append(StepRecord(e.run_id, e.step_id, verified=e.passed))
+
+
+def _tool(e: ToolCalled, out: Changes) -> None:
+    out.tool_calls.append(
+        ToolCallRecord(e.run_id, e.call_id, e.step_id, e.tool, e.args, e.result, e.error, e.latency_s, e.ts)
     )
 
 
-def _step_finished(e: Event, out: Changes) -> None:
-    step = _step_of(e)
-    if step is None:
-        return
-    d = e.data
-    answer = _s(d.get("answer"))
-    out.need_step(e.run_id, step, e.ts, _s(d.get("problem_id")))
-    out.steps.append(
-        StepRecord(
-            e.run_id, step, problem_id=_s(d.get("problem_id")), strategy=_s(d.get("strategy")),
-            status="finished" if answer is not None else "failed", answer=answer, chosen_id=_s(d.get("chosen")),
-            reason=_s(d.get("reason")), stopped=_s(d.get("stopped")), spend=_map(d.get("spend")),
-            votes=_map(d.get("votes")), finished_at=e.ts,
-        )
-    )  # fmt: skip
-
-
-def _verification(e: Event, out: Changes) -> None:
-    step = _step_of(e)
-    passed = e.data.get("passed")
-    if step is not None and isinstance(passed, bool):
-        out.need_step(e.run_id, step, e.ts)
-        out.steps.append(StepRecord(e.run_id, step, verified=passed))
-
-
-def _tool(e: Event, out: Changes) -> None:
-    d = e.data
-    call_id = _s(d.get("call_id") or d.get("id")) or f"tool{e.seq}"
-    args = d.get("args")
-    out.tool_calls.append(
-        ToolCallRecord(
-            e.run_id, call_id, e.step_id, _s(d.get("tool") or d.get("name")) or "",
-            args if isinstance(args, Mapping) or args is None else {"value": args},
-            d.get("result"), _s(d.get("error")), _f(d.get("latency_s")), e.ts,
-        )
-    )  # fmt: skip
-
-
-def _budget(e: Event, out: Changes) -> None:
-    d = e.data
+def _budget(e: BudgetUpdate, out: Changes) -> None:
     out.budgets.append(
         BudgetRecord(
-            e.run_id, e.seq, e.step_id, e.ts, _i(d.get("prompt_tokens")), _i(d.get("completion_tokens")),
-            _i(d.get("samples")), _i(d.get("requests")), _f(d.get("cost")), bool(d.get("exhausted")),
+            e.run_id, e.seq, e.step_id, e.ts, e.prompt_tokens, e.completion_tokens, e.samples, e.requests, e.cost,
+            e.exhausted,
         )
     )  # fmt: skip
     if e.step_id is None:
-        out.runs.append(RunRecord(e.run_id, spend=dict(d)))
+        out.runs.append(RunRecord(e.run_id, spend=e.model_dump(mode="json", include=_SPEND_FIELDS)))
 
 
-def _answer(e: Event, out: Changes) -> None:
-    d = e.data
-    out.runs.append(
-        RunRecord(e.run_id, status="finished", answer=_s(d.get("answer")), spend=_map(d.get("spend")), finished_at=e.ts)
-    )
+_SPEND_FIELDS = {"prompt_tokens", "completion_tokens", "tokens", "samples", "requests", "cost", "cap_tokens",
+                 "exhausted"}  # fmt: skip
 
 
-def _error(e: Event, out: Changes) -> None:
-    d = e.data
-    message = _s(d.get("message") or d.get("error")) or "error"
+def _answer(e: Answer, out: Changes) -> None:
+    spend = e.spend.model_dump() if e.spend is not None else None
+    out.runs.append(RunRecord(e.run_id, status=e.status, answer=e.answer, spend=spend, finished_at=e.ts))
+
+
+def _error(e: Error, out: Changes) -> None:
     if e.step_id is not None:
         out.need_step(e.run_id, e.step_id, e.ts)
-        out.steps.append(StepRecord(e.run_id, e.step_id, status="failed", error=message, finished_at=e.ts))
-    else:
-        out.runs.append(RunRecord(e.run_id, status="failed", error=message, finished_at=e.ts))
+        out.steps.append(StepRecord(e.run_id, e.step_id, status="failed", error=e.message, finished_at=e.ts))
+    else:  # the session stopped on an exception: the run can be resumed from its checkpoint (as the API says)
+        out.runs.append(RunRecord(e.run_id, status="interrupted", error=e.message, finished_at=e.ts))
 
 
-HANDLERS: dict[str, Callable[[Event, Changes], None]] = {
+HANDLERS: dict[str, Callable[[Any, Changes], None]] = {
     "run_started": _run_started,
-    "plan_proposed": lambda e, out: _plan(e, out, None),
-    "plan_selected": lambda e, out: _plan(e, out, True),
+    "run_resumed": _run_resumed,
+    "plan_proposed": _plan_proposed,
+    "plan_selected": _plan_selected,
+    "approval_requested": _approval,
     "step_started": _step_started,
     "candidate_generated": _candidate,
     "candidate_scored": _scored,
+    "search_finished": _search_finished,
     "step_finished": _step_finished,
     "verification": _verification,
     "tool_called": _tool,

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, make_url
 
-from longthink.events import Event
+from longthink.events import Event, event_from_row
 from longthink.store import codec
 from longthink.store.engine import is_memory, make_engine
 from longthink.store.export import export_jsonl
@@ -203,7 +203,7 @@ class SqlStore(UpsertByKind):
         stmt = sa.select(EVENTS).where(EVENTS.c.run_id == run_id, EVENTS.c.seq > after).order_by(EVENTS.c.seq)
         with self._connect() as conn:
             return [
-                Event(r.kind, r.run_id, r.seq, r.ts, r.step_id, r.data if r.data is not None else {})
+                event_from_row(r.kind, r.run_id, r.seq, r.ts, r.step_id, r.data if r.data is not None else {})
                 for r in conn.execute(stmt)
             ]
 

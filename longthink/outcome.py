@@ -1,0 +1,118 @@
+"""One status vocabulary and one typed outcome for every kind of plan step (strategy, tool, domain).
+
+The API (:class:`~longthink.api.RunResult`), the CLI and the store all speak :data:`Status`; a step's outcome
+travels in the graph's state and checkpoint as JSON (``model_dump``) and back as a :class:`StepOutcome`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Where a run or a step stands. Runs: running -> (awaiting_approval ->) done | partial | failed | rejected, or
+#: interrupted (killed or stopped by an exception; resumable). Steps: running -> done (answer, verified) |
+#: partial (answer, not verified) | failed (no answer).
+Status = Literal["running", "awaiting_approval", "interrupted", "done", "partial", "failed", "rejected"]
+STATUSES: frozenset[str] = frozenset(get_args(Status))
+FINAL_STATUSES: frozenset[str] = frozenset({"done", "partial", "failed", "rejected"})
+
+StepKind = Literal["strategy", "tool", "domain", "plan", "answer"]
+
+
+class SpendData(BaseModel):
+    """What was spent (the JSON form of :class:`~longthink.budget.Spend`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    tokens: int = 0
+    samples: int = 0
+    requests: int = 0
+    cost: float = 0.0
+
+    @classmethod
+    def of(cls, spend: Any) -> SpendData:
+        """From a :class:`~longthink.budget.Spend`, a mapping of its fields, or None (nothing spent)."""
+        if spend is None:
+            return cls()
+        if isinstance(spend, SpendData):
+            return spend
+        d = spend.as_dict() if hasattr(spend, "as_dict") else dict(spend)
+        fields = {k: d[k] for k in cls.model_fields if k in d}
+        for k in ("prompt_tokens", "completion_tokens", "tokens", "samples", "requests"):
+            if k in fields:
+                fields[k] = int(fields[k])
+        if "tokens" not in fields:
+            fields["tokens"] = int(fields.get("prompt_tokens", 0)) + int(fields.get("completion_tokens", 0))
+        return cls(**fields)
+
+    def __add__(self, other: SpendData) -> SpendData:
+        return SpendData(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            tokens=self.tokens + other.tokens,
+            samples=self.samples + other.samples,
+            requests=self.requests + other.requests,
+            cost=round(self.cost + other.cost, 8),
+        )
+
+
+class StepOutcome(BaseModel):
+    """What one plan step produced, whatever ran it.
+
+    ``answer``: the short result (None when the step failed); ``text``: the full text (a reasoning, a section, a
+    diff, a tool's output); ``verified`` and ``reason``: the verifier's verdict; ``accepted``: a failed step the
+    agent accepted as failed (no more re-planning); ``data``: JSON-able values a domain pack passes to the steps
+    that depend on this one; ``artifacts``: files written.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    step_id: str
+    goal: str = ""
+    kind: StepKind = "strategy"
+    strategy: str = ""
+    answer: str | None = None
+    text: str = ""
+    verified: bool = False
+    accepted: bool = False
+    reason: str = ""
+    candidates: int = 0
+    chosen: str | None = None
+    votes: dict[str, float] = Field(default_factory=dict)
+    stopped: str | None = None
+    spend: SpendData = Field(default_factory=SpendData)
+    data: dict[str, Any] = Field(default_factory=dict)
+    artifacts: list[str] = Field(default_factory=list)
+
+    @property
+    def status(self) -> Status:
+        """done (an answer that passed verification), partial (an answer that did not), failed (no answer)."""
+        if self.answer is None:
+            return "failed"
+        return "done" if self.verified else "partial"
+
+    @property
+    def settled(self) -> bool:
+        """The step needs no more work: verified, or accepted as failed."""
+        return self.verified or self.accepted
+
+    def accept(self, reason: str | None = None) -> StepOutcome:
+        """This outcome accepted as failed (the agent stops re-planning it)."""
+        return self.model_copy(update={"accepted": True, **({"reason": reason} if reason is not None else {})})
+
+    @classmethod
+    def load(cls, value: StepOutcome | Mapping[str, Any]) -> StepOutcome:
+        """From the graph state's JSON form (or an outcome already)."""
+        return value if isinstance(value, StepOutcome) else cls.model_validate(dict(value))
+
+
+def outcomes(results: Mapping[str, Any] | None) -> dict[str, StepOutcome]:
+    """The graph state's ``results`` (step id -> JSON) as typed outcomes."""
+    return {sid: StepOutcome.load(v) for sid, v in (results or {}).items()}
+
+
+__all__ = ["FINAL_STATUSES", "STATUSES", "SpendData", "Status", "StepKind", "StepOutcome", "outcomes"]
