@@ -10,7 +10,7 @@ import zlib
 from typing import Any
 
 from langgraph.runtime import Runtime
-from langgraph.types import Command, Send, interrupt
+from langgraph.types import Send, interrupt
 from pydantic import ValidationError
 
 from longthink.agents.deps import AgentDeps
@@ -18,11 +18,24 @@ from longthink.agents.state import AgentState, StepTask
 from longthink.budget import Budget
 from longthink.domains.pipeline import DomainPipeline, StepContext, StepOutput
 from longthink.errors import BudgetExceeded
+from longthink.events import (
+    Answer,
+    ChatMessage,
+    PlanSelected,
+    Replan,
+    RunStarted,
+    StepFinished,
+    StepStarted,
+    ToolCalled,
+    Verification,
+)
 from longthink.llm.types import Message
+from longthink.outcome import SpendData, Status, StepOutcome, outcomes
 from longthink.planners.plan import Plan, PlanStep, single_step_plan
 from longthink.planners.planner import PlanChoice
 from longthink.program import AnswerMode, program_instruction
 from longthink.rewards.base import Scorer
+from longthink.rewards.ensemble import Ensemble
 from longthink.rewards.judge import Judge, ProcessJudge
 from longthink.rewards.self_certainty import SelfCertainty
 from longthink.search.context import SearchContext
@@ -42,21 +55,25 @@ def _seed(deps: AgentDeps, *parts: str) -> int | None:
     return deps.options.seed * 7919 + zlib.crc32("/".join(parts).encode()) % 1_000_003
 
 
-def _scorers(deps: AgentDeps, budget: Budget) -> tuple[Scorer, Scorer]:
-    """(outcome scorer, process scorer) of a search: the injected scorer; else, with a separate judge model, its
+def _scorers(deps: AgentDeps, budget: Budget, pack_scorers: tuple[Scorer, ...] = ()) -> tuple[Scorer, Scorer]:
+    """(outcome scorer, process scorer) of a search: the injected scorer; else the domain pack's scorers; else, with a
+    separate judge model, its
     binary judge (value P(yes); a process judge for partial solutions) charged to ``budget``; else
     self-certainty (free: read from the policy model's own logprobs)."""
     if deps.scorer is not None:
         return deps.scorer, deps.scorer
+    if pack_scorers:  # a domain pack without its own plan scores the general plan's steps with its verifiers
+        scorer = pack_scorers[0] if len(pack_scorers) == 1 else Ensemble([(s, 1.0) for s in pack_scorers])
+        return scorer, scorer
     if deps.judge_llm is not None:
         return Judge(deps.judge_llm, budget=budget), ProcessJudge(deps.judge_llm, budget=budget)
     certainty = SelfCertainty()
     return certainty, certainty
 
 
-def _ctx(deps: AgentDeps, state_run: str, step_id: str, budget: Any = None) -> SearchContext:
+def _ctx(deps: AgentDeps, state_run: str, step_id: str, budget: Any = None, domain: str | None = None) -> SearchContext:
     budget = budget or deps.budget
-    scorer, process_scorer = _scorers(deps, budget)
+    scorer, process_scorer = _scorers(deps, budget, deps.pack_scorers(domain))
     return SearchContext(
         llm=deps.llm,
         budget=budget,
@@ -78,8 +95,8 @@ async def intake(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, An
     domain = deps.domains.resolve(deps.options.domain, request)
     if domain != "general":
         kind = deps.domains.get(domain).answer_kind
-    deps.events.emit("run_started", request=request, answer_kind=kind, domain=domain, options=_options(deps))
-    return {"domain": domain, "answer_kind": kind, "replans": 0, "status": "planning"}
+    deps.events.emit(RunStarted(request=request, answer_kind=kind, domain=domain, options=_options(deps)))
+    return {"domain": domain, "answer_kind": kind, "replans": 0, "status": "running"}
 
 
 async def plan(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
@@ -89,23 +106,52 @@ async def plan(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]
     pipeline = deps.pipeline(state.get("domain"))
     if pipeline is not None:  # the domain pack's own typed plan
         plan_ = pipeline.plan(state["request"])
-        deps.events.emit("plan_selected", plan_id="plan/domain", plan=plan_.model_dump(), index=None,
-                         reason=f"the {state['domain']} pack's plan")  # fmt: skip
+        deps.events.emit(PlanSelected(plan_id="plan/domain", plan=plan_.model_dump(), index=None,
+                                      reason=f"the {state['domain']} pack's plan"))  # fmt: skip
         return {"plan": plan_.model_dump(), "status": "planned"}
-    try:
-        choice = await deps.get_planner().propose(
-            state["request"], _ctx(deps, state["run_id"], "plan", _plan_budget(deps, "plan"))
-        )
-    except BudgetExceeded as exc:  # no budget to plan: the request is solved as one step with what is left
-        plan_ = single_step_plan(state["request"])
-        deps.events.emit("plan_selected", plan_id="plan/fallback", plan=plan_.model_dump(), index=None,
-                         reason=f"not planned ({exc}); solving the request as one step")  # fmt: skip
-        choice = PlanChoice(plan_, (), (), None, str(exc))
+    budget = _plan_budget(deps, "plan")
+    choice = await _propose(deps, state["request"], state["run_id"], "plan", budget, state.get("domain"))
     plan_ = choice.plan
     if choice.chosen_index is None:  # the one-step fallback answers the request itself: use its answer kind
         step = plan_.steps[0].model_copy(update={"answer_kind": state.get("answer_kind", "text")})
         plan_ = plan_.model_copy(update={"steps": [step]})
-    return {"plan": plan_.model_dump(), "status": "planned"}
+    return {"plan": plan_.model_dump(), "status": "planned", "spend": deps.state_spend(budget)}
+
+
+async def _propose(
+    deps: AgentDeps, request: str, run_id: str, name: str, budget: Budget, domain: str | None
+) -> PlanChoice:
+    """The planner's plan for ``request`` under ``budget``; without budget to plan, the request as one step.
+    Planning is recorded as a step of its own (``name``: plan, plan-feedback1, ...)."""
+    deps.events.emit(StepStarted(step_id=name, goal="plan the request", step_kind="plan", strategy="planner",
+                                 budget_tokens=budget.tokens))  # fmt: skip
+    try:
+        choice = await deps.get_planner(domain, budget).propose(request, _ctx(deps, run_id, name, budget))
+    except BudgetExceeded as exc:  # no budget to plan: the request is solved as one step with what is left
+        plan_ = single_step_plan(request)
+        deps.events.emit(PlanSelected(plan_id=f"{name}/fallback", plan=plan_.model_dump(), index=None,
+                                      reason=f"not planned ({exc}); solving the request as one step"))  # fmt: skip
+        choice = PlanChoice(plan_, (), (), None, str(exc))
+    _planned(deps, name, choice, budget)
+    return choice
+
+
+def _planned(deps: AgentDeps, name: str, choice: PlanChoice, budget: Budget) -> None:
+    """The planning step's outcome: the plan chosen (verified when the planner read one from the model)."""
+    outcome = StepOutcome(
+        step_id=name,
+        goal="plan the request",
+        kind="plan",
+        strategy="planner",
+        answer=f"{len(choice.plan.steps)} step(s)",
+        text=choice.plan.model_dump_json(),
+        verified=choice.chosen_index is not None,
+        reason=choice.reason,
+        candidates=len(choice.candidates),
+        chosen=choice.candidates[choice.chosen_index].id if choice.chosen_index is not None else None,
+        spend=SpendData.of(budget.spent),
+    )
+    deps.events.emit(StepFinished(step_id=name, outcome=outcome))
 
 
 def _plan_budget(deps: AgentDeps, name: str) -> Budget:
@@ -115,47 +161,60 @@ def _plan_budget(deps: AgentDeps, name: str) -> Budget:
     return deps.budget.child(tokens=share, name=name)
 
 
-async def approve(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any] | Command[Any]:
+async def approve(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
     """Optional human approval (a LangGraph interrupt): approve, edit (a new plan) or reject (with feedback)."""
     deps = runtime.context
     if not deps.options.approve_plan or state.get("status") == "approved":
         return {"status": "approved"}
-    decision = interrupt(
-        {
-            "kind": "plan_approval",
-            "request": state["request"],
-            "plan": state["plan"],
-            "error": state.get("justification") if state.get("status") == "edit_invalid" else None,
-        }
-    )
+    error = state.get("justification") if state.get("status") == "edit_invalid" else None
+    # The caller (the API) announces the question with an ``approval_requested`` event when the run stops here.
+    decision = interrupt({"kind": "plan_approval", "request": state["request"], "plan": state["plan"], "error": error})
     action = str((decision or {}).get("action", "approve")) if isinstance(decision, dict) else str(decision)
     if action == "approve":
-        deps.events.emit("plan_selected", plan=state["plan"], reason="approved by the user")
+        deps.events.emit(PlanSelected(plan_id="plan/approved", plan=state["plan"], reason="approved by the user"))
         return {"status": "approved"}
     if action == "edit":
         try:
             edited = Plan.model_validate(decision.get("plan"))
         except ValidationError as exc:
-            why = "; ".join(e["msg"] for e in exc.errors())
-            deps.events.emit("error", where="plan_edit", message=why)
-            return Command(goto="approve", update={"status": "edit_invalid", "justification": why})
-        deps.events.emit("plan_selected", plan=edited.model_dump(), reason="edited by the user")
+            why = "; ".join(e["msg"] for e in exc.errors())  # asked again: approval_requested carries it
+            return {"status": "edit_invalid", "justification": why}
+        deps.events.emit(PlanSelected(plan_id="plan/edited", plan=edited.model_dump(), reason="edited by the user"))
         return {"plan": edited.model_dump(), "status": "approved"}
     feedback = str(decision.get("feedback", "")) if isinstance(decision, dict) else ""
-    if feedback:  # re-plan with the user's feedback, then ask again
-        deps.events.emit("replan", reason=f"plan rejected: {feedback}")
-        request = f"{state['request']}\n(Planning feedback: {feedback})"
-        choice = await deps.get_planner().propose(request, _ctx(deps, state["run_id"], "plan-feedback"))
-        return Command(goto="approve", update={"plan": choice.plan.model_dump(), "status": "planned"})
-    return {"status": "rejected", "answer": None, "justification": "the plan was rejected"}
+    if feedback:  # re-plan with the user's feedback (under planning's budget share), then ask again
+        attempt = state.get("replans", 0) + 1
+        deps.events.emit(Replan(reason=f"plan rejected: {feedback}", attempt=attempt))
+        budget = _plan_budget(deps, f"plan feedback {attempt}")
+        choice = await _propose(deps, f"{state['request']}\n(Planning feedback: {feedback})", state["run_id"],
+                                f"plan-feedback{attempt}", budget, state.get("domain"))  # fmt: skip
+        return {
+            "plan": choice.plan.model_dump(),
+            "status": "planned",
+            "spend": deps.state_spend(budget),
+            "replans": attempt,
+        }
+    why = "the plan was rejected"
+    deps.events.emit(Answer(status="rejected", answer=None, justification=why, spend=_total(deps)))
+    return {"status": "rejected", "answer": None, "justification": why}
+
+
+def _total(deps: AgentDeps) -> SpendData:
+    return SpendData.of(deps.budget.spent)
 
 
 # -- executing steps --------------------------------------------------------------------------------------
 def _finished(state: AgentState, plan_: Plan) -> set[str]:
-    results = state.get("results") or {}
-    return {
-        s.id for s in plan_.steps if s.id in results and (results[s.id]["verified"] or results[s.id].get("accepted"))
-    }
+    results = outcomes(state.get("results"))
+    return {s.id for s in plan_.steps if s.id in results and results[s.id].settled}
+
+
+def route_after_approve(state: AgentState) -> list[Send] | str:
+    """After the approval node: ask again (a re-planned or refused plan), stop (rejected), or run the steps. The
+    steps never start before the plan is approved."""
+    if state.get("status") in ("planned", "edit_invalid"):
+        return "approve"
+    return route_steps(state)
 
 
 def route_steps(state: AgentState) -> list[Send] | str:
@@ -164,7 +223,7 @@ def route_steps(state: AgentState) -> list[Send] | str:
         return "end"
     plan_ = Plan.model_validate(state["plan"])
     done = _finished(state, plan_)
-    results = state.get("results") or {}
+    results = outcomes(state.get("results"))
     pending = [s for s in plan_.ready(done) if s.id not in results]
     if not pending:
         return "synthesize"
@@ -176,9 +235,9 @@ def route_steps(state: AgentState) -> list[Send] | str:
                 request=state["request"],
                 run_id=state["run_id"],
                 step=s.model_dump(),
-                inputs={d: str(results[d].get("answer") or results[d].get("text", "")) for d in s.depends_on},
+                inputs={d: str(results[d].answer or results[d].text) for d in s.depends_on},
                 steps_left=left,
-                dep_results={d: results[d] for d in s.depends_on},
+                dep_results={d: results[d].model_dump(mode="json") for d in s.depends_on},
                 domain=state.get("domain", "general"),
             ),
         )
@@ -248,18 +307,27 @@ async def _verify(deps: AgentDeps, step: PlanStep, res: StepResult) -> tuple[boo
 
 
 async def execute_step(state: StepTask, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
+    """One plan step, whatever runs it (a tool, a domain pack, a search strategy): its typed outcome goes to the
+    state and to a ``step_finished`` event; what it spent goes to the state's ``spend``."""
     task = state
     deps = runtime.context
     step = PlanStep.model_validate(task["step"])
-    bus = deps.events
-    if step.tool:
-        return {"results": {step.id: await _tool_step(deps, step)}}
     remaining = deps.budget.remaining_tokens()
     share = None if remaining is None else max(1, remaining // (max(1, task["steps_left"]) + 1))
     budget = deps.budget.child(tokens=share, name=f"step {step.id}")
     pipeline = deps.pipeline(task.get("domain"))
-    if pipeline is not None:
-        return {"results": {step.id: await _domain_step(deps, pipeline, task, step, budget)}}
+    if step.tool:
+        outcome = await _tool_step(deps, step, task.get("domain"))
+    elif pipeline is not None:
+        outcome = await _domain_step(deps, pipeline, task, step, budget)
+    else:
+        outcome = await _search_step(deps, task, step, budget)
+    outcome = outcome.model_copy(update={"spend": SpendData.of(budget.spent)}) if not step.tool else outcome
+    deps.events.emit(StepFinished(step_id=step.id, outcome=outcome))
+    return {"results": {step.id: outcome.model_dump(mode="json")}, "spend": deps.state_spend(budget)}
+
+
+async def _search_step(deps: AgentDeps, task: StepTask, step: PlanStep, budget: Budget) -> StepOutcome:
     strategy = choose_strategy(step, deps)
     mode = answer_mode(step, deps)
     problem = Problem(
@@ -269,44 +337,50 @@ async def execute_step(state: StepTask, runtime: Runtime[AgentDeps]) -> dict[str
         max_tokens=deps.options.step_max_tokens,
         mode=mode,
     )
-    bus.emit(
-        "step_started",
-        step_id=step.id,
-        goal=step.goal,
-        step_kind=step.kind,
-        strategy=strategy.name,
-        answer_mode=mode,
-        depends_on=step.depends_on,
-        inputs=task["inputs"],
-        budget_tokens=share,
-        problem_id=problem.id,
-        prompt=[{"role": m.role, "content": m.content} for m in problem.prompt],
+    deps.events.emit(
+        StepStarted(
+            step_id=step.id,
+            goal=step.goal,
+            step_kind=step.kind,
+            strategy=strategy.name,
+            answer_mode=mode,
+            depends_on=list(step.depends_on),
+            inputs=dict(task["inputs"]),
+            budget_tokens=budget.tokens,
+            problem_id=problem.id,
+            prompt=_messages(problem.prompt),
+        )
     )
-    ctx = _ctx(deps, task["run_id"], step.id, budget)
+    ctx = _ctx(deps, task["run_id"], step.id, budget, task.get("domain"))
     try:
         res = await strategy.solve(problem, ctx)
     except BudgetExceeded as exc:
-        bus.emit("verification", step_id=step.id, passed=False, reason=str(exc))
-        return {"results": {step.id: _outcome(step, None, False, str(exc), strategy.name)}}
+        deps.events.emit(Verification(step_id=step.id, passed=False, reason=str(exc)))
+        return _outcome(step, None, False, str(exc), strategy.name)
     passed, reason = await _verify(deps, step, res)
-    bus.emit("verification", step_id=step.id, passed=passed, reason=reason, answer=res.answer)
-    return {"results": {step.id: _outcome(step, res, passed, reason, strategy.name)}}
+    deps.events.emit(Verification(step_id=step.id, passed=passed, reason=reason, answer=res.answer))
+    return _outcome(step, res, passed, reason, strategy.name)
+
+
+def _messages(prompt: tuple[Message, ...]) -> list[ChatMessage]:
+    return [ChatMessage(role=m.role, content=m.content) for m in prompt]
 
 
 async def _domain_step(
     deps: AgentDeps, pipeline: DomainPipeline, task: StepTask, step: PlanStep, budget: Budget
-) -> dict[str, Any]:
+) -> StepOutcome:
     """One step of a domain pack's plan: the pack runs it; errors are a failed step, never a crashed run."""
     bus = deps.events
-    bus.emit("step_started", step_id=step.id, goal=step.goal, step_kind=step.kind, strategy=f"domain:{step.kind}",
-             depends_on=step.depends_on, inputs=task["inputs"], budget_tokens=budget.tokens)  # fmt: skip
+    bus.emit(StepStarted(step_id=step.id, goal=step.goal, step_kind=step.kind, strategy=f"domain:{step.kind}",
+                         depends_on=list(step.depends_on), inputs=dict(task["inputs"]),
+                         budget_tokens=budget.tokens))  # fmt: skip
     ctx = StepContext(
         request=task["request"],
         run_id=task["run_id"],
         step=step,
-        inputs=task.get("dep_results") or {},
+        inputs=outcomes(task.get("dep_results")),
         search=_ctx(deps, task["run_id"], step.id, budget),
-        tools=deps.tools,
+        tools=deps.tools_for(task.get("domain")),
         artifacts_dir=deps.artifacts_dir(task["run_id"]),
         seed=_seed(deps, task["run_id"], step.id),
     )
@@ -316,87 +390,87 @@ async def _domain_step(
         out = StepOutput(None, verified=False, reason=f"budget spent: {exc}")
     except Exception as exc:  # noqa: BLE001 - a pack's failure (bad model output, solver error) fails the step
         out = StepOutput(None, verified=False, reason=f"{type(exc).__name__}: {exc}")
-    bus.emit("verification", step_id=step.id, passed=out.verified, reason=out.reason, answer=out.answer,
-             artifacts=list(out.artifacts))  # fmt: skip
-    return {
-        "step_id": step.id,
-        "goal": step.goal,
-        "answer": out.answer,
-        "text": out.text,
-        "strategy": out.strategy,
-        "verified": out.verified,
-        "reason": out.reason,
-        "candidates": out.candidates,
-        "spend": budget.spent.as_dict(),
-        "stopped": None if out.answer is not None else "error",
-        "data": json.loads(json.dumps(dict(out.data), default=str)),
-        "artifacts": list(out.artifacts),
-    }
+    bus.emit(Verification(step_id=step.id, passed=out.verified, reason=out.reason, answer=out.answer,
+                          artifacts=list(out.artifacts)))  # fmt: skip
+    return out.outcome(step.id, step.goal)
 
 
-async def _tool_step(deps: AgentDeps, step: PlanStep) -> dict[str, Any]:
+async def _tool_step(deps: AgentDeps, step: PlanStep, domain: str | None) -> StepOutcome:
     bus = deps.events
-    bus.emit("step_started", step_id=step.id, goal=step.goal, strategy=f"tool:{step.tool}", depends_on=step.depends_on)
+    name = f"tool:{step.tool}"
+    bus.emit(StepStarted(step_id=step.id, goal=step.goal, step_kind=step.kind, strategy=name,
+                         depends_on=list(step.depends_on)))  # fmt: skip
     try:
-        tool = deps.tools.get(step.tool or "")
+        tool = deps.tools_for(domain).get(step.tool or "")
     except Exception as exc:  # noqa: BLE001 - an unknown tool in a model's plan is a failed step, not a crash
-        return _outcome(step, None, False, str(exc), f"tool:{step.tool}")
+        bus.emit(Verification(step_id=step.id, passed=False, reason=str(exc)))
+        return _outcome(step, None, False, str(exc), name).model_copy(update={"kind": "tool"})
     result = await call_tool(tool, step.tool_args)
     bus.emit(
-        "tool_called",
-        step_id=step.id,
-        tool=tool.name,
-        args=dict(result.arguments),
-        ok=result.ok,
-        result=result.output,
-        error=result.error,
-        latency_s=result.latency_s,
+        ToolCalled(
+            step_id=step.id,
+            call_id=f"{bus.run_id}:{step.id}:{tool.name}",
+            tool=tool.name,
+            args=json.loads(json.dumps(dict(result.arguments), default=str)),
+            ok=result.ok,
+            result=json.loads(json.dumps(result.output, default=str)),
+            error=result.error,
+            latency_s=result.latency_s,
+        )
     )
-    bus.emit("verification", step_id=step.id, passed=result.ok, reason=result.error or "tool succeeded")
-    out = _outcome(step, None, result.ok, result.error or "tool succeeded", f"tool:{tool.name}")
-    out.update(answer=result.output if result.ok else None, text=result.output)
-    return out
+    reason = result.error or "tool succeeded"
+    bus.emit(Verification(step_id=step.id, passed=result.ok, reason=reason))
+    return StepOutcome(
+        step_id=step.id,
+        goal=step.goal,
+        kind="tool",
+        strategy=f"tool:{tool.name}",
+        answer=str(result.output) if result.ok and result.output is not None else None,
+        text="" if result.output is None else str(result.output),
+        verified=result.ok,
+        reason=reason,
+        stopped=None if result.ok else "error",
+    )
 
 
-def _outcome(step: PlanStep, res: StepResult | None, verified: bool, reason: str, strategy: str) -> dict[str, Any]:
-    return {
-        "step_id": step.id,
-        "goal": step.goal,
-        "answer": res.answer if res else None,
-        "text": res.chosen.text if res and res.chosen else "",
-        "strategy": strategy,
-        "verified": verified,
-        "reason": reason,
-        "candidates": len(res.candidates) if res else 0,
-        "spend": res.spend.as_dict() if res else {},
-        "stopped": res.stopped if res else "error",
-    }
+def _outcome(step: PlanStep, res: StepResult | None, verified: bool, reason: str, strategy: str) -> StepOutcome:
+    return StepOutcome(
+        step_id=step.id,
+        goal=step.goal,
+        strategy=strategy,
+        answer=res.answer if res else None,
+        text=res.chosen.text if res and res.chosen else "",
+        verified=verified,
+        reason=reason,
+        candidates=len(res.candidates) if res else 0,
+        chosen=res.chosen.id if res and res.chosen else None,
+        votes={str(k): float(v) for k, v in res.votes.items()} if res else {},
+        spend=SpendData.of(res.spend) if res else SpendData(),
+        stopped=res.stopped if res else "error",
+    )
 
 
 # -- verification, replanning, synthesis ------------------------------------------------------------------
+def _unsettled(state: AgentState, plan_: Plan) -> list[PlanStep]:
+    results = outcomes(state.get("results"))
+    return [s for s in plan_.steps if s.id in results and not results[s.id].settled]
+
+
 async def verify(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
     """Fan-in after a layer of steps: failed steps are re-planned (bounded) or accepted as failed."""
     deps = runtime.context
     plan_ = Plan.model_validate(state["plan"])
-    results = state.get("results") or {}
-    failed = [
-        s
-        for s in plan_.steps
-        if s.id in results and not results[s.id]["verified"] and not results[s.id].get("accepted")
-    ]
+    results = outcomes(state.get("results"))
+    failed = _unsettled(state, plan_)
     # A domain plan is not re-planned by the model: its pack already searched and verified inside the step.
     if failed and (state.get("replans", 0) >= deps.options.max_replans or deps.pipeline(state.get("domain"))):
-        accepted = {s.id: {**results[s.id], "accepted": True} for s in failed}
-        return {"results": accepted, "failures": [{"step": s.id, "reason": results[s.id]["reason"]} for s in failed]}
+        accepted = {s.id: results[s.id].accept().model_dump(mode="json") for s in failed}
+        return {"results": accepted, "failures": [{"step": s.id, "reason": results[s.id].reason} for s in failed]}
     return {}
 
 
 def route_after_verify(state: AgentState) -> list[Send] | str:
-    plan_ = Plan.model_validate(state["plan"])
-    results = state.get("results") or {}
-    if any(
-        s.id in results and not results[s.id]["verified"] and not results[s.id].get("accepted") for s in plan_.steps
-    ):
+    if _unsettled(state, Plan.model_validate(state["plan"])):
         return "replan"
     return route_steps(state)
 
@@ -404,101 +478,121 @@ def route_after_verify(state: AgentState) -> list[Send] | str:
 async def replan(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
     deps = runtime.context
     plan_ = Plan.model_validate(state["plan"])
-    results = state.get("results") or {}
-    failed = next(s for s in plan_.steps if s.id in results and not results[s.id]["verified"])
-    reason = results[failed.id]["reason"]
-    finished = {s.id: str(results[s.id].get("answer")) for s in plan_.steps if s.id in _finished(state, plan_)}
+    results = outcomes(state.get("results"))
+    unsettled = _unsettled(state, plan_)
+    failed = unsettled[0]
+    reason = results[failed.id].reason
+    finished = {s.id: str(results[s.id].answer) for s in plan_.steps if s.id in _finished(state, plan_)}
     attempt = state.get("replans", 0) + 1
-    deps.events.emit("replan", step_id=failed.id, reason=reason, attempt=attempt)
+    deps.events.emit(Replan(step_id=failed.id, reason=reason, attempt=attempt))
+    budget = _plan_budget(deps, f"replan {attempt}")
+    name = f"replan{attempt}"
+    deps.events.emit(StepStarted(step_id=name, goal=f"re-plan after {failed.id} failed", step_kind="plan",
+                                 strategy="planner", budget_tokens=budget.tokens))  # fmt: skip
     try:
-        choice = await deps.get_planner().replan(
+        choice = await deps.get_planner(state.get("domain"), budget).replan(
             state["request"],
             plan_,
             finished,
             failed,
             reason,
-            _ctx(deps, state["run_id"], f"replan{attempt}", _plan_budget(deps, f"replan {attempt}")),
+            _ctx(deps, state["run_id"], f"replan{attempt}", budget),
             attempt=attempt,
         )
     except BudgetExceeded as exc:  # no budget to replan: the failed steps are accepted as failed and the run goes on
-        failed_ids = [s.id for s in plan_.steps if s.id in results and not results[s.id]["verified"]]
-        accepted = {sid: {**results[sid], "accepted": True} for sid in failed_ids}
-        failures = [{"step": sid, "reason": f"{results[sid]['reason']}; not replanned: {exc}"} for sid in failed_ids]
-        return {"results": accepted, "replans": attempt, "failures": failures}
-    return {"plan": choice.plan.model_dump(), "replans": attempt, "failures": [{"step": failed.id, "reason": reason}]}
+        accepted = {s.id: results[s.id].accept().model_dump(mode="json") for s in unsettled}
+        failures = [{"step": s.id, "reason": f"{results[s.id].reason}; not replanned: {exc}"} for s in unsettled]
+        why = f"not replanned: {exc}"
+        deps.events.emit(StepFinished(step_id=name, outcome=StepOutcome(step_id=name, kind="plan", reason=why)))
+        return {"results": accepted, "replans": attempt, "failures": failures, "spend": deps.state_spend(budget)}
+    _planned(deps, name, choice, budget)
+    return {
+        "plan": choice.plan.model_dump(),
+        "replans": attempt,
+        "failures": [{"step": failed.id, "reason": reason}],
+        "spend": deps.state_spend(budget),
+    }
+
+
+def _run_status(answer: str | None, state: AgentState) -> Status:
+    if answer is None:
+        return "failed"
+    return "partial" if state.get("failures") else "done"
 
 
 async def synthesize(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
     deps = runtime.context
     plan_ = Plan.model_validate(state["plan"])
-    results = state.get("results") or {}
-    lines = [
-        f"- {s.id} ({s.goal}): {results.get(s.id, {}).get('text') or results.get(s.id, {}).get('answer')}"
-        for s in plan_.steps
-    ]
-    justification = "\n".join(_justify(s, results.get(s.id, {})) for s in plan_.steps)
+    results = outcomes(state.get("results"))
+    justification = "\n".join(_justify(s, results.get(s.id)) for s in plan_.steps)
     kind = state.get("answer_kind", "text")
     answer: str | None
+    budget = deps.budget.child(name="answer")
     pipeline = deps.pipeline(state.get("domain"))
     if pipeline is not None:
         answer, justification = pipeline.synthesize(state["request"], plan_, results)
-        status = "done" if answer is not None and not state.get("failures") else ("partial" if answer else "failed")
-        deps.events.emit("answer", answer=answer, justification=justification, status=status)
-        return {"answer": answer, "justification": justification, "status": status}
-    if len(plan_.steps) == 1 and plan_.steps[0].id in results:
+    elif len(plan_.steps) == 1 and plan_.steps[0].id in results:
         only = results[plan_.steps[0].id]
-        answer = only.get("answer") if kind == "number" else (only.get("text") or only.get("answer"))
+        answer = only.answer if kind == "number" else (only.text or only.answer)
     else:
-        fmt = NUMBER_FORMAT if kind == "number" else "Write the final answer to the request, using these results."
-        prompt = (
-            Message.system("You combine the results of a plan into the final answer."),
-            Message.user(
-                f"Request: {state['request']}\nResults of the plan's steps:\n" + "\n".join(lines) + f"\n{fmt}"
-            ),
-        )
-        problem = Problem(f"{state['run_id']}:answer", prompt, kind, max_tokens=deps.options.answer_max_tokens)  # type: ignore[arg-type]
-        deps.events.emit(
-            "step_started",
-            step_id="answer",
-            goal="combine the step results into the answer",
-            strategy="self_consistency" if kind == "number" else "cot",
-            problem_id=problem.id,
-            prompt=[{"role": m.role, "content": m.content} for m in prompt],
-        )
-        strategy = make_strategy("self_consistency", n=3) if kind == "number" else make_strategy("cot")
-        try:
-            res = await strategy.solve(problem, _ctx(deps, state["run_id"], "answer"))
-            answer = res.answer if kind == "number" else (res.chosen.text if res.chosen else None)
-            if res.chosen is None and res.stopped == "budget":
-                raise BudgetExceeded(res.reason)
-        except BudgetExceeded as exc:  # no budget to combine: the last step's result stands, marked partial
-            last = _last_result(plan_, results)
-            answer = (
-                None
-                if last is None
-                else (last.get("answer") if kind == "number" else last.get("text") or last.get("answer"))
-            )
-            justification += f"\n(not synthesised: {exc}; the answer is the last step's result)"
-            deps.events.emit("verification", step_id="answer", passed=False, reason=f"not synthesised: {exc}")
-            status = "partial" if answer else "failed"
-            deps.events.emit("answer", answer=answer, justification=justification, status=status)
-            return {"answer": answer, "justification": justification, "status": status}
-    status = "done" if answer is not None and not state.get("failures") else ("partial" if answer else "failed")
-    deps.events.emit("answer", answer=answer, justification=justification, status=status)
-    return {"answer": answer, "justification": justification, "status": status}
+        answer, note = await _combine(deps, state, plan_, results, budget)
+        justification += note
+    status = _run_status(answer, state)
+    deps.events.emit(Answer(status=status, answer=answer, justification=justification, spend=_total(deps)))
+    return {"answer": answer, "justification": justification, "status": status, "spend": deps.state_spend(budget)}
 
 
-def _last_result(plan_: Plan, results: dict[str, Any]) -> dict[str, Any] | None:
+async def _combine(
+    deps: AgentDeps, state: AgentState, plan_: Plan, results: dict[str, StepOutcome], budget: Budget
+) -> tuple[str | None, str]:
+    """The answer combined from the steps' results by the model (an ``answer`` step of its own); without budget
+    for it, the last step's result (and a note saying so)."""
+    kind = state.get("answer_kind", "text")
+    lines = [f"- {s.id} ({s.goal}): {_shown(results.get(s.id))}" for s in plan_.steps]
+    fmt = NUMBER_FORMAT if kind == "number" else "Write the final answer to the request, using these results."
+    prompt = (
+        Message.system("You combine the results of a plan into the final answer."),
+        Message.user(f"Request: {state['request']}\nResults of the plan's steps:\n" + "\n".join(lines) + f"\n{fmt}"),
+    )
+    problem = Problem(f"{state['run_id']}:answer", prompt, kind, max_tokens=deps.options.answer_max_tokens)  # type: ignore[arg-type]
+    strategy = make_strategy("self_consistency", n=3) if kind == "number" else make_strategy("cot")
+    goal = "combine the step results into the answer"
+    deps.events.emit(StepStarted(step_id="answer", goal=goal, step_kind="answer", strategy=strategy.name,
+                                 problem_id=problem.id, prompt=_messages(prompt)))  # fmt: skip
+    note = ""
+    res: StepResult | None = None
+    try:
+        res = await strategy.solve(problem, _ctx(deps, state["run_id"], "answer", budget))
+        answer = res.answer if kind == "number" else (res.chosen.text if res.chosen else None)
+        if res.chosen is None and res.stopped == "budget":
+            raise BudgetExceeded(res.reason)
+        reason = "combined by the model"
+    except BudgetExceeded as exc:  # no budget to combine: the last step's result stands, marked partial
+        last = _last_result(plan_, results)
+        answer = None if last is None else (last.answer if kind == "number" else last.text or last.answer)
+        note = f"\n(not synthesised: {exc}; the answer is the last step's result)"
+        reason = f"not synthesised: {exc}"
+        deps.events.emit(Verification(step_id="answer", passed=False, reason=reason))
+    outcome = _outcome(PlanStep(id="answer", goal=goal), res, res is not None and answer is not None, reason,
+                       strategy.name)  # fmt: skip
+    outcome = outcome.model_copy(update={"kind": "answer", "answer": answer, "spend": SpendData.of(budget.spent)})
+    deps.events.emit(StepFinished(step_id="answer", outcome=outcome))
+    return answer, note
+
+
+def _shown(r: StepOutcome | None) -> str | None:
+    return None if r is None else (r.text or r.answer)
+
+
+def _last_result(plan_: Plan, results: dict[str, StepOutcome]) -> StepOutcome | None:
     """The result of the last step (in plan order) that produced one."""
-    have = [
-        results[s.id] for s in plan_.steps if results.get(s.id, {}).get("answer") or results.get(s.id, {}).get("text")
-    ]
+    have = [results[s.id] for s in plan_.steps if s.id in results and (results[s.id].answer or results[s.id].text)]
     return have[-1] if have else None
 
 
-def _justify(step: PlanStep, r: dict[str, Any]) -> str:
-    check = "verified" if r.get("verified") else "NOT verified"
-    return f"{step.id}. {step.goal} -> {r.get('answer')} [{r.get('strategy')}, {check}]"
+def _justify(step: PlanStep, r: StepOutcome | None) -> str:
+    check = "verified" if r is not None and r.verified else "NOT verified"
+    return f"{step.id}. {step.goal} -> {r.answer if r else None} [{r.strategy if r else None}, {check}]"
 
 
 def _options(deps: AgentDeps) -> dict[str, Any]:

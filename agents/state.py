@@ -5,12 +5,20 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Any, NotRequired, TypedDict
 
+from longthink.outcome import SpendData
+
 
 def merge(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
     """Reducer for step results written by concurrent steps: later writes of a key win."""
     out = dict(left or {})
     out.update(right or {})
     return out
+
+
+def add_spend(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
+    """Reducer for what the run spent: each node adds what its own (child) budget spent, so the total survives
+    interrupts, approvals, crashes and resumes (it lives in the checkpoint, not in a process)."""
+    return (SpendData.of(left) + SpendData.of(right)).model_dump()
 
 
 class AgentState(TypedDict, total=False):
@@ -25,6 +33,7 @@ class AgentState(TypedDict, total=False):
     answer: str | None
     justification: str
     status: str
+    spend: Annotated[dict[str, Any], add_spend]
 
 
 class StepTask(TypedDict):

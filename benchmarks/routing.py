@@ -66,6 +66,7 @@ from longthink.domains.routing.problem import RoutingProblem, RoutingSolution
 from longthink.domains.routing.solver import SolverConfig, solve, solve_configs
 from longthink.llm.base import LLM
 from longthink.llm.cache import CachedLLM
+from longthink.outcome import StepOutcome
 from longthink.search.context import SearchContext
 from longthink.tools.base import ToolRegistry
 
@@ -185,33 +186,21 @@ def run_instances(s: Settings) -> list[dict[str, Any]]:
 
 
 # -- part 2: plain-language requests -------------------------------------------------------------------------------
-def _output_dict(out: Any) -> dict[str, Any]:
-    """A step output as the agent graph passes it on (``data`` through JSON)."""
-    return {
-        "answer": out.answer,
-        "text": out.text,
-        "verified": out.verified,
-        "reason": out.reason,
-        "data": json.loads(json.dumps(dict(out.data), default=str)),
-        "artifacts": list(out.artifacts),
-    }
-
-
 async def run_pipeline(
     pipeline: RoutingPipeline, request: str, llm: LLM, *, run_id: str, seed: int, artifacts: Path
-) -> tuple[dict[str, dict[str, Any]], Budget]:
+) -> tuple[dict[str, StepOutcome], Budget]:
     """The pipeline's plan, step by step in dependency order, as the agent graph runs it (without the graph)."""
     plan = pipeline.plan(request)
     budget = Budget(name="benchmark")
-    outputs: dict[str, dict[str, Any]] = {}
+    outputs: dict[str, StepOutcome] = {}
     for step in plan.steps:
-        if any(not outputs[d]["verified"] for d in step.depends_on):
-            outputs[step.id] = {"answer": None, "verified": False, "reason": "skipped", "data": {}}
+        if any(not outputs[d].verified for d in step.depends_on):
+            outputs[step.id] = StepOutcome(step_id=step.id, reason="skipped")
             continue
         search = SearchContext(llm=llm, budget=budget, seed=seed, step_id=step.id)
         ctx = StepContext(request, run_id, step, {d: outputs[d] for d in step.depends_on}, search, ToolRegistry(),
                           artifacts, seed=0)  # fmt: skip
-        outputs[step.id] = _output_dict(await pipeline.run_step(ctx))
+        outputs[step.id] = (await pipeline.run_step(ctx)).outcome(step.id, step.goal)
     return outputs, budget
 
 
@@ -250,7 +239,7 @@ async def run_request(
     outputs, budget = await run_pipeline(pipeline, req.text, llm, run_id=req.id, seed=seed, artifacts=artifacts)
     wall = time.perf_counter() - start
     extract = outputs["extract"]
-    extraction = extract["data"].get("extraction", {})
+    extraction = extract.data.get("extraction", {})
     readings = extraction.get("readings", [])
     truth_hash = _key_hash(req.truth.model_copy(update={"name": "request"}))
     samples, valid, accuracy = len(readings), sum(bool(r.get("accepted")) for r in readings), 0.0
@@ -267,8 +256,8 @@ async def run_request(
         "id": req.id,
         "customers": len(req.truth.customers),
         "time_windows": req.truth.time_windows,
-        "extracted": bool(extract["verified"]),
-        "extract_reason": extract["reason"],
+        "extracted": extract.verified,
+        "extract_reason": extract.reason,
         "method": extraction.get("method"),
         "samples": samples,
         "valid_samples": valid,
@@ -276,14 +265,14 @@ async def run_request(
         "tokens": budget.spent.completion_tokens,
         "wall_s": round(wall, 1),
     }
-    problem = RoutingProblem.model_validate(extract["data"]["problem"]) if extract["verified"] else None
+    problem = RoutingProblem.model_validate(extract.data["problem"]) if extract.verified else None
     row["extraction_exact"] = problem is not None and _same(problem, req.truth)
     seconds = auto_time_limit(len(req.truth.customers))
     direct = await solve_configs(req.truth, [SolverConfig(k, seconds) for k in range(s.seeds)])
     row["truth_cost"] = direct.best.verdict.cost if direct.best else None
-    raw = outputs["solve"].get("data", {}).get("solution")
-    if raw is None or not outputs["solve"]["verified"]:
-        why = extract["reason"] if not extract["verified"] else outputs["solve"].get("reason")
+    raw = outputs["solve"].data.get("solution")
+    if raw is None or not outputs["solve"].verified:
+        why = extract.reason if not extract.verified else outputs["solve"].reason
         row.update(feasible=False, cost=None, gap_pct=None, failure=why)
         return row
     verdict = verify(req.truth, RoutingSolution.model_validate(raw))
@@ -293,7 +282,7 @@ async def run_request(
     row["gap_pct"] = 100.0 * (verdict.cost - truth_cost) / truth_cost if verdict.feasible and truth_cost else None
     if not verdict.feasible:
         row["failure"] = "routes infeasible for the ground truth: " + verdict.rationale(3)
-    row["plot"] = bool(outputs["report"].get("artifacts"))
+    row["plot"] = bool(outputs["report"].artifacts)
     return row
 
 

@@ -16,12 +16,15 @@ Step outputs travel between steps and into the checkpoint as JSON: ``data`` must
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from longthink.events import Event
+from longthink.outcome import StepOutcome
 from longthink.planners.plan import Plan, PlanStep
 from longthink.search.context import SearchContext
 from longthink.tools.base import ToolRegistry
@@ -70,21 +73,38 @@ class StepOutput:
     candidates: int = 0
     strategy: str = "domain"
 
+    def outcome(self, step_id: str, goal: str = "") -> StepOutcome:
+        """This output as the step's typed outcome (``data`` made JSON: it is checkpointed)."""
+        return StepOutcome(
+            step_id=step_id,
+            goal=goal,
+            kind="domain",
+            strategy=self.strategy,
+            answer=self.answer,
+            text=self.text,
+            verified=self.verified,
+            reason=self.reason,
+            candidates=self.candidates,
+            stopped=None if self.answer is not None else "error",
+            data=json.loads(json.dumps(dict(self.data), default=str)),
+            artifacts=list(self.artifacts),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class StepContext:
     """What one domain step gets.
 
-    ``inputs`` maps each dependency's step id to its output as a dict (``answer``, ``text``, ``verified``,
-    ``reason``, ``data``, ``artifacts``). ``search`` samples and scores under this step's budget share and
-    records every candidate in the run's trace (``search.step_id`` is the step id). ``artifacts_dir`` is this
-    run's directory for files; it is created on first use by :meth:`artifact_path`.
+    ``inputs`` maps each dependency's step id to its typed :class:`~longthink.outcome.StepOutcome` (``answer``,
+    ``text``, ``verified``, ``reason``, ``data``, ``artifacts``, ...). ``search`` samples and scores under this
+    step's budget share and records every candidate in the run's trace (``search.step_id`` is the step id).
+    ``artifacts_dir`` is this run's directory for files; it is created on first use by :meth:`artifact_path`.
     """
 
     request: str
     run_id: str
     step: PlanStep
-    inputs: Mapping[str, Mapping[str, Any]]
+    inputs: Mapping[str, StepOutcome]
     search: SearchContext
     tools: ToolRegistry
     artifacts_dir: Path
@@ -92,17 +112,22 @@ class StepContext:
 
     def input_data(self, step_id: str) -> Mapping[str, Any]:
         """The ``data`` of dependency ``step_id`` ({} when it produced none)."""
-        value = self.inputs.get(step_id, {}).get("data")
-        return value if isinstance(value, Mapping) else {}
+        out = self.inputs.get(step_id)
+        return out.data if out is not None else {}
+
+    def input_text(self, step_id: str) -> str:
+        """The full text of dependency ``step_id`` ("" when it did not run)."""
+        out = self.inputs.get(step_id)
+        return out.text if out is not None else ""
 
     def artifact_path(self, name: str) -> Path:
         """A path for file ``name`` in this run's artifact directory (the directory is created)."""
         self.artifacts_dir.mkdir(parents=True, exist_ok=True)
         return self.artifacts_dir / name
 
-    def emit(self, kind: str, **fields: Any) -> None:
+    def emit(self, event: Event) -> None:
         """An event in the run's stream (and store), tagged with this step's id."""
-        self.search.emit(kind, **fields)
+        self.search.emit(event)
 
 
 @runtime_checkable
@@ -113,6 +138,6 @@ class DomainPipeline(Protocol):
 
     async def run_step(self, ctx: StepContext) -> StepOutput: ...
 
-    def synthesize(self, request: str, plan: Plan, results: Mapping[str, Mapping[str, Any]]) -> tuple[str | None, str]:
-        """The final ``(answer, justification)`` from every step's output dict (as in :attr:`StepContext.inputs`)."""
+    def synthesize(self, request: str, plan: Plan, results: Mapping[str, StepOutcome]) -> tuple[str | None, str]:
+        """The final ``(answer, justification)`` from every step's typed outcome (as in :attr:`StepContext.inputs`)."""
         ...

@@ -14,8 +14,8 @@ interrupted — by a plan approval, a crash or a kill — is resumed with :meth:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -28,35 +28,39 @@ from longthink.agents.options import AgentOptions
 from longthink.budget import Budget
 from longthink.config import Settings, load_settings
 from longthink.domains.registry import REGISTRY, DomainRegistry
-from longthink.errors import ConfigError, LongthinkError
-from longthink.events import Event, EventBus
+from longthink.errors import ConfigError
+from longthink.events import ApprovalRequested, Error, EventBus, RunResumed
+from longthink.handle import RunHandle, SyncRunHandle
 from longthink.llm.base import LLM, run_sync
+from longthink.outcome import FINAL_STATUSES, SpendData, Status, StepOutcome, outcomes
 from longthink.planners.plan import Plan
 from longthink.planners.planner import Planner
 from longthink.rewards.base import Scorer
 from longthink.tools import ToolRegistry, default_tools
 
-TERMINAL = frozenset({"done", "partial", "failed", "rejected"})
+TERMINAL = FINAL_STATUSES
 
 
 @dataclass(frozen=True, slots=True)
 class RunResult:
-    """The outcome of a run (or where it stopped: ``status`` "awaiting_approval" carries the plan to approve)."""
+    """The outcome of a run (or where it stopped: ``status`` "awaiting_approval" carries the plan to approve in
+    ``pending``; "interrupted" a run that was killed and can be resumed). ``steps``: every step's typed outcome;
+    ``spend``: what the whole run spent, across approvals, crashes and resumes."""
 
     run_id: str
-    status: str  # done | partial | failed | rejected | awaiting_approval
+    status: Status
     answer: str | None
     justification: str
     plan: Plan | None
-    steps: Mapping[str, Any] = field(default_factory=dict)
-    spend: Mapping[str, float] = field(default_factory=dict)
+    steps: Mapping[str, StepOutcome] = field(default_factory=dict)
+    spend: SpendData = field(default_factory=SpendData)
     pending: Mapping[str, Any] | None = None
     domain: str = "general"
 
     @property
     def artifacts(self) -> list[str]:
         """Files the run's steps wrote (route maps, documents), in plan order."""
-        return [a for r in self.steps.values() for a in (r.get("artifacts") or [])]
+        return [a for r in self.steps.values() for a in r.artifacts]
 
 
 class Agent:
@@ -161,7 +165,10 @@ class Agent:
             async with AsyncSqliteSaver.from_conn_string(target) as saver:
                 yield compile_graph(saver)
 
-    def _bus(self, run_id: str) -> tuple[EventBus, Any]:
+    def _handle(
+        self, run_id: str, graph_input: Any, *, decision: str | None = None, resumed: bool = False
+    ) -> RunHandle:
+        """A handle on one run of the graph from ``graph_input`` (a fresh request, or None / a Command to go on)."""
         first = self.store.last_seq(run_id) + 1 if self.store is not None else 1
         bus = EventBus(run_id, first_seq=first)
         observer = None
@@ -169,16 +176,23 @@ class Agent:
             from longthink.store import StoreObserver
 
             observer = StoreObserver(self.store, bus)
-        return bus, observer
 
-    def _deps(self, bus: EventBus, spent_tokens: int = 0) -> AgentDeps:
+        async def run(bus: EventBus) -> RunResult:
+            return await self._execute(bus, graph_input, run_id, decision=decision, resumed=resumed)
+
+        return RunHandle(run_id, bus, run, on_close=observer.close if observer is not None else lambda: None)
+
+    def _deps(self, bus: EventBus, spent: SpendData) -> AgentDeps:
         budget = Budget(
             tokens=self.options.budget_tokens,
             samples=self.options.budget_samples,
             completion_only=True,
             name="run budget",
         )
-        budget.spent.completion_tokens = spent_tokens
+        s = budget.spent  # what the run spent before this session (approval, crash, resume): never reset
+        s.prompt_tokens, s.completion_tokens, s.samples, s.requests, s.cost = (
+            spent.prompt_tokens, spent.completion_tokens, spent.samples, spent.requests, spent.cost
+        )  # fmt: skip
         return AgentDeps(
             llm=self.llm,
             budget=budget,
@@ -192,52 +206,61 @@ class Agent:
             domains=self.domains,
         )
 
+    def _prior_spend(self, run_id: str, values: Mapping[str, Any]) -> SpendData:
+        """What run ``run_id`` spent before now: the checkpoint's total, or more when the store saw more (a run
+        killed inside a node loses that node's state update, not the budget events the store recorded)."""
+        spent = SpendData.of(values.get("spend"))
+        if self.store is not None:
+            for e in reversed(self.store.events(run_id)):
+                if e.kind == "budget":
+                    if e.completion_tokens > spent.completion_tokens:
+                        spent = e.spend
+                    break
+        return spent
+
     # -- running ------------------------------------------------------------------------------------------
-    async def _execute(self, bus: EventBus, graph_input: Any, run_id: str, spent: int = 0) -> RunResult:
+    async def _execute(
+        self, bus: EventBus, graph_input: Any, run_id: str, *, decision: str | None = None, resumed: bool = False
+    ) -> RunResult:
         config = {"configurable": {"thread_id": run_id}, "recursion_limit": 100}
-        deps = self._deps(bus, spent)
         try:
             async with self._graph() as graph:
+                before = await graph.aget_state(config)
+                values = (before.values or {}) if before else {}
+                prior = self._prior_spend(run_id, values)
+                deps = self._deps(bus, prior)
+                lost = prior.completion_tokens - SpendData.of(values.get("spend")).completion_tokens
+                if lost > 0:  # the store saw spend the checkpoint lost: the state takes it back
+                    deps.unrecorded = SpendData(completion_tokens=lost, tokens=lost)
+                if resumed:
+                    bus.emit(RunResumed(decision=decision))
                 # "sync": each step's checkpoint is written before the next starts, so a killed run resumes
                 await graph.ainvoke(graph_input, config, context=deps, durability="sync")
                 snapshot = await graph.aget_state(config)
-        except LongthinkError as exc:
-            bus.emit("error", message=str(exc), error_type=type(exc).__name__)
+        except Exception as exc:  # the record says the run failed (and why), then the caller gets the error
+            bus.emit(Error(message=str(exc) or type(exc).__name__, error_type=type(exc).__name__))
             raise
-        return _result(run_id, snapshot, deps.budget)
+        result = _result(run_id, snapshot)
+        if result.status == "awaiting_approval" and result.pending is not None:
+            bus.emit(ApprovalRequested(plan=dict(result.pending.get("plan") or {}), error=result.pending.get("error")))
+        return result
 
-    async def stream(self, request: str, *, run_id: str | None = None) -> AsyncIterator[Event]:
-        """Run ``request`` and yield every event as it happens; the last one is ``answer`` (or an error)."""
-        async for event in self._stream(_start(request, run_id)):
-            yield event
+    def astream(self, request: str, *, run_id: str | None = None) -> RunHandle:
+        """Start ``request``: a handle that yields every event as it happens (the last is ``answer``, or
+        ``approval_requested`` when the plan waits for a person) and whose ``result()`` is the :class:`RunResult`."""
+        rid, graph_input = _start(request, run_id)
+        return self._handle(rid, graph_input)
 
-    async def _stream(self, job: tuple[str, Any, int]) -> AsyncIterator[Event]:
-        run_id, graph_input, spent = job
-        bus, observer = self._bus(run_id)
-        queue = bus.queue()
-        task = asyncio.create_task(self._execute(bus, graph_input, run_id, spent))
-        task.add_done_callback(lambda _: bus.close())
-        try:
-            while (event := await queue.get()) is not None:
-                yield event
-            self.last_result = await task
-        finally:
-            if not task.done():
-                task.cancel()
-            if observer is not None:
-                observer.close()
+    def stream(self, request: str, *, run_id: str | None = None) -> SyncRunHandle:
+        """:meth:`astream` for synchronous code (iterate it, then call ``result()``)."""
+        return SyncRunHandle(self.astream(request, run_id=run_id))
 
     async def asolve(self, request: str, *, run_id: str | None = None) -> RunResult:
-        return await self._finish(_start(request, run_id))
+        return await self.astream(request, run_id=run_id).result()
 
     def solve(self, request: str, *, run_id: str | None = None) -> RunResult:
         """Synchronous :meth:`asolve` (same implementation, run on a private loop)."""
         return run_sync(self.asolve(request, run_id=run_id))
-
-    async def _finish(self, job: tuple[str, Any, int]) -> RunResult:
-        async for _ in self._stream(job):
-            pass
-        return self.last_result
 
     async def astatus(self, run_id: str) -> RunResult:
         """Where run ``run_id`` stands, from its checkpoint, without running anything."""
@@ -246,15 +269,16 @@ class Agent:
             snapshot = await graph.aget_state(config)
         if not snapshot or not snapshot.values:
             raise ConfigError(f"no run {run_id!r} (no checkpoint found)", field="run_id")
-        result = _result(run_id, snapshot, None)
+        result = _result(run_id, snapshot)
         if snapshot.next and result.status != "awaiting_approval":
-            return RunResult(run_id, "interrupted", result.answer, result.justification, result.plan, result.steps)
+            return dataclasses.replace(result, status="interrupted")
         return result
 
-    async def aresume(self, run_id: str, decision: Mapping[str, Any] | None = None) -> RunResult:
-        """Continue run ``run_id``: answer a pending plan approval with ``decision`` ({"action": "approve"},
-        {"action": "edit", "plan": {...}}, {"action": "reject", "feedback": "..."}), or finish a run that
-        was interrupted (crash, kill) from its last checkpoint. Finished steps are not run again."""
+    async def astream_resume(self, run_id: str, decision: Mapping[str, Any] | None = None) -> RunHandle:
+        """Go on with run ``run_id``: answer a pending plan approval with ``decision`` ({"action": "approve"},
+        {"action": "edit", "plan": {...}}, {"action": "reject", "feedback": "..."}), or finish a run that was
+        interrupted (crash, kill) from its last checkpoint. Finished steps are not run again; what the run spent
+        before counts against its budget. Returns a handle on the rest of the run."""
         from langgraph.types import Command
 
         config = {"configurable": {"thread_id": run_id}}
@@ -262,29 +286,26 @@ class Agent:
             snapshot = await graph.aget_state(config)
         if not snapshot or not snapshot.values:
             raise ConfigError(f"no run {run_id!r} to resume (no checkpoint found)", field="run_id")
-        spent = sum(
-            int(r.get("spend", {}).get("completion_tokens", 0)) for r in snapshot.values.get("results", {}).values()
-        )
+        action = str(decision.get("action", "approve")) if decision else None
         if not snapshot.next:
             if snapshot.values.get("status") in TERMINAL:
-                return _result(run_id, snapshot, None)
+                done = _result(run_id, snapshot)
+                return RunHandle(run_id, EventBus(run_id), lambda _bus: _value(done))
             # killed before its first step was saved: start again (seeds and store writes are idempotent)
             restart = {"request": snapshot.values["request"], "run_id": run_id}
-            return await self._finish((run_id, restart, spent))
+            return self._handle(run_id, restart, decision=action, resumed=True)
         waiting = any(t.interrupts for t in snapshot.tasks)
         if waiting and decision is None:
             raise ConfigError(f"run {run_id!r} waits for a plan decision: approve, edit or reject", field="decision")
         graph_input: Command[Any] | None = Command(resume=dict(decision or {})) if waiting else None
-        return await self._finish((run_id, graph_input, spent))
+        return self._handle(run_id, graph_input, decision=action if waiting else None, resumed=True)
+
+    async def aresume(self, run_id: str, decision: Mapping[str, Any] | None = None) -> RunResult:
+        """:meth:`astream_resume` run to its end."""
+        return await (await self.astream_resume(run_id, decision)).result()
 
     def resume(self, run_id: str, decision: Mapping[str, Any] | None = None) -> RunResult:
         return run_sync(self.aresume(run_id, decision))
-
-    async def astream_resume(self, run_id: str, decision: Mapping[str, Any] | None = None) -> AsyncIterator[Event]:
-        from langgraph.types import Command
-
-        async for event in self._stream((run_id, Command(resume=dict(decision)) if decision else None, 0)):
-            yield event
 
     async def aclose(self) -> None:
         if self._llm is not None:
@@ -298,21 +319,29 @@ class Agent:
         run_sync(self.aclose())
 
 
-def _start(request: str, run_id: str | None) -> tuple[str, Any, int]:
+def _start(request: str, run_id: str | None) -> tuple[str, Any]:
     if not isinstance(request, str) or not request.strip():
         raise ConfigError("the request must be a non-empty string", field="request")
     rid = run_id or uuid.uuid4().hex[:16]
-    return rid, {"request": request.strip(), "run_id": rid}, 0
+    return rid, {"request": request.strip(), "run_id": rid}
 
 
-def _result(run_id: str, snapshot: Any, budget: Budget | None) -> RunResult:
+async def _value(result: RunResult) -> RunResult:
+    return result
+
+
+def _result(run_id: str, snapshot: Any) -> RunResult:
     values = snapshot.values or {}
     pending = None
     for t in getattr(snapshot, "tasks", ()):
         for it in t.interrupts:
             pending = it.value
     plan = Plan.model_validate(values["plan"]) if values.get("plan") else None
-    status = "awaiting_approval" if pending is not None else values.get("status", "unknown")
-    spend = budget.spent.as_dict() if budget is not None else {}
+    status: Status = "running"
+    if pending is not None:
+        status = "awaiting_approval"
+    elif values.get("status") in FINAL_STATUSES:
+        status = values["status"]
     return RunResult(run_id, status, values.get("answer"), values.get("justification", ""), plan,
-                     values.get("results", {}), spend, pending, values.get("domain", "general"))  # fmt: skip
+                     outcomes(values.get("results")), SpendData.of(values.get("spend")), pending,
+                     values.get("domain", "general"))  # fmt: skip

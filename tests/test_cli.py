@@ -63,6 +63,14 @@ def test_bad_sampling_parameter_is_reported(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "SamplingParams.n" in proc.stderr
 
 
+def test_domains_lists_every_pack_with_its_tools(tmp_path: Path) -> None:
+    proc = _run("domains", env={"COLUMNS": "220"}, tmp=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    for name, tool in (("routing", "route_solver"), ("business_plan", "financial_model"), ("debugging", "run_tests")):
+        line = next((x for x in proc.stdout.splitlines() if f" {name} " in x), "")
+        assert tool in line and "yes" in line, (name, proc.stdout)
+
+
 def test_config_hides_the_api_key(tmp_path: Path) -> None:
     proc = _run("config", env={"LONGTHINK_API_KEY": "sk-secret", "COLUMNS": "200"}, tmp=tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -5,6 +5,7 @@ in an answer."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from collections.abc import Mapping
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from longthink.agents import AgentOptions
 from longthink.api import Agent
@@ -19,10 +21,12 @@ from longthink.domains.pipeline import StepContext, StepOutput, attach_files, at
 from longthink.domains.registry import DomainPack, DomainRegistry
 from longthink.errors import ConfigError
 from longthink.llm.types import Message, SamplingParams
+from longthink.outcome import StepOutcome
 from longthink.planners.plan import Plan, PlanStep
-from longthink.search.types import Problem
+from longthink.search.types import Problem, Score
 from longthink.store import MemoryStore
 from longthink.testing import FunctionLLM
+from longthink.tools import ToolResult, default_tools
 
 
 class TallyPipeline:
@@ -59,9 +63,9 @@ class TallyPipeline:
         return StepOutput(f"{count} words", text=f"The file has {count} words.", verified=True, reason="written",
                           data={"count": count}, artifacts=(str(path),))  # fmt: skip
 
-    def synthesize(self, request: str, plan: Plan, results: Mapping[str, Mapping[str, Any]]) -> tuple[str | None, str]:
-        report = results.get("report", {})
-        return report.get("text") or None, f"count: {results.get('count', {}).get('reason')}"
+    def synthesize(self, request: str, plan: Plan, results: Mapping[str, StepOutcome]) -> tuple[str | None, str]:
+        report, count = results.get("report"), results.get("count")
+        return (report.text if report else "") or None, f"count: {count.reason if count else None}"
 
 
 def registry(pipeline: Any) -> DomainRegistry:
@@ -101,12 +105,13 @@ def test_attached_files_round_trip_with_fences_inside() -> None:
 
 async def test_detected_pack_runs_its_plan_with_data_search_and_artifacts(tmp_path: Path) -> None:
     a = agent(TallyPipeline(), tmp_path)
-    events = [e async for e in a.stream(REQUEST, run_id="tally-1")]
-    result = a.last_result
+    handle = a.astream(REQUEST, run_id="tally-1")
+    events = [e async for e in handle]
+    result = await handle.result()
     assert result.domain == "tally" and result.status == "done"
     assert result.answer == "The file has 4 words."
     assert result.plan is not None and [s.id for s in result.plan.steps] == ["count", "report"]
-    assert result.steps["count"]["data"] == {"count": 4} and result.steps["count"]["candidates"] == 3
+    assert result.steps["count"].data == {"count": 4} and result.steps["count"].candidates == 3
     [artifact] = result.artifacts
     assert Path(artifact).read_text() == "4 words\n" and Path(artifact).parent.name == "tally-1"
     started = {e.step_id: e.data for e in events if e.kind == "step_started"}
@@ -117,17 +122,19 @@ async def test_detected_pack_runs_its_plan_with_data_search_and_artifacts(tmp_pa
     detail = a.store.get_run("tally-1")
     assert detail is not None and len(detail.candidates_of("count")) == 3
     assert detail.run.meta is not None and detail.run.meta["domain"] == "tally"
-    assert json.loads(json.dumps(result.steps))  # step outputs are JSON (they are checkpointed)
+    assert json.loads(
+        json.dumps({k: o.model_dump(mode="json") for k, o in result.steps.items()})
+    )  # step outputs are JSON (they are checkpointed)
 
 
 async def test_a_failing_pack_step_fails_the_step_not_the_run(tmp_path: Path) -> None:
     a = agent(TallyPipeline(fail_report=True), tmp_path)
     result = await a.asolve(REQUEST)
-    assert result.steps["count"]["verified"] is True
+    assert result.steps["count"].verified is True
     report = result.steps["report"]
-    assert report["verified"] is False and "on fire" in report["reason"] and report["answer"] is None
+    assert report.verified is False and "on fire" in report.reason and report.answer is None
     assert result.status == "failed" and result.answer is None  # nothing to synthesise from, but no crash
-    assert result.steps["count"]["data"] == {"count": 4}  # what was computed is kept
+    assert result.steps["count"].data == {"count": 4}  # what was computed is kept
 
 
 async def test_general_domain_and_unknown_names(tmp_path: Path) -> None:
@@ -152,4 +159,58 @@ async def test_a_starved_budget_still_plans_and_answers() -> None:
               store=MemoryStore(), checkpoints=None)  # fmt: skip
     result = await a.asolve("Name two colours.")
     assert result.status in ("done", "partial") and result.answer
-    assert result.spend["completion_tokens"] <= 300 + 256  # over by at most one request
+    assert result.spend.completion_tokens <= 300 + 256  # over by at most one request
+
+
+# -- a pack without its own plan: the engine reads its tools, planner hints and scorers ------------------------
+class SkuArgs(BaseModel):
+    sku: str
+
+
+@dataclasses.dataclass(frozen=True)
+class PriceLookup:
+    name: str = "price_lookup"
+    description: str = "the unit price of a product by its SKU"
+    args_model: type[BaseModel] = SkuArgs
+
+    async def run(self, args: SkuArgs) -> ToolResult:
+        prices = {"LOAF-1": "3"}
+        if args.sku not in prices:
+            return ToolResult(self.name, False, "", f"unknown SKU {args.sku}")
+        return ToolResult(self.name, True, prices[args.sku])
+
+
+class ShopScorer:
+    name = "shop_check"
+
+    async def score(self, problem: Problem, candidates: Any) -> list[Score]:
+        return [Score(self.name, 1.0 if c.answer == "360" else 0.0) for c in candidates]
+
+
+SHOP_PLAN = {"steps": [
+    {"id": "price", "goal": "Look up the loaf's price", "tool": "price_lookup", "tool_args": {"sku": "LOAF-1"}},
+    {"id": "revenue", "goal": "Multiply 120 loaves by the price", "depends_on": ["price"], "answer_kind": "number",
+     "strategy": "best_of_n"},
+]}  # fmt: skip
+
+
+async def test_a_pack_without_a_pipeline_brings_its_tools_hints_and_scorers() -> None:
+    seen: list[str] = []
+
+    def shop_reply(prompt: str, params: SamplingParams, index: int) -> str:
+        seen.append(prompt)
+        return json.dumps(SHOP_PLAN) if "careful planner" in prompt else "120 * 3 = 360. Answer: 360"
+
+    shop = DomainPack(name="shop", description="shop sums", detect=lambda r: 1.0 if "loaf" in r else 0.0,
+                      planner_hints="Prices come from price_lookup, never from memory.", tools=(PriceLookup(),),
+                      scorers=(ShopScorer(),), answer_kind="number")  # fmt: skip
+    a = Agent(llm=FunctionLLM(shop_reply), options=AgentOptions(plan_candidates=1), store=MemoryStore(),
+              checkpoints=None, domains=DomainRegistry([shop]))  # fmt: skip
+    result = await a.asolve("We sell 120 loaf a day; what is the revenue?", run_id="shop")
+    assert result.domain == "shop" and result.answer == "360" and result.status == "done"
+    planner_prompt = next(p for p in seen if "careful planner" in p)
+    assert "price_lookup(sku)" in planner_prompt and "never from memory" in planner_prompt
+    assert result.steps["price"].answer == "3" and result.steps["price"].kind == "tool"
+    assert "price_lookup" not in default_tools().names()  # the pack's tool reaches only its own runs
+    detail = a.store.get_run("shop")
+    assert detail is not None and "shop_check" in {s.scorer for s in detail.scores if s.step_id == "revenue"}

@@ -59,8 +59,9 @@ async def test_the_judge_model_judges_plans_and_scores_steps_and_the_policy_mode
     judge = FunctionLLM(judge_reply, model="judge-double")
     options = AgentOptions(strategy="best_of_n", strategy_options={"n": 2}, plan_candidates=2, max_replans=0)
     agent = Agent(llm=policy, judge_llm=judge, options=options, store=MemoryStore(), checkpoints=None)
-    events = [e async for e in agent.stream(REQUEST, run_id="judged")]
-    result = agent.last_result
+    handle = agent.astream(REQUEST, run_id="judged")
+    events = [e async for e in handle]
+    result = await handle.result()
     assert result.status == "done" and result.answer == "360"
 
     judge_prompts = [p for prompts, _ in judge.calls for p in prompts]
@@ -71,16 +72,16 @@ async def test_the_judge_model_judges_plans_and_scores_steps_and_the_policy_mode
     assert not [p for prompts, _ in policy.calls for p in prompts if JUDGE_MARK in p]
 
     [started] = [e for e in events if e.kind == "run_started"]
-    assert started.data["options"]["model"] == "policy-double"
-    assert started.data["options"]["judge_model"] == "judge-double"
+    assert started.options["model"] == "policy-double"
+    assert started.options["judge_model"] == "judge-double"
     proposed = [e for e in events if e.kind == "plan_proposed"]
-    assert proposed and all(e.data["scores"].get("plan_judge") == pytest.approx(0.75) for e in proposed)
-    step_scores = [e for e in events if e.kind == "candidate_scored" and e.data["scorer"] == "judge"]
+    assert proposed and all(e.scores.get("plan_judge") == pytest.approx(0.75) for e in proposed)
+    step_scores = [e for e in events if e.kind == "candidate_scored" and e.scorer == "judge"]
     assert {e.step_id for e in step_scores} == {"s1", "s2"}
-    assert all(e.data["value"] == pytest.approx(1.0) for e in step_scores)  # P(yes) from the judge's logprobs
+    assert all(e.value == pytest.approx(1.0) for e in step_scores)  # P(yes) from the judge's logprobs
     # the judge's calls are charged to the run budget too
     judge_samples = sum(len(prompts) for prompts, _ in judge.calls)
-    assert result.spend["samples"] >= judge_samples
+    assert result.spend.samples >= judge_samples
     await agent.aclose()
 
 
@@ -88,13 +89,14 @@ async def test_without_a_judge_model_the_policy_model_judges_and_steps_use_self_
     policy = FunctionLLM(policy_reply, model="policy-double")
     options = AgentOptions(strategy="best_of_n", strategy_options={"n": 2}, plan_candidates=2, max_replans=0)
     agent = Agent(llm=policy, options=options, store=MemoryStore(), checkpoints=None)
-    events = [e async for e in agent.stream(REQUEST, run_id="self-judged")]
-    assert agent.last_result.answer == "360" and agent.judge_llm is None
+    handle = agent.astream(REQUEST, run_id="self-judged")
+    events = [e async for e in handle]
+    assert (await handle.result()).answer == "360" and agent.judge_llm is None
     assert any(JUDGE_MARK in p and "Judge the plan" in p for prompts, _ in policy.calls for p in prompts)
-    scorers = {e.data["scorer"] for e in events if e.kind == "candidate_scored" and e.step_id == "s1"}
+    scorers = {e.scorer for e in events if e.kind == "candidate_scored" and e.step_id == "s1"}
     assert scorers == {"self_certainty"}
     [started] = [e for e in events if e.kind == "run_started"]
-    assert started.data["options"]["judge_model"] is None
+    assert started.options["judge_model"] is None
 
 
 async def test_the_business_plan_pack_judges_sections_with_the_judge_model(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from longthink.cli import app as cli_app
 from longthink.errors import ConfigError
-from longthink.events import EventBus
+from longthink.events import EventBus, RunStarted
 from longthink.llm.types import SamplingParams
 from longthink.program import Execution
 from longthink.rewards import LearnedVerifier, VerifierArtifact, candidate_features, labelled_groups, train_verifier
@@ -306,7 +306,7 @@ async def _searched(store: SqlStore, run_id: str) -> list[tuple[Problem, list[Ca
     bus = EventBus(run_id)
     out = []
     with StoreObserver(store, bus, interval_s=0.01):
-        bus.emit("run_started", request="arithmetic", strategy="best_of_n")
+        bus.emit(RunStarted(request="arithmetic", options={"strategy": "best_of_n"}))
         ctx = SearchContext(FunctionLLM(_solver, model="adder"), events=bus, seed=7)
         for pid, (question, reference) in QUESTIONS.items():
             problem = Problem.from_text(pid, question, answer_kind="number", reference=reference)

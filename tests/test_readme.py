@@ -96,12 +96,23 @@ def test_readme_financial_model_example_runs(capsys: pytest.CaptureFixture[str])
 
 @pytest.mark.slow
 def test_readme_agent_example_runs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    [code] = [b for b in _blocks("python") if "Agent(" in b]
+    [code] = [b for b in _blocks("python") if "Agent(" in b and "astream" not in b]
     monkeypatch.setenv("LONGTHINK_N_THREADS", "1")
     monkeypatch.setenv("LONGTHINK_DB_URL", f"sqlite:///{tmp_path / 'runs.db'}")
     namespace: dict[str, object] = {}
     exec(compile(code, "README.md", "exec"), namespace)
     assert namespace["result"].answer  # type: ignore[attr-defined]
+
+
+def test_readme_run_handle_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """The run-handle example: typed events in sequence, then the result with one outcome per step."""
+    [code] = [b for b in _blocks("python") if "astream" in b]
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    lines = capsys.readouterr().out.strip().splitlines()
+    kinds = [line.split()[1] for line in lines[:-1]]
+    assert kinds[0] == "run_started" and kinds[-1] == "answer" and "step_finished" in kinds
+    assert [int(line.split()[0]) for line in lines[:-1]] == list(range(1, len(lines)))
+    assert lines[-1] == "done 42 {'s1': 'done'}"
 
 
 def test_readme_program_mode_example_runs(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

@@ -365,11 +365,11 @@ async def test_pipeline_end_to_end_with_a_double(tmp_path: Path) -> None:
     assert result.domain == "routing" and result.status == "done", result.justification
     assert result.plan is not None and [s.id for s in result.plan.steps] == ["extract", "solve", "verify", "report"]
     extract = result.steps["extract"]
-    extraction_data = extract["data"]["extraction"]
-    assert extract["verified"] and extraction_data["method"] == "passages", extract
+    extraction_data = extract.data["extraction"]
+    assert extract.verified and extraction_data["method"] == "passages", extract
     assert [p["accepted"] for p in extraction_data["parts"]] == [4, 4, 3, 4]  # customer 2's 4th sample invents 25
-    problem = RoutingProblem.model_validate(extract["data"]["problem"])
-    report = result.steps["report"]["data"]
+    problem = RoutingProblem.model_validate(extract.data["problem"])
+    report = result.steps["report"].data
     routes = [r["stops"] for r in report["routes"]]
     assert verify(problem, routes).feasible and sorted(c for r in routes for c in r) == [1, 2, 3]
     assert sum(r["load"] for r in report["routes"]) == 45 and all(r["load"] <= 50 for r in report["routes"])
@@ -377,7 +377,7 @@ async def test_pipeline_end_to_end_with_a_double(tmp_path: Path) -> None:
     assert result.answer is not None and "vehicle 1: depot ->" in result.answer and "Total distance" in result.answer
     [plot] = result.artifacts
     assert Path(plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and plot in result.answer
-    solve_data = result.steps["solve"]["data"]
+    solve_data = result.steps["solve"].data
     assert len(solve_data["attempts"]) == 3 and solve_data["time_limit_s"] == auto_time_limit(3)
     detail = a.store.get_run("route-1")
     assert detail is not None
@@ -392,7 +392,7 @@ async def test_an_invalid_request_fails_with_the_reason(tmp_path: Path) -> None:
     result = await a.asolve(request)
     assert result.status == "failed" and result.answer is None
     assert "demand 60 exceeds the vehicle capacity 50" in result.justification
-    assert "solve" not in result.steps or not result.steps["solve"]["verified"]
+    assert "solve" not in result.steps or not result.steps["solve"].verified
 
 
 CVRP = (
@@ -413,9 +413,9 @@ async def test_an_attached_cvrplib_file_reaches_the_best_known_value(tmp_path: P
     a = routing_agent(FunctionLLM(no_model), tmp_path)
     result = await a.asolve(attach_files("Route these deliveries, time limit 1 s.", {"E-n22-k4.vrp": content}))
     assert result.status == "done", result.justification
-    assert result.steps["extract"]["reason"] == "read from the attached file E-n22-k4.vrp"
-    assert result.steps["solve"]["data"]["time_limit_s"] == 1.0
-    report = result.steps["report"]["data"]
+    assert result.steps["extract"].reason == "read from the attached file E-n22-k4.vrp"
+    assert result.steps["solve"].data["time_limit_s"] == 1.0
+    report = result.steps["report"].data
     assert report["best_known"] == 375 and report["total_distance"] == 375 and report["gap_pct"] == 0
     assert result.answer is not None and "gap +0.00%" in result.answer
     assert Path(report["plot"]).is_file()
@@ -430,8 +430,7 @@ async def run_steps(request: str, tmp_path: Path, options: RoutingOptions) -> di
     pipeline = RoutingPipeline(options)
     outputs: dict[str, StepOutput] = {}
     for step in pipeline.plan(request).steps:
-        inputs = {d: {"answer": outputs[d].answer, "verified": outputs[d].verified, "reason": outputs[d].reason,
-                      "data": dict(outputs[d].data)} for d in step.depends_on}  # fmt: skip
+        inputs = {d: outputs[d].outcome(d) for d in step.depends_on}
         search = SearchContext(llm=FunctionLLM(no_model), seed=0, step_id=step.id)
         ctx = StepContext(request, "fleet", step, inputs, search, ToolRegistry(), tmp_path, seed=0)
         outputs[step.id] = await pipeline.run_step(ctx)

@@ -97,6 +97,10 @@ class ToolRegistry:
     def names(self) -> list[str]:
         return list(self._tools)
 
+    def extended(self, tools: list[Tool]) -> ToolRegistry:
+        """A new registry with these tools and ``tools`` (this one is unchanged)."""
+        return ToolRegistry([*self._tools.values(), *tools])
+
     def describe(self) -> str:
         """One line per tool with its arguments, for prompts."""
         lines = []

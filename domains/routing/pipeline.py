@@ -13,17 +13,14 @@
 The solver's time per configuration is :attr:`RoutingOptions.time_limit_s`, by default scaled with the
 instance size; a request can set it ("time limit 10 s").
 
-The fleet follows the source's convention (:mod:`.problem`, :mod:`.io`): fixed where the request states a size
-("at most 3 trucks") or the file's format fixes one (a fleet-size field; the ``k`` of a classical CVRPLIB set's
-name), unlimited otherwise (the ``k`` of an X-set name is the minimum number of routes). The solve and report steps
-say how many routes the solution uses.
+The fleet follows the source's convention (:mod:`.problem`): fixed where the file has a fleet-size field or the
+request states one ("at most 3 trucks"), unlimited otherwise (the ``k`` of a CVRPLIB name is the minimum number of
+routes, not a limit). The solve and report steps say how many routes the solution uses.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,7 +34,9 @@ from longthink.domains.routing.parsing import mentions_time_windows, stated_flee
 from longthink.domains.routing.problem import RoutingProblem, RoutingSolution
 from longthink.domains.routing.verify import RoutingVerifier, verify
 from longthink.errors import ConfigError
+from longthink.events import CandidateData, CandidateGenerated, ToolCalled
 from longthink.llm.types import Message
+from longthink.outcome import StepOutcome
 from longthink.planners.plan import Plan, PlanStep
 from longthink.search.types import Candidate, Problem, prompt_hash
 
@@ -120,7 +119,7 @@ class RoutingPipeline:
         if run is None:
             return StepOutput(None, reason=f"unknown routing step {ctx.step.id!r} (known: {', '.join(steps)})")
         # the report still shows routes the verifier rejected (with why); nothing runs without a problem or routes
-        failed = [d for d in ctx.step.depends_on if d != "verify" and not ctx.inputs.get(d, {}).get("verified")]
+        failed = [d for d in ctx.step.depends_on if d != "verify" and not _verified(ctx.inputs.get(d))]
         if failed:
             return StepOutput(None, reason=f"skipped: step {failed[0]} failed")
         return await run(ctx)
@@ -186,12 +185,12 @@ class RoutingPipeline:
         )
         candidates = [_candidate(spec, i, a.solution) for i, a in enumerate(search.attempts)]
         for a, c in zip(search.attempts, candidates, strict=True):
-            ctx.emit("candidate_generated", problem_id=spec.id, candidate=_record(c))
+            ctx.emit(CandidateGenerated(problem_id=spec.id, candidate=CandidateData.of(c)))
             args = {"seed": a.config.seed, "time_limit_s": a.config.time_limit_s}
             error = None if a.verdict.feasible else a.verdict.rationale()
-            ctx.emit("tool_called", call_id=f"{ctx.run_id}:solve:{c.index}", tool="route_solver", args=args,
-                     result=a.solution.summary(), error=error,
-                     latency_s=a.solution.runtime_s)  # fmt: skip
+            ctx.emit(ToolCalled(call_id=f"{ctx.run_id}:solve:{c.index}", tool="route_solver", args=args,
+                                ok=error is None, result=a.solution.summary(), error=error,
+                                latency_s=a.solution.runtime_s))  # fmt: skip
         await ctx.search.score(spec, candidates, RoutingVerifier(problem))
         attempts = [
             {"seed": a.config.seed, "time_limit_s": a.config.time_limit_s, "feasible": a.verdict.feasible,
@@ -284,23 +283,24 @@ class RoutingPipeline:
         return StepOutput(answer, text, verdict.feasible, verdict.rationale(), data, artifacts, 1, "report")
 
     # -- synthesis -------------------------------------------------------------------------------------------
-    def synthesize(self, request: str, plan: Plan, results: Mapping[str, Mapping[str, Any]]) -> tuple[str | None, str]:
+    def synthesize(self, request: str, plan: Plan, results: Mapping[str, StepOutcome]) -> tuple[str | None, str]:
         lines = []
         for step in plan.steps:
             out = results.get(step.id)
             if out is None:
                 lines.append(f"{step.id}: not run")
                 continue
-            mark = "ok" if out.get("verified") else "FAILED"
-            lines.append(f"{step.id} [{mark}]: {out.get('reason') or out.get('answer') or ''}")
+            mark = "ok" if out.verified else "FAILED"
+            lines.append(f"{step.id} [{mark}]: {out.reason or out.answer or ''}")
         justification = "\n".join(lines)
-        report = results.get("report") or {}
-        if report.get("answer") and report.get("verified"):
-            return str(report.get("text") or report["answer"]), justification
-        failed = next((s.id for s in plan.steps if not (results.get(s.id) or {}).get("verified")), None)
+        report = results.get("report")
+        if report is not None and report.answer and report.verified:
+            return report.text or report.answer, justification
+        failed = next((s.id for s in plan.steps if not _verified(results.get(s.id))), None)
         if failed is None:
             return None, justification
-        why = (results.get(failed) or {}).get("reason") or "no result"
+        out = results.get(failed)
+        why = (out.reason if out is not None else "") or "no result"
         return None, f"routing failed at step {failed}: {why}\n{justification}"
 
 
@@ -382,8 +382,5 @@ def _candidate(spec: Problem, index: int, solution: RoutingSolution) -> Candidat
     )
 
 
-def _record(c: Candidate) -> dict[str, Any]:
-    """A candidate's fields as a ``candidate_generated`` event carries them."""
-    out = {f.name: getattr(c, f.name) for f in dataclasses.fields(c) if f.name != "scores"}
-    out["latency_s"] = round(c.latency_s, 4) if math.isfinite(c.latency_s) else 0.0
-    return out
+def _verified(out: StepOutcome | None) -> bool:
+    return out is not None and out.verified

@@ -235,6 +235,21 @@ def config() -> None:
 
 
 @app.command()
+def domains() -> None:
+    """List the domain packs: what each handles, its tools, and whether it runs its own plan."""
+    from longthink.domains.registry import REGISTRY
+
+    table = Table(title="Domain packs (--domain NAME; auto detects one from the request)")
+    for col in ("name", "handles", "tools", "own plan"):
+        table.add_column(col, overflow="fold")
+    for name in REGISTRY.names():
+        pack = REGISTRY.get(name)
+        tools = ", ".join(t.name for t in pack.tools) or "-"
+        table.add_row(name, pack.description, tools, "yes" if pack.pipeline is not None else "no")
+    console.print(table)
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     from longthink import __version__

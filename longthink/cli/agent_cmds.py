@@ -5,19 +5,15 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
-from longthink.cli.render import EventRenderer, plan_tree
-from longthink.events import Event
+from longthink.cli.dialogue import approval_loop, console, run_streamed
 
 runs_app = typer.Typer(help="Stored runs: list, show, export, resume.", no_args_is_help=True)
-console = Console(highlight=False)
 JudgeModelOpt = Annotated[
     str | None,
     typer.Option("--judge-model", help="A separate judge / reward model (name, GGUF path or served model)."),
@@ -73,62 +69,6 @@ def _agent(
     return Agent(settings=settings, options=options, scorer=scorer)
 
 
-async def _consume(stream: AsyncIterator[Event], on_event: Callable[[Event], None]) -> None:
-    async for event in stream:
-        on_event(event)
-
-
-def _run(agent: Any, stream: AsyncIterator[Event], *, quiet: bool, verbose: bool = False) -> Any:
-    from longthink.llm.base import run_sync
-
-    renderer = EventRenderer(console, budget_cap=agent.options.budget_tokens, verbose=verbose)
-    run_sync(_consume(stream, (lambda e: None) if quiet else renderer))
-    return agent.last_result
-
-
-def _approval_loop(agent: Any, result: Any, *, quiet: bool) -> Any:
-    """Ask the user to approve, edit or reject a pending plan until the run moves on. With ``quiet`` (``--json``)
-    the dialogue goes to stderr, so stdout holds the JSON result only."""
-    ui = Console(stderr=True, highlight=False) if quiet else console
-    while result.status == "awaiting_approval":
-        pending = result.pending or {}
-        ui.print(plan_tree(pending.get("plan", {}), "proposed plan (awaiting approval)"))
-        if pending.get("error"):
-            ui.print(f"[red]edit refused[/red]: {escape(str(pending['error']))}")
-        choice = typer.prompt("approve, edit or reject?", default="approve", err=quiet).strip().lower()
-        if choice.startswith("e"):
-            decision = {"action": "edit", "plan": _read_steps(ui)}
-        elif choice.startswith("r"):
-            feedback = typer.prompt("feedback (empty: stop)", default="", err=quiet)
-            decision = {"action": "reject", "feedback": feedback}
-        else:
-            decision = {"action": "approve"}
-        result = _run(agent, agent.astream_resume(result.run_id, decision), quiet=quiet)
-    return result
-
-
-def _read_steps(ui: Console = console) -> dict[str, Any]:
-    """Read a plan from the terminal: one step goal per line (a chain), empty line to finish, or JSON."""
-    ui.print("[dim]enter one step per line (or a JSON plan); an empty line ends[/dim]")
-    lines: list[str] = []
-    while True:
-        line = sys.stdin.readline()
-        if not line or not line.strip():
-            break
-        lines.append(line.rstrip("\n"))
-    text = "\n".join(lines)
-    if text.strip().startswith("{"):
-        try:
-            return dict(json.loads(text))
-        except ValueError:
-            return {"steps": []}
-    return {
-        "steps": [
-            {"id": f"s{i + 1}", "goal": g.strip(), "depends_on": [f"s{i}"] if i else []} for i, g in enumerate(lines)
-        ]
-    }
-
-
 def _with_files(request: str, files: list[Path]) -> str:
     """The request with each ``--file`` attached (see :func:`longthink.domains.pipeline.attach_files`)."""
     if not files:
@@ -152,8 +92,8 @@ def _print_result(result: Any, *, as_json: bool, elapsed: float) -> None:
             "answer": result.answer,
             "justification": result.justification,
             "plan": result.plan.model_dump() if result.plan else None,
-            "steps": result.steps,
-            "spend": result.spend,
+            "steps": {sid: o.model_dump(mode="json") for sid, o in result.steps.items()},
+            "spend": result.spend.model_dump(),
             "seconds": round(elapsed, 2),
             "domain": result.domain,
             "artifacts": result.artifacts,
@@ -165,7 +105,7 @@ def _print_result(result: Any, *, as_json: bool, elapsed: float) -> None:
     console.print(f"[dim]{escape(result.justification)}[/dim]")
     for path in result.artifacts:
         console.print(f"[dim]wrote {escape(path)}[/dim]")
-    spent = result.spend.get("completion_tokens", 0)
+    spent = result.spend.completion_tokens
     console.print(f"[dim]run {result.run_id} · {result.status} · {spent:g} tokens · {elapsed:.1f}s[/dim]")
 
 
@@ -210,8 +150,8 @@ def register(app: typer.Typer) -> None:
         agent = _agent(strategy, budget, model, endpoint, threads, approve, domain, judge_model, mode, verifier)
         start = time.perf_counter()
         try:
-            result = _run(agent, agent.stream(request), quiet=as_json, verbose=verbose)
-            result = _approval_loop(agent, result, quiet=as_json)
+            result = run_streamed(agent, agent.astream(request), quiet=as_json, verbose=verbose)
+            result = approval_loop(agent, result, quiet=as_json)
         finally:
             agent.close()
         _print_result(result, as_json=as_json, elapsed=time.perf_counter() - start)
@@ -335,7 +275,7 @@ def runs_resume(
         result = run_sync(agent.astatus(run_id))
         if result.status != "awaiting_approval":
             result = run_sync(agent.aresume(run_id))
-        result = _approval_loop(agent, result, quiet=as_json)
+        result = approval_loop(agent, result, quiet=as_json)
     finally:
         agent.close()
     _print_result(result, as_json=as_json, elapsed=time.perf_counter() - start)

@@ -97,9 +97,9 @@ class ChatSession:
         elif name == "/reject":
             self._decide({"action": "reject", "feedback": arg})
         elif name == "/edit":
-            from longthink.cli.agent_cmds import _read_steps
+            from longthink.cli.dialogue import read_steps
 
-            self._decide({"action": "edit", "plan": _read_steps()})
+            self._decide({"action": "edit", "plan": read_steps()})
         elif name == "/strategy" and arg:
             self._set(strategy=arg)
             self.console.print(f"strategy: {escape(arg)}")
@@ -140,10 +140,10 @@ class ChatSession:
         if self.pending is not None:
             self.console.print("a plan is waiting: /approve, /edit or /reject it first")
             return
-        from longthink.cli.agent_cmds import _run
+        from longthink.cli.dialogue import run_streamed
 
         try:
-            result = _run(self.agent, self.agent.stream(self._context(request)), quiet=False)
+            result = run_streamed(self.agent, self.agent.astream(self._context(request)), quiet=False, ui=self.console)
         except LongthinkError as exc:
             self.console.print(f"[red]error:[/red] {escape(str(exc))}")
             return
@@ -153,12 +153,12 @@ class ChatSession:
         if self.pending is None:
             self.console.print("no plan is waiting")
             return
-        from longthink.cli.agent_cmds import _run
+        from longthink.cli.dialogue import run_streamed
 
         request, run_id = self.pending
         self.pending = None
         try:
-            result = _run(self.agent, self.agent.astream_resume(run_id, decision), quiet=False)
+            result = run_streamed(self.agent, self.agent.astream_resume(run_id, decision), quiet=False, ui=self.console)
         except LongthinkError as exc:
             self.console.print(f"[red]error:[/red] {escape(str(exc))}")
             return
@@ -177,5 +177,5 @@ class ChatSession:
         self.turns.append((request, result.answer))
         self.console.rule("answer")
         self.console.print(escape(str(result.answer)) if result.answer is not None else "[red]no answer[/red]")
-        spent = result.spend.get("completion_tokens", 0)
+        spent = result.spend.completion_tokens
         self.console.print(f"[dim]run {result.run_id} · {result.status} · {spent:g} tokens[/dim]")

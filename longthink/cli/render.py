@@ -10,7 +10,21 @@ from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
 
-from longthink.events import Event
+from longthink.events import (
+    ApprovalRequested,
+    BudgetUpdate,
+    CandidateGenerated,
+    CandidateScored,
+    Error,
+    Event,
+    PlanSelected,
+    Replan,
+    SearchFinished,
+    StepFinished,
+    StepStarted,
+    ToolCalled,
+    Verification,
+)
 
 
 def plan_tree(plan: dict[str, Any], title: str = "plan") -> Tree:
@@ -45,59 +59,62 @@ class EventRenderer:
         if handler is not None:
             handler(event)
 
-    def _on_plan_selected(self, e: Event) -> None:
-        self.console.print(plan_tree(e.data["plan"], f"plan ({e.data.get('reason', '')})"))
+    def _on_plan_selected(self, e: PlanSelected) -> None:
+        self.console.print(plan_tree(e.plan, f"plan ({e.reason})"))
 
-    def _on_step_started(self, e: Event) -> None:
+    def _on_step_started(self, e: StepStarted) -> None:
         self.console.print(
-            f"[bold]> step {escape(str(e.step_id))}[/bold] {escape(str(e.data.get('goal', '')))} "
-            f"[dim]strategy={e.data.get('strategy')}[/dim]"
+            f"[bold]> step {escape(str(e.step_id))}[/bold] {escape(e.goal)} [dim]strategy={escape(e.strategy)}[/dim]"
         )
 
-    def _on_candidate_scored(self, e: Event) -> None:
-        self._scores.setdefault(e.data["candidate_id"], {})[e.data["scorer"]] = e.data["value"]
+    def _on_candidate_scored(self, e: CandidateScored) -> None:
+        if e.value is not None:
+            self._scores.setdefault(e.candidate_id, {})[e.scorer] = e.value
 
-    def _on_candidate_generated(self, e: Event) -> None:
+    def _on_candidate_generated(self, e: CandidateGenerated) -> None:
         if self.verbose and e.step_id not in ("plan", None):
-            c = e.data["candidate"]
-            first = (c["text"].strip().splitlines() or [""])[0][:90]
-            self.console.print(f"    [dim]candidate {c['index']}: {escape(first)} -> {escape(str(c['answer']))}[/dim]")
+            c = e.candidate
+            first = (c.text.strip().splitlines() or [""])[0][:90]
+            self.console.print(f"    [dim]candidate {c.index}: {escape(first)} -> {escape(str(c.answer))}[/dim]")
 
-    def _on_step_finished(self, e: Event) -> None:
-        if e.step_id in ("plan", None) or str(e.step_id).startswith("replan"):
+    def _on_search_finished(self, e: SearchFinished) -> None:
+        if e.step_id in ("plan", None) or str(e.step_id).startswith(("replan", "plan-feedback")):
             return
-        votes = e.data.get("votes") or {}
-        shown = ", ".join(f"{escape(str(a))}: {v:g}" for a, v in sorted(votes.items(), key=lambda kv: -kv[1])[:4])
-        chosen = e.data.get("chosen")
-        score = self._scores.get(chosen or "", {})
+        shown = ", ".join(f"{escape(str(a))}: {v:g}" for a, v in sorted(e.votes.items(), key=lambda kv: -kv[1])[:4])
+        score = self._scores.get(e.chosen or "", {})
         score_txt = ", ".join(f"{k}={v:.2f}" for k, v in score.items())
         self.console.print(
-            f"    {e.data.get('candidates', 0)} candidates"
+            f"    {e.candidates} candidates"
             + (f" [dim]votes {shown}[/dim]" if shown else "")
-            + f" -> chosen [green]{escape(str(e.data.get('answer')))}[/green]"
+            + f" -> chosen [green]{escape(str(e.answer))}[/green]"
             + (f" [dim]({score_txt})[/dim]" if score_txt else "")
         )
-        self.console.print(f"    [dim]{escape(budget_bar(self._spent, self.cap))}[/dim]")
 
-    def _on_budget(self, e: Event) -> None:
-        self._spent = float(e.data.get("completion_tokens", 0))
-        self.cap = e.data.get("cap_tokens", self.cap)
+    def _on_step_finished(self, e: StepFinished) -> None:
+        colour = {"done": "green", "partial": "yellow"}.get(e.status, "red")
+        bar = escape(budget_bar(self._spent, self.cap))
+        self.console.print(f"    [{colour}]{e.status}[/{colour}] [dim]{bar}[/dim]")
 
-    def _on_verification(self, e: Event) -> None:
-        mark = "[green]verified[/green]" if e.data.get("passed") else "[red]failed[/red]"
-        self.console.print(f"    {mark} [dim]{escape(str(e.data.get('reason', '')))}[/dim]")
+    def _on_budget(self, e: BudgetUpdate) -> None:
+        self._spent = float(e.completion_tokens)
+        self.cap = e.cap_tokens if e.cap_tokens is not None else self.cap
 
-    def _on_tool_called(self, e: Event) -> None:
-        self.console.print(
-            f"    tool {escape(str(e.data.get('tool')))}({escape(_short(e.data.get('args')))}) -> "
-            f"{escape(_short(e.data.get('result') or e.data.get('error')))}"
-        )
+    def _on_verification(self, e: Verification) -> None:
+        mark = "[green]verified[/green]" if e.passed else "[red]failed[/red]"
+        self.console.print(f"    {mark} [dim]{escape(e.reason)}[/dim]")
 
-    def _on_replan(self, e: Event) -> None:
-        self.console.print(f"[yellow]replanning[/yellow]: {escape(str(e.data.get('reason')))}")
+    def _on_tool_called(self, e: ToolCalled) -> None:
+        shown = e.result if e.ok else e.error
+        self.console.print(f"    tool {escape(e.tool)}({escape(_short(e.args))}) -> {escape(_short(shown))}")
 
-    def _on_error(self, e: Event) -> None:
-        self.console.print(f"[red]error[/red]: {escape(str(e.data.get('message')))}")
+    def _on_replan(self, e: Replan) -> None:
+        self.console.print(f"[yellow]replanning[/yellow]: {escape(e.reason)}")
+
+    def _on_approval_requested(self, e: ApprovalRequested) -> None:
+        self.console.print("[yellow]the plan waits for approval[/yellow]")
+
+    def _on_error(self, e: Error) -> None:
+        self.console.print(f"[red]error[/red]: {escape(e.message)}")
 
 
 def _short(value: object, limit: int = 160) -> str:
