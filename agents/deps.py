@@ -8,12 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from longthink.agents.options import AgentOptions
-from longthink.budget import Budget
+from longthink.budget import Budget, Spend
 from longthink.domains.pipeline import DomainPipeline
 from longthink.domains.registry import GENERAL, REGISTRY, DomainRegistry
 from longthink.events import EventBus
 from longthink.llm.base import LLM
-from longthink.outcome import SpendData
 from longthink.planners.plan import PlanStep
 from longthink.planners.planner import Planner
 from longthink.rewards.base import Scorer
@@ -39,14 +38,14 @@ class AgentDeps:
     extra: dict[str, Any] = field(default_factory=dict)
     # Spend the store recorded but the checkpoint lost (a run killed inside a node): the first node that reports
     # its spend to the graph state adds it, so the state's total catches up.
-    unrecorded: SpendData | None = None
+    unrecorded: Spend | None = None
 
     def state_spend(self, budget: Budget) -> dict[str, Any]:
         """What ``budget`` spent (plus any spend the checkpoint lost), for the state's ``spend`` reducer."""
-        spent = SpendData.of(budget.spent)
+        spent = Spend.of(budget.spent)
         if self.unrecorded is not None:
             spent, self.unrecorded = spent + self.unrecorded, None
-        return spent.model_dump()
+        return spent.as_dict()
 
     def pipeline(self, domain: str | None) -> DomainPipeline | None:
         """The pipeline of the run's domain pack, if it has one."""

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from longthink.agents.deps import AgentDeps
 from longthink.agents.state import AgentState, StepTask
-from longthink.budget import Budget
+from longthink.budget import Budget, Spend
 from longthink.domains.pipeline import DomainPipeline, StepContext, StepOutput
 from longthink.errors import BudgetExceeded
 from longthink.events import (
@@ -30,7 +30,7 @@ from longthink.events import (
     Verification,
 )
 from longthink.llm.types import Message
-from longthink.outcome import SpendData, Status, StepOutcome, outcomes
+from longthink.outcome import Status, StepOutcome, outcomes
 from longthink.planners.plan import Plan, PlanStep, single_step_plan
 from longthink.planners.planner import PlanChoice
 from longthink.program import AnswerMode, program_instruction
@@ -149,7 +149,7 @@ def _planned(deps: AgentDeps, name: str, choice: PlanChoice, budget: Budget) -> 
         reason=choice.reason,
         candidates=len(choice.candidates),
         chosen=choice.candidates[choice.chosen_index].id if choice.chosen_index is not None else None,
-        spend=SpendData.of(budget.spent),
+        spend=Spend.of(budget.spent),
     )
     deps.events.emit(StepFinished(step_id=name, outcome=outcome))
 
@@ -199,8 +199,8 @@ async def approve(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, A
     return {"status": "rejected", "answer": None, "justification": why}
 
 
-def _total(deps: AgentDeps) -> SpendData:
-    return SpendData.of(deps.budget.spent)
+def _total(deps: AgentDeps) -> Spend:
+    return Spend.of(deps.budget.spent)
 
 
 # -- executing steps --------------------------------------------------------------------------------------
@@ -322,7 +322,7 @@ async def execute_step(state: StepTask, runtime: Runtime[AgentDeps]) -> dict[str
         outcome = await _domain_step(deps, pipeline, task, step, budget)
     else:
         outcome = await _search_step(deps, task, step, budget)
-    outcome = outcome.model_copy(update={"spend": SpendData.of(budget.spent)}) if not step.tool else outcome
+    outcome = outcome.model_copy(update={"spend": Spend.of(budget.spent)}) if not step.tool else outcome
     deps.events.emit(StepFinished(step_id=step.id, outcome=outcome))
     return {"results": {step.id: outcome.model_dump(mode="json")}, "spend": deps.state_spend(budget)}
 
@@ -445,7 +445,7 @@ def _outcome(step: PlanStep, res: StepResult | None, verified: bool, reason: str
         candidates=len(res.candidates) if res else 0,
         chosen=res.chosen.id if res and res.chosen else None,
         votes={str(k): float(v) for k, v in res.votes.items()} if res else {},
-        spend=SpendData.of(res.spend) if res else SpendData(),
+        spend=Spend.of(res.spend) if res else Spend(),
         stopped=res.stopped if res else "error",
     )
 
@@ -575,7 +575,7 @@ async def _combine(
         deps.events.emit(Verification(step_id="answer", passed=False, reason=reason))
     outcome = _outcome(PlanStep(id="answer", goal=goal), res, res is not None and answer is not None, reason,
                        strategy.name)  # fmt: skip
-    outcome = outcome.model_copy(update={"kind": "answer", "answer": answer, "spend": SpendData.of(budget.spent)})
+    outcome = outcome.model_copy(update={"kind": "answer", "answer": answer, "spend": Spend.of(budget.spent)})
     deps.events.emit(StepFinished(step_id="answer", outcome=outcome))
     return answer, note
 

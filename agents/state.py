@@ -5,7 +5,7 @@ from __future__ import annotations
 import operator
 from typing import Annotated, Any, NotRequired, TypedDict
 
-from longthink.outcome import SpendData
+from longthink.budget import Spend
 
 
 def merge(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
@@ -18,7 +18,7 @@ def merge(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str
 def add_spend(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict[str, Any]:
     """Reducer for what the run spent: each node adds what its own (child) budget spent, so the total survives
     interrupts, approvals, crashes and resumes (it lives in the checkpoint, not in a process)."""
-    return (SpendData.of(left) + SpendData.of(right)).model_dump()
+    return (Spend.of(left) + Spend.of(right)).as_dict()
 
 
 class AgentState(TypedDict, total=False):

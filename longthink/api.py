@@ -25,14 +25,14 @@ from typing import Any
 from longthink.agents.deps import AgentDeps, StepVerifier
 from longthink.agents.graph import compile_graph
 from longthink.agents.options import AgentOptions
-from longthink.budget import Budget
+from longthink.budget import Budget, Spend
 from longthink.config import Settings, load_settings
 from longthink.domains.registry import REGISTRY, DomainRegistry
 from longthink.errors import ConfigError
 from longthink.events import ApprovalRequested, Error, EventBus, RunResumed
 from longthink.handle import RunHandle, SyncRunHandle
 from longthink.llm.base import LLM, run_sync
-from longthink.outcome import FINAL_STATUSES, SpendData, Status, StepOutcome, outcomes
+from longthink.outcome import FINAL_STATUSES, Status, StepOutcome, outcomes
 from longthink.planners.plan import Plan
 from longthink.planners.planner import Planner
 from longthink.rewards.base import Scorer
@@ -53,7 +53,7 @@ class RunResult:
     justification: str
     plan: Plan | None
     steps: Mapping[str, StepOutcome] = field(default_factory=dict)
-    spend: SpendData = field(default_factory=SpendData)
+    spend: Spend = field(default_factory=Spend)
     pending: Mapping[str, Any] | None = None
     domain: str = "general"
 
@@ -182,7 +182,7 @@ class Agent:
 
         return RunHandle(run_id, bus, run, on_close=observer.close if observer is not None else lambda: None)
 
-    def _deps(self, bus: EventBus, spent: SpendData) -> AgentDeps:
+    def _deps(self, bus: EventBus, spent: Spend) -> AgentDeps:
         budget = Budget(
             tokens=self.options.budget_tokens,
             samples=self.options.budget_samples,
@@ -206,15 +206,15 @@ class Agent:
             domains=self.domains,
         )
 
-    def _prior_spend(self, run_id: str, values: Mapping[str, Any]) -> SpendData:
+    def _prior_spend(self, run_id: str, values: Mapping[str, Any]) -> Spend:
         """What run ``run_id`` spent before now: the checkpoint's total, or more when the store saw more (a run
         killed inside a node loses that node's state update, not the budget events the store recorded)."""
-        spent = SpendData.of(values.get("spend"))
+        spent = Spend.of(values.get("spend"))
         if self.store is not None:
             for e in reversed(self.store.events(run_id)):
                 if e.kind == "budget":
-                    if e.completion_tokens > spent.completion_tokens:
-                        spent = e.spend
+                    if e.spend.completion_tokens > spent.completion_tokens:
+                        spent = e.spend.copy()
                     break
         return spent
 
@@ -229,9 +229,9 @@ class Agent:
                 values = (before.values or {}) if before else {}
                 prior = self._prior_spend(run_id, values)
                 deps = self._deps(bus, prior)
-                lost = prior.completion_tokens - SpendData.of(values.get("spend")).completion_tokens
+                lost = prior.completion_tokens - Spend.of(values.get("spend")).completion_tokens
                 if lost > 0:  # the store saw spend the checkpoint lost: the state takes it back
-                    deps.unrecorded = SpendData(completion_tokens=lost, tokens=lost)
+                    deps.unrecorded = Spend(completion_tokens=lost)
                 if resumed:
                     bus.emit(RunResumed(decision=decision))
                 # "sync": each step's checkpoint is written before the next starts, so a killed run resumes
@@ -343,5 +343,5 @@ def _result(run_id: str, snapshot: Any) -> RunResult:
     elif values.get("status") in FINAL_STATUSES:
         status = values["status"]
     return RunResult(run_id, status, values.get("answer"), values.get("justification", ""), plan,
-                     outcomes(values.get("results")), SpendData.of(values.get("spend")), pending,
+                     outcomes(values.get("results")), Spend.of(values.get("spend")), pending,
                      values.get("domain", "general"))  # fmt: skip

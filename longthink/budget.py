@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from longthink.errors import BudgetExceeded, ConfigError
 
@@ -50,6 +51,26 @@ class Spend:
 
     def copy(self) -> Spend:
         return Spend(self.prompt_tokens, self.completion_tokens, self.samples, self.requests, self.cost)
+
+    def __add__(self, other: Spend) -> Spend:
+        out = self.copy()
+        out.add(other)
+        return out
+
+    @classmethod
+    def of(cls, value: Spend | Mapping[str, Any] | None) -> Spend:
+        """A copy of ``value``: a Spend, its JSON form (:meth:`as_dict`, extra keys ignored) or None (nothing)."""
+        if value is None:
+            return cls()
+        if isinstance(value, Spend):
+            return value.copy()
+        return cls(
+            int(value.get("prompt_tokens", 0)),
+            int(value.get("completion_tokens", 0)),
+            int(value.get("samples", 0)),
+            int(value.get("requests", 0)),
+            float(value.get("cost", 0.0) or 0.0),
+        )
 
     def as_dict(self) -> dict[str, float]:
         return {

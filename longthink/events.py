@@ -15,17 +15,21 @@ Version history: 1 — typed events (this module); before it, free-form dicts (v
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, Literal, TypeAlias, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 
-from longthink.outcome import SpendData, Status, StepOutcome
+from longthink.budget import Spend
+from longthink.outcome import Status, StepOutcome
+from longthink.trace import Candidate
 
 log = logging.getLogger(__name__)
 
@@ -57,70 +61,6 @@ _ENVELOPE = {"kind", "run_id", "seq", "ts", "step_id"}
 class ChatMessage(_Model):
     role: str
     content: str
-
-
-class ExecutionData(_Model):
-    """How a program-mode candidate's program ran (see :class:`longthink.program.Execution`)."""
-
-    ok: bool
-    output: str = ""
-    error: str | None = None
-    duration_s: float = 0.0
-    sandboxed_by: str = ""
-
-
-class CandidateData(_Model):
-    """A sampled candidate as the stream carries it (the fields of
-    :class:`~longthink.search.types.Candidate` but its scores, which come as ``candidate_scored`` events)."""
-
-    id: str
-    problem_id: str | None = None
-    index: int = 0
-    text: str = ""
-    answer: str | None = None
-    parse_error: str | None = None
-    finish_reason: str | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    latency_s: float | None = 0.0  # None: not measured (or not finite)
-    model: str | None = None
-    prompt_hash: str | None = None
-    seed: int | None = None
-    parent_id: str | None = None
-    depth: int = 0
-    mean_logprob: float | None = None
-    partial: bool = False
-    reasoning: str | None = None
-    execution: ExecutionData | None = None
-    payload: Any = None  # the candidate's typed parsed payload (a routing problem, a patch...), as JSON
-
-    @classmethod
-    def of(cls, c: Any, *, output_chars: int = 500) -> CandidateData:
-        """From a :class:`~longthink.search.types.Candidate` (execution output cut to its last
-        ``output_chars``; a non-finite latency becomes 0)."""
-        ex = c.execution
-        latency = float(c.latency_s) if c.latency_s == c.latency_s and abs(c.latency_s) != float("inf") else 0.0
-        payload = getattr(c, "payload", None)
-        return cls(
-            id=c.id, problem_id=c.problem_id, index=c.index, text=c.text, answer=c.answer, parse_error=c.parse_error,
-            finish_reason=c.finish_reason, prompt_tokens=c.prompt_tokens, completion_tokens=c.completion_tokens,
-            latency_s=round(latency, 4), model=c.model, prompt_hash=c.prompt_hash, seed=c.seed, parent_id=c.parent_id,
-            depth=c.depth, mean_logprob=c.mean_logprob, partial=c.partial,
-            execution=None if ex is None else ExecutionData(
-                ok=ex.ok, output=ex.output[-output_chars:], error=ex.error, duration_s=round(ex.duration_s, 4),
-                sandboxed_by=ex.sandboxed_by,
-            ),
-            payload=_jsonable(payload),
-        )  # fmt: skip
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None:
-        return None
-    dump = getattr(value, "model_dump", None)
-    if callable(dump):
-        return dump(mode="json")
-    return json.loads(json.dumps(value, default=str))
 
 
 # -- the kinds -----------------------------------------------------------------------------------------------
@@ -189,9 +129,22 @@ class StepStarted(EventBase):
 
 
 class CandidateGenerated(EventBase):
+    """A sampled candidate, as :class:`~longthink.trace.Candidate` (its typed ``payload`` and program
+    ``execution`` included; its scores come as ``candidate_scored`` events)."""
+
     kind: Literal["candidate_generated"] = "candidate_generated"
     problem_id: str
-    candidate: CandidateData
+    candidate: Candidate
+
+    @field_validator("candidate", mode="before")
+    @classmethod
+    def _finite_latency(cls, value: Any) -> Any:
+        """A latency that is not a finite number (stored as null) reads as 0: the candidate itself is kept."""
+        if isinstance(value, Candidate) and not math.isfinite(value.latency_s):
+            return dataclasses.replace(value, latency_s=0.0)
+        if isinstance(value, Mapping) and not isinstance(value.get("latency_s"), int | float):
+            return {**value, "latency_s": 0.0}
+        return value
 
 
 class CandidateScored(EventBase):
@@ -216,7 +169,7 @@ class SearchFinished(EventBase):
     reason: str = ""
     candidates: int = 0
     stopped: str | None = None
-    spend: SpendData = Field(default_factory=SpendData)
+    spend: Spend = Field(default_factory=Spend)
     votes: dict[str, float] = Field(default_factory=dict)
 
 
@@ -257,25 +210,12 @@ class ToolCalled(EventBase):
 
 
 class BudgetUpdate(EventBase):
-    """The run budget after a model request (without ``step_id``: the run's total so far)."""
+    """What the whole run has spent so far (after a model request), against its token cap."""
 
     kind: Literal["budget"] = "budget"
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    tokens: int = 0
-    samples: int = 0
-    requests: int = 0
-    cost: float = 0.0
+    spend: Spend = Field(default_factory=Spend)
     cap_tokens: int | None = None
     exhausted: bool = False
-
-    @classmethod
-    def of(cls, spend: Any, *, cap_tokens: int | None, exhausted: bool) -> BudgetUpdate:
-        return cls(**SpendData.of(spend).model_dump(), cap_tokens=cap_tokens, exhausted=exhausted)
-
-    @property
-    def spend(self) -> SpendData:
-        return SpendData(**self.model_dump(include=set(SpendData.model_fields)))
 
 
 class Answer(EventBase):
@@ -285,7 +225,7 @@ class Answer(EventBase):
     status: Status
     answer: str | None = None
     justification: str = ""
-    spend: SpendData | None = None
+    spend: Spend | None = None
 
 
 class Error(EventBase):
@@ -427,7 +367,6 @@ __all__ = [
     "Answer",
     "ApprovalRequested",
     "BudgetUpdate",
-    "CandidateData",
     "CandidateGenerated",
     "CandidateScored",
     "ChatMessage",
@@ -435,7 +374,6 @@ __all__ = [
     "Event",
     "EventBase",
     "EventBus",
-    "ExecutionData",
     "PlanProposed",
     "PlanSelected",
     "Recorder",
@@ -443,7 +381,6 @@ __all__ = [
     "RunResumed",
     "RunStarted",
     "SearchFinished",
-    "SpendData",
     "StepFinished",
     "StepOutcome",
     "StepStarted",

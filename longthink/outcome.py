@@ -11,6 +11,8 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from longthink.budget import Spend
+
 #: Where a run or a step stands. Runs: running -> (awaiting_approval ->) done | partial | failed | rejected, or
 #: interrupted (killed or stopped by an exception; resumable). Steps: running -> done (answer, verified) |
 #: partial (answer, not verified) | failed (no answer).
@@ -19,45 +21,6 @@ STATUSES: frozenset[str] = frozenset(get_args(Status))
 FINAL_STATUSES: frozenset[str] = frozenset({"done", "partial", "failed", "rejected"})
 
 StepKind = Literal["strategy", "tool", "domain", "plan", "answer"]
-
-
-class SpendData(BaseModel):
-    """What was spent (the JSON form of :class:`~longthink.budget.Spend`)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    tokens: int = 0
-    samples: int = 0
-    requests: int = 0
-    cost: float = 0.0
-
-    @classmethod
-    def of(cls, spend: Any) -> SpendData:
-        """From a :class:`~longthink.budget.Spend`, a mapping of its fields, or None (nothing spent)."""
-        if spend is None:
-            return cls()
-        if isinstance(spend, SpendData):
-            return spend
-        d = spend.as_dict() if hasattr(spend, "as_dict") else dict(spend)
-        fields = {k: d[k] for k in cls.model_fields if k in d}
-        for k in ("prompt_tokens", "completion_tokens", "tokens", "samples", "requests"):
-            if k in fields:
-                fields[k] = int(fields[k])
-        if "tokens" not in fields:
-            fields["tokens"] = int(fields.get("prompt_tokens", 0)) + int(fields.get("completion_tokens", 0))
-        return cls(**fields)
-
-    def __add__(self, other: SpendData) -> SpendData:
-        return SpendData(
-            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
-            completion_tokens=self.completion_tokens + other.completion_tokens,
-            tokens=self.tokens + other.tokens,
-            samples=self.samples + other.samples,
-            requests=self.requests + other.requests,
-            cost=round(self.cost + other.cost, 8),
-        )
 
 
 class StepOutcome(BaseModel):
@@ -84,7 +47,7 @@ class StepOutcome(BaseModel):
     chosen: str | None = None
     votes: dict[str, float] = Field(default_factory=dict)
     stopped: str | None = None
-    spend: SpendData = Field(default_factory=SpendData)
+    spend: Spend = Field(default_factory=Spend)
     data: dict[str, Any] = Field(default_factory=dict)
     artifacts: list[str] = Field(default_factory=list)
 
@@ -115,4 +78,4 @@ def outcomes(results: Mapping[str, Any] | None) -> dict[str, StepOutcome]:
     return {sid: StepOutcome.load(v) for sid, v in (results or {}).items()}
 
 
-__all__ = ["FINAL_STATUSES", "STATUSES", "SpendData", "Status", "StepKind", "StepOutcome", "outcomes"]
+__all__ = ["FINAL_STATUSES", "STATUSES", "Status", "StepKind", "StepOutcome", "outcomes"]

@@ -13,7 +13,9 @@ import pytest
 from pydantic import ValidationError
 
 from longthink import events as ev
-from longthink.outcome import SpendData, StepOutcome
+from longthink.budget import Spend
+from longthink.outcome import StepOutcome
+from longthink.search.types import Candidate
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "docs" / "events.schema.json"
 
@@ -24,15 +26,32 @@ EXAMPLES: list[ev.EventBase] = [
     ev.PlanSelected(plan_id="p/1", plan={"steps": []}, index=0, reason="best"),
     ev.ApprovalRequested(plan={"steps": []}, error=None),
     ev.StepStarted(step_id="s1", goal="g", strategy="cot", prompt=[ev.ChatMessage(role="user", content="hi")]),
-    ev.CandidateGenerated(problem_id="p", candidate=ev.CandidateData(id="p/0", text="Answer: 1", answer="1")),
+    ev.CandidateGenerated(
+        problem_id="p",
+        candidate=Candidate(
+            id="p/0",
+            problem_id="p",
+            index=0,
+            text="Answer: 1",
+            answer="1",
+            parse_error=None,
+            finish_reason="stop",
+            prompt_tokens=4,
+            completion_tokens=3,
+            latency_s=0.01,
+            model="m",
+            prompt_hash="h",
+            payload={"value": 1},
+        ),
+    ),
     ev.CandidateScored(candidate_id="p/0", scorer="judge", value=0.9, steps=[0.5, None]),
-    ev.SearchFinished(problem_id="p", strategy="cot", answer="1", spend=SpendData(completion_tokens=3, tokens=3)),
+    ev.SearchFinished(problem_id="p", strategy="cot", answer="1", spend=Spend(completion_tokens=3)),
     ev.StepFinished(step_id="s1", outcome=StepOutcome(step_id="s1", answer="1", verified=True)),
     ev.Verification(step_id="s1", passed=True, reason="ok"),
     ev.Replan(reason="failed", attempt=1),
     ev.ToolCalled(call_id="c1", tool="calculator", args={"expression": "1+1"}, result="2"),
-    ev.BudgetUpdate(completion_tokens=3, tokens=3, cap_tokens=100),
-    ev.Answer(status="done", answer="1", spend=SpendData()),
+    ev.BudgetUpdate(spend=Spend(completion_tokens=3), cap_tokens=100),
+    ev.Answer(status="done", answer="1", spend=Spend()),
     ev.Error(message="boom", error_type="RuntimeError"),
 ]
 

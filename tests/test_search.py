@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from longthink.answers import extract_number
 from longthink.budget import Budget
 from longthink.errors import BudgetExceeded, ConfigError
-from longthink.events import EventBus, Recorder
+from longthink.events import EventBus, Recorder, to_json
 from longthink.llm.types import SamplingParams
 from longthink.rewards.verifier import Verifier
 from longthink.search import (
@@ -310,7 +310,8 @@ async def test_a_parser_reads_each_reply_once_into_a_typed_payload() -> None:
     assert res.chosen is good and other.score("doubled") == 0.0
     assert len(reads) == 3  # read once, when sampled; the scorer and the selection use the payload
     events = rec.of("candidate_generated")
-    assert events[0].candidate.payload == {"value": 21, "doubled": 42} and events[1].candidate.payload is None
+    assert events[0].candidate.payload == Doubled(value=21, doubled=42) and events[1].candidate.payload is None
+    assert to_json(events[0])["candidate"]["payload"] == {"value": 21, "doubled": 42}  # on the wire, as JSON
     assert events[1].candidate.parse_error == "unreadable: no number found"
 
 

@@ -16,10 +16,11 @@ import pytest
 import sqlalchemy as sa
 
 from longthink import events as ev
+from longthink.budget import Spend
 from longthink.errors import ConfigError
 from longthink.events import Event, EventBus, Recorder
 from longthink.llm import Message
-from longthink.outcome import SpendData, StepOutcome
+from longthink.outcome import StepOutcome
 from longthink.search import BeamSearch, BestOfN, Candidate, Problem, Score, SearchContext
 from longthink.store import (
     BudgetRecord,
@@ -114,8 +115,8 @@ def agent_events(run_id: str = "run-agent") -> list[Event]:
                            latency_s=0.001))  # fmt: skip
     bus.emit(ev.Error(step_id="s2", message="calculator timed out once"))
     bus.emit(ev.Replan(reason="none needed"))
-    bus.emit(ev.BudgetUpdate(prompt_tokens=100, completion_tokens=50, tokens=150, samples=20, requests=5))
-    bus.emit(ev.Answer(status="done", answer="43", spend=SpendData(tokens=150)))
+    bus.emit(ev.BudgetUpdate(spend=Spend(prompt_tokens=100, completion_tokens=50, samples=20, requests=5)))
+    bus.emit(ev.Answer(status="done", answer="43", spend=Spend(100, 50, 20, 5)))
     return rec.events
 
 
@@ -191,7 +192,7 @@ def test_the_agent_stream_fills_every_table(store: Store) -> None:
     run = detail.run
     assert (run.status, run.answer, run.request, run.plan_id) == ("done", "43", "What is 6 * 7, then plus 1?", "A")
     assert run.meta == {"answer_kind": "text", "domain": "general", "options": {"strategy": "beam", "budget": 5000}}
-    assert run.spend == SpendData(tokens=150).model_dump() and run.finished_at == events[-1].ts
+    assert run.spend == Spend(100, 50, 20, 5).as_dict() and run.finished_at == events[-1].ts
     assert [(p.id, p.selected, p.score) for p in detail.plans] == [("A", True, 0.8), ("B", False, 0.1)]
     assert detail.plans[0].plan is not None and detail.plans[0].plan["steps"][1]["depends_on"] == ["s1"]
     s1, s2 = detail.steps
@@ -213,10 +214,10 @@ def test_values_are_stored_the_same_everywhere(store: Store) -> None:
     """NUL characters, non-finite floats, big seeds, objects in event data: cleaned alike by every backend."""
     bus, rec = EventBus("run-odd"), Recorder()
     bus.subscribe(rec)
-    cand = ev.CandidateData(id="x/1", index=0, text="a\x00b ∑ 😀", answer=None, parse_error="no \x00 answer",
-                            finish_reason="length", prompt_tokens=3, completion_tokens=2**20, latency_s=float("nan"),
-                            model="m", prompt_hash="h", seed=2**40 + 1, mean_logprob=float("-inf"), partial=False,
-                            reasoning="think")  # fmt: skip
+    cand = Candidate(id="x/1", problem_id="x", index=0, text="a\x00b ∑ 😀", answer=None,
+                     parse_error="no \x00 answer", finish_reason="length", prompt_tokens=3, completion_tokens=2**20,
+                     latency_s=float("nan"), model="m", prompt_hash="h", seed=2**40 + 1, mean_logprob=float("-inf"),
+                     payload={"patch": "a\x00b", "score": float("inf")})  # fmt: skip
     bus.emit(ev.CandidateGenerated(problem_id="x", candidate=cand))
     bus.emit(ev.CandidateScored(problem_id="x", candidate_id="x/1", scorer="judge", value=float("nan"),
                                 steps=[1.0, float("inf")], rationale="\x00"))  # fmt: skip
@@ -233,8 +234,11 @@ def test_values_are_stored_the_same_everywhere(store: Store) -> None:
     assert detail is not None
     assert detail.steps[0].prompt == (Message.user("nul \ufffd here"),)
     [c] = detail.candidates
-    assert c.text == "a\ufffdb ∑ 😀" and c.seed == 2**40 + 1 and c.latency_s is None and c.mean_logprob is None
-    assert c.reasoning == "think" and c.completion_tokens == 2**20
+    assert c.text == "a\ufffdb ∑ 😀" and c.seed == 2**40 + 1 and c.latency_s == 0.0 and c.mean_logprob is None
+    assert c.reasoning is None and c.completion_tokens == 2**20
+    generated = store.events("run-odd")[0]
+    assert isinstance(generated, ev.CandidateGenerated)
+    assert generated.candidate.payload == {"patch": "a\ufffdb", "score": None}  # the typed payload, cleaned
     [s] = detail.scores
     assert s.value is None and s.steps == (1.0, None) and s.rationale == "\ufffd"
     [t] = detail.tool_calls
@@ -382,7 +386,7 @@ def test_the_observer_retries_and_keeps_what_it_cannot_write() -> None:
     with StoreObserver(poisoned, retries=1, retry_delay_s=0.001) as obs:
         obs.attach(bus)
         for i in range(5):
-            bus.emit(ev.BudgetUpdate(samples=i))
+            bus.emit(ev.BudgetUpdate(spend=Spend(samples=i)))
     assert [e.seq for e in obs.unwritten] == [3] and obs.written == 4  # the rest of its batch is saved
     assert [e.seq for e in poisoned.events("r2")] == [1, 2, 4, 5]
 

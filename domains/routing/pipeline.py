@@ -34,7 +34,7 @@ from longthink.domains.routing.parsing import mentions_time_windows, stated_flee
 from longthink.domains.routing.problem import RoutingProblem, RoutingSolution
 from longthink.domains.routing.verify import RoutingVerifier, verify
 from longthink.errors import ConfigError
-from longthink.events import CandidateData, CandidateGenerated, ToolCalled
+from longthink.events import CandidateGenerated, ToolCalled
 from longthink.llm.types import Message
 from longthink.outcome import StepOutcome
 from longthink.planners.plan import Plan, PlanStep
@@ -185,7 +185,7 @@ class RoutingPipeline:
         )
         candidates = [_candidate(spec, i, a.solution) for i, a in enumerate(search.attempts)]
         for a, c in zip(search.attempts, candidates, strict=True):
-            ctx.emit(CandidateGenerated(problem_id=spec.id, candidate=CandidateData.of(c)))
+            ctx.emit(CandidateGenerated(problem_id=spec.id, candidate=c))
             args = {"seed": a.config.seed, "time_limit_s": a.config.time_limit_s}
             error = None if a.verdict.feasible else a.verdict.rationale()
             ctx.emit(ToolCalled(call_id=f"{ctx.run_id}:solve:{c.index}", tool="route_solver", args=args,

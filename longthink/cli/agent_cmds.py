@@ -93,7 +93,7 @@ def _print_result(result: Any, *, as_json: bool, elapsed: float) -> None:
             "justification": result.justification,
             "plan": result.plan.model_dump() if result.plan else None,
             "steps": {sid: o.model_dump(mode="json") for sid, o in result.steps.items()},
-            "spend": result.spend.model_dump(),
+            "spend": result.spend.as_dict(),
             "seconds": round(elapsed, 2),
             "domain": result.domain,
             "artifacts": result.artifacts,

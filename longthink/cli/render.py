@@ -10,21 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.tree import Tree
 
-from longthink.events import (
-    ApprovalRequested,
-    BudgetUpdate,
-    CandidateGenerated,
-    CandidateScored,
-    Error,
-    Event,
-    PlanSelected,
-    Replan,
-    SearchFinished,
-    StepFinished,
-    StepStarted,
-    ToolCalled,
-    Verification,
-)
+from longthink import events as ev
 
 
 def plan_tree(plan: dict[str, Any], title: str = "plan") -> Tree:
@@ -54,30 +40,30 @@ class EventRenderer:
         self._scores: dict[str, dict[str, float]] = {}
         self._spent = 0.0
 
-    def __call__(self, event: Event) -> None:
+    def __call__(self, event: ev.Event) -> None:
         handler = getattr(self, f"_on_{event.kind}", None)
         if handler is not None:
             handler(event)
 
-    def _on_plan_selected(self, e: PlanSelected) -> None:
+    def _on_plan_selected(self, e: ev.PlanSelected) -> None:
         self.console.print(plan_tree(e.plan, f"plan ({e.reason})"))
 
-    def _on_step_started(self, e: StepStarted) -> None:
+    def _on_step_started(self, e: ev.StepStarted) -> None:
         self.console.print(
             f"[bold]> step {escape(str(e.step_id))}[/bold] {escape(e.goal)} [dim]strategy={escape(e.strategy)}[/dim]"
         )
 
-    def _on_candidate_scored(self, e: CandidateScored) -> None:
+    def _on_candidate_scored(self, e: ev.CandidateScored) -> None:
         if e.value is not None:
             self._scores.setdefault(e.candidate_id, {})[e.scorer] = e.value
 
-    def _on_candidate_generated(self, e: CandidateGenerated) -> None:
+    def _on_candidate_generated(self, e: ev.CandidateGenerated) -> None:
         if self.verbose and e.step_id not in ("plan", None):
             c = e.candidate
             first = (c.text.strip().splitlines() or [""])[0][:90]
             self.console.print(f"    [dim]candidate {c.index}: {escape(first)} -> {escape(str(c.answer))}[/dim]")
 
-    def _on_search_finished(self, e: SearchFinished) -> None:
+    def _on_search_finished(self, e: ev.SearchFinished) -> None:
         if e.step_id in ("plan", None) or str(e.step_id).startswith(("replan", "plan-feedback")):
             return
         shown = ", ".join(f"{escape(str(a))}: {v:g}" for a, v in sorted(e.votes.items(), key=lambda kv: -kv[1])[:4])
@@ -90,30 +76,30 @@ class EventRenderer:
             + (f" [dim]({score_txt})[/dim]" if score_txt else "")
         )
 
-    def _on_step_finished(self, e: StepFinished) -> None:
+    def _on_step_finished(self, e: ev.StepFinished) -> None:
         colour = {"done": "green", "partial": "yellow"}.get(e.status, "red")
         bar = escape(budget_bar(self._spent, self.cap))
         self.console.print(f"    [{colour}]{e.status}[/{colour}] [dim]{bar}[/dim]")
 
-    def _on_budget(self, e: BudgetUpdate) -> None:
-        self._spent = float(e.completion_tokens)
+    def _on_budget(self, e: ev.BudgetUpdate) -> None:
+        self._spent = float(e.spend.completion_tokens)
         self.cap = e.cap_tokens if e.cap_tokens is not None else self.cap
 
-    def _on_verification(self, e: Verification) -> None:
+    def _on_verification(self, e: ev.Verification) -> None:
         mark = "[green]verified[/green]" if e.passed else "[red]failed[/red]"
         self.console.print(f"    {mark} [dim]{escape(e.reason)}[/dim]")
 
-    def _on_tool_called(self, e: ToolCalled) -> None:
+    def _on_tool_called(self, e: ev.ToolCalled) -> None:
         shown = e.result if e.ok else e.error
         self.console.print(f"    tool {escape(e.tool)}({escape(_short(e.args))}) -> {escape(_short(shown))}")
 
-    def _on_replan(self, e: Replan) -> None:
+    def _on_replan(self, e: ev.Replan) -> None:
         self.console.print(f"[yellow]replanning[/yellow]: {escape(e.reason)}")
 
-    def _on_approval_requested(self, e: ApprovalRequested) -> None:
+    def _on_approval_requested(self, e: ev.ApprovalRequested) -> None:
         self.console.print("[yellow]the plan waits for approval[/yellow]")
 
-    def _on_error(self, e: Error) -> None:
+    def _on_error(self, e: ev.Error) -> None:
         self.console.print(f"[red]error[/red]: {escape(e.message)}")
 
 

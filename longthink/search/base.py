@@ -9,7 +9,6 @@ from typing import Protocol, runtime_checkable
 from longthink.budget import Spend
 from longthink.errors import BudgetExceeded
 from longthink.events import SearchFinished
-from longthink.outcome import SpendData
 from longthink.search.context import SearchContext
 from longthink.search.types import Candidate, Problem, StepResult
 
@@ -110,7 +109,7 @@ def result(
             reason=out.reason,
             candidates=len(candidates),
             stopped=stopped,
-            spend=SpendData.of(out.spend),
+            spend=out.spend.copy(),
             votes={str(k): float(v) for k, v in (votes or {}).items()},
         )
     )

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from longthink.answers import extract_answer
 from longthink.budget import Budget, Spend
 from longthink.errors import BudgetExceeded, ConfigError
-from longthink.events import BudgetUpdate, CandidateData, CandidateGenerated, CandidateScored, Event, EventBus
+from longthink.events import BudgetUpdate, CandidateGenerated, CandidateScored, Event, EventBus
 from longthink.llm.base import LLM
 from longthink.llm.types import Completion, Message, SamplingParams
 from longthink.program import ProgramRunner, default_runner, parse_run, program_of, runnable
@@ -155,7 +155,7 @@ class SearchContext:
                 out[r] = row
         for (prob, _), row in zip(rows, out, strict=True):
             for cand in row:
-                self.emit(CandidateGenerated(problem_id=prob.id, candidate=CandidateData.of(cand)))
+                self.emit(CandidateGenerated(problem_id=prob.id, candidate=cand))
         self._emit_budget()
         return out
 
@@ -164,7 +164,7 @@ class SearchContext:
         root = self.budget
         while root.parent is not None:
             root = root.parent
-        self.emit(BudgetUpdate.of(root.spent, cap_tokens=root.tokens, exhausted=root.exhausted))
+        self.emit(BudgetUpdate(spend=root.spent.copy(), cap_tokens=root.tokens, exhausted=root.exhausted))
 
     def _candidate(
         self,

@@ -21,7 +21,7 @@ The raw event always goes to the ``events`` table; besides, by kind (the typed e
                           verified, and its status (done | partial | failed)
 ``verification``          step: ``passed`` -> ``verified``
 ``tool_called``           tool call ``call_id``: ``tool``, ``args``, ``result``, ``error``, ``latency_s``
-``budget``                budget snapshot keyed by the event; without a step id also the run's ``spend``
+``budget``                budget snapshot keyed by the event, and the run's ``spend`` so far
 ``answer``                run: ``answer``, ``spend``, and its final ``status``
 ``error``                 with a step id: that step failed; without: the run stopped on an exception and is
                           interrupted (resumable), with the ``message``
@@ -158,16 +158,9 @@ def _step_started(e: StepStarted, out: Changes) -> None:
 
 
 def _candidate(e: CandidateGenerated, out: Changes) -> None:
-    c = e.candidate
     step = e.step_id or e.problem_id
     out.need_step(e.run_id, step, e.ts, e.problem_id)
-    out.candidates.append(
-        CandidateRecord(
-            e.run_id, c.id, step, e.problem_id, c.index, c.text, c.reasoning, c.answer, c.parse_error,
-            c.finish_reason, c.prompt_tokens, c.completion_tokens, c.latency_s, c.model, c.prompt_hash, c.seed,
-            c.parent_id, c.depth, c.mean_logprob, c.partial, e.ts,
-        )
-    )  # fmt: skip
+    out.candidates.append(CandidateRecord.of(e.run_id, e.candidate, step_id=step, created_at=e.ts))
 
 
 def _scored(e: CandidateScored, out: Changes) -> None:
@@ -183,7 +176,7 @@ def _search_finished(e: SearchFinished, out: Changes) -> None:
         StepRecord(
             e.run_id, step, problem_id=e.problem_id, strategy=None if not own else e.strategy,
             status=("done" if e.answer is not None else "failed") if own else None, answer=e.answer if own else None,
-            chosen_id=e.chosen, reason=e.reason if own else None, stopped=e.stopped, spend=e.spend.model_dump(),
+            chosen_id=e.chosen, reason=e.reason if own else None, stopped=e.stopped, spend=e.spend.as_dict(),
             votes=dict(e.votes), finished_at=e.ts if own else None,
         )
     )  # fmt: skip
@@ -196,7 +189,7 @@ def _step_finished(e: StepFinished, out: Changes) -> None:
     out.steps.append(
         StepRecord(
             e.run_id, step, goal=o.goal or None, strategy=o.strategy or None, status=o.status, answer=o.answer,
-            chosen_id=o.chosen, reason=o.reason, stopped=o.stopped, verified=o.verified, spend=o.spend.model_dump(),
+            chosen_id=o.chosen, reason=o.reason, stopped=o.stopped, verified=o.verified, spend=o.spend.as_dict(),
             votes=dict(o.votes) if o.votes else None, finished_at=e.ts,
         )
     )  # fmt: skip
@@ -215,22 +208,15 @@ def _tool(e: ToolCalled, out: Changes) -> None:
 
 
 def _budget(e: BudgetUpdate, out: Changes) -> None:
-    out.budgets.append(
-        BudgetRecord(
-            e.run_id, e.seq, e.step_id, e.ts, e.prompt_tokens, e.completion_tokens, e.samples, e.requests, e.cost,
-            e.exhausted,
-        )
-    )  # fmt: skip
-    if e.step_id is None:
-        out.runs.append(RunRecord(e.run_id, spend=e.model_dump(mode="json", include=_SPEND_FIELDS)))
-
-
-_SPEND_FIELDS = {"prompt_tokens", "completion_tokens", "tokens", "samples", "requests", "cost", "cap_tokens",
-                 "exhausted"}  # fmt: skip
+    s = e.spend
+    cols = (s.prompt_tokens, s.completion_tokens, s.samples, s.requests, s.cost)
+    out.budgets.append(BudgetRecord(e.run_id, e.seq, e.step_id, e.ts, *cols, e.exhausted))
+    # the run's spend so far, whichever step the request was made in
+    out.runs.append(RunRecord(e.run_id, spend={**s.as_dict(), "cap_tokens": e.cap_tokens, "exhausted": e.exhausted}))
 
 
 def _answer(e: Answer, out: Changes) -> None:
-    spend = e.spend.model_dump() if e.spend is not None else None
+    spend = e.spend.as_dict() if e.spend is not None else None
     out.runs.append(RunRecord(e.run_id, status=e.status, answer=e.answer, spend=spend, finished_at=e.ts))
 
 
