@@ -178,8 +178,9 @@ async def longthink(llm: LLM, query: str, s: Settings, run_id: str) -> tuple[str
         domains=registry,
     )
     res = await agent.asolve(query[: s.query_chars], run_id=run_id)
-    doc = (res.steps.get("document") or {}).get("data") or {}
-    tokens = int(res.spend.get("completion_tokens", 0))
+    document = res.steps.get("document")
+    doc = document.data if document is not None else {}
+    tokens = res.spend.completion_tokens
     return (
         res.answer or "",
         {"numbers": doc.get("numbers"), "missing": doc.get("missing"), "status": res.status},

@@ -85,3 +85,13 @@ def test_results_carry_provenance_and_finalize_keeps_the_runs_own(tmp_path: Path
     out.write_text(json.dumps({"rows": [_row(88, 0.7, 0.8)]}))  # rows with no provenance: never merged
     with pytest.raises(SystemExit, match="no provenance"):
         business.main(["--out", str(out), "--finalize", "x"])
+
+
+async def test_the_longthink_arm_reads_the_run_result(tmp_path: Path) -> None:
+    """The benchmark's longthink arm runs the pack through the Agent API and reads its typed result."""
+    import test_business_plan as pack_tests
+
+    s = business.Settings(queries=1, cache=tmp_path)
+    doc, info, tokens = await business.longthink(FunctionLLM(pack_tests.reply), pack_tests.REQUEST, s, "bench-1")
+    assert doc.startswith("# Business plan") and info["status"] == "done" and tokens > 0
+    assert info["numbers"]["consistent"] is True and info["missing"] == []
