@@ -32,7 +32,7 @@ def test_multi_step_request_on_the_embedded_model(tmp_path: Path) -> None:
     assert result.status in ("done", "partial")
     for step in result.plan.steps:
         outcome = result.steps[step.id]
-        assert outcome["candidates"] >= 1 and outcome["strategy"], outcome
+        assert outcome.candidates >= 1 and outcome.strategy, outcome
     assert result.spend.completion_tokens <= 4000 + 3 * 320  # one global budget (+ at most one request)
 
     store = open_store(db)

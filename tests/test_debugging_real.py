@@ -53,6 +53,6 @@ def test_debugging_pack_on_the_embedded_model(tmp_path: Path) -> None:
         assert result.status == "done" and (result.answer or "").startswith("**Fixed")
         assert "```diff" in (result.answer or "") and "2/2 tests pass" in (result.answer or "")
     else:  # a clear failure, with what was tried on record
-        assert patch["verified"] is False and patch["reason"] and result.status != "done"
+        assert patch.verified is False and patch.reason and result.status != "done"
     print(f"\ndebugging pack on the embedded model: {elapsed:.1f}s, status {result.status}, "
-          f"{len(candidates)} patch candidates; patch: {patch['reason']}")  # fmt: skip
+          f"{len(candidates)} patch candidates; patch: {patch.reason}")  # fmt: skip

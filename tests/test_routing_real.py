@@ -32,9 +32,9 @@ def test_plain_english_request_on_the_embedded_model(tmp_path: Path) -> None:
         agent.close()
     assert result.status == "done", result.justification
     extract = result.steps["extract"]
-    assert extract["data"]["extraction"]["method"] == "passages", extract["reason"]  # the fleet and 4 stores
-    problem = RoutingProblem.model_validate(extract["data"]["problem"])
-    assert {c.id: c.demand for c in problem.customers} == {1: 25, 2: 30, 3: 15, 4: 20}, extract["reason"]
+    assert extract.data["extraction"]["method"] == "passages", extract.reason  # the fleet and 4 stores
+    problem = RoutingProblem.model_validate(extract.data["problem"])
+    assert {c.id: c.demand for c in problem.customers} == {1: 25, 2: 30, 3: 15, 4: 20}, extract.reason
     assert (problem.depot.x, problem.depot.y, problem.fleet.vehicles, problem.fleet.capacity) == (50, 50, 2, 60)
     assert result.steps["verify"].verified, result.steps["verify"].reason
     routes = [r["stops"] for r in result.steps["report"].data["routes"]]

@@ -47,13 +47,13 @@ async def test_strategy_on_the_embedded_model(smollm2: Any, name: str, options: 
     )
     res = await make_strategy(name, **options).solve(ARITH, ctx)
     # the trace is complete: every candidate was generated and (where a scorer is used) scored, one result
-    generated = {e.candidate["id"] for e in rec.of("candidate_generated")}
+    generated = {e.candidate.id for e in rec.of("candidate_generated")}
     assert res.candidates and {c.id for c in res.candidates} <= generated
     assert all(c.completion_tokens > 0 and c.model == "smollm2-135m-instruct" for c in res.candidates)
     if name in ("best_of_n", "weighted_best_of_n", "beam", "tree", "refine"):
         scored = {e.candidate_id for e in rec.of("candidate_scored")}
         assert {c.id for c in res.candidates} <= scored
-    [finished] = rec.of("step_finished")
+    [finished] = rec.of("search_finished")
     assert finished.strategy == res.strategy and finished.answer == res.answer
     assert res.chosen is None or res.chosen in res.candidates
     # the budget: spend recorded, and never over the cap by more than one request
