@@ -14,7 +14,7 @@ from typing import Any
 
 from langgraph.graph import END, START, StateGraph
 
-from longthink.agents import nodes
+from longthink.agents import nodes, steps
 from longthink.agents.deps import AgentDeps
 from longthink.agents.state import AgentState, StepTask
 
@@ -26,7 +26,7 @@ def build_graph() -> StateGraph[AgentState, AgentDeps, AgentState, AgentState]:
     g.add_node("intake", nodes.intake)
     g.add_node("plan", nodes.plan)
     g.add_node("approve", nodes.approve)
-    g.add_node("execute_step", nodes.execute_step, input_schema=StepTask)
+    g.add_node("execute_step", steps.execute_step, input_schema=StepTask)
     g.add_node("verify", nodes.verify)
     g.add_node("replan", nodes.replan)
     g.add_node("synthesize", nodes.synthesize)

@@ -1,12 +1,10 @@
-"""The nodes of the deliberate agent graph. Dependencies come from LangGraph's runtime context (AgentDeps);
-state holds only JSON-able values so every checkpointer can persist it."""
+"""The nodes of the deliberate agent graph: intake, planning and approval, the fan-out of steps (each step runs in
+:mod:`longthink.agents.steps`), verification, re-planning and synthesis. Dependencies come from LangGraph's runtime
+context (AgentDeps); state holds only JSON-able values so every checkpointer can persist it."""
 
 from __future__ import annotations
 
-import inspect
-import json
 import re
-import zlib
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -15,76 +13,26 @@ from pydantic import ValidationError
 
 from longthink.agents.deps import AgentDeps
 from longthink.agents.state import AgentState, StepTask
+from longthink.agents.steps import NUMBER_FORMAT, messages_of, outcome_of, search_context
 from longthink.budget import Budget, Spend
-from longthink.domains.pipeline import DomainPipeline, StepContext, StepOutput
 from longthink.errors import BudgetExceeded
 from longthink.events import (
     Answer,
-    ChatMessage,
     PlanSelected,
     Replan,
     RunStarted,
     StepFinished,
     StepStarted,
-    ToolCalled,
     Verification,
 )
 from longthink.llm.types import Message
 from longthink.outcome import Status, StepOutcome, outcomes
 from longthink.planners.plan import Plan, PlanStep, single_step_plan
 from longthink.planners.planner import PlanChoice
-from longthink.program import AnswerMode, program_instruction
-from longthink.rewards.base import Scorer
-from longthink.rewards.ensemble import Ensemble
-from longthink.rewards.judge import Judge, ProcessJudge
-from longthink.rewards.self_certainty import SelfCertainty
-from longthink.search.context import SearchContext
 from longthink.search.registry import make_strategy
 from longthink.search.types import Problem, StepResult
-from longthink.tools.base import call_tool
 
-STEP_SYSTEM = "You are solving one step of a larger task. Be concrete and concise."
-NUMBER_FORMAT = "Work it out step by step, then end with 'Answer: <number>'."
-TEXT_FORMAT = "Give the result of this step directly."
 _NUMERIC = re.compile(r"(?i)\b(how (many|much|long|far)|what is|calculate|compute|total|sum|percent|profit of)\b")
-
-
-def _seed(deps: AgentDeps, *parts: str) -> int | None:
-    if deps.options.seed is None:
-        return None
-    return deps.options.seed * 7919 + zlib.crc32("/".join(parts).encode()) % 1_000_003
-
-
-def _scorers(deps: AgentDeps, budget: Budget, pack_scorers: tuple[Scorer, ...] = ()) -> tuple[Scorer, Scorer]:
-    """(outcome scorer, process scorer) of a search: the injected scorer; else the domain pack's scorers; else, with a
-    separate judge model, its
-    binary judge (value P(yes); a process judge for partial solutions) charged to ``budget``; else
-    self-certainty (free: read from the policy model's own logprobs)."""
-    if deps.scorer is not None:
-        return deps.scorer, deps.scorer
-    if pack_scorers:  # a domain pack without its own plan scores the general plan's steps with its verifiers
-        scorer = pack_scorers[0] if len(pack_scorers) == 1 else Ensemble([(s, 1.0) for s in pack_scorers])
-        return scorer, scorer
-    if deps.judge_llm is not None:
-        return Judge(deps.judge_llm, budget=budget), ProcessJudge(deps.judge_llm, budget=budget)
-    certainty = SelfCertainty()
-    return certainty, certainty
-
-
-def _ctx(deps: AgentDeps, state_run: str, step_id: str, budget: Any = None, domain: str | None = None) -> SearchContext:
-    budget = budget or deps.budget
-    scorer, process_scorer = _scorers(deps, budget, deps.pack_scorers(domain))
-    return SearchContext(
-        llm=deps.llm,
-        budget=budget,
-        scorer=scorer,
-        process_scorer=process_scorer,
-        events=deps.events,
-        judge_llm=deps.judge_llm,
-        temperature=deps.options.temperature,
-        seed=_seed(deps, state_run, step_id),
-        step_id=step_id,
-    )
 
 
 # -- intake and planning ----------------------------------------------------------------------------------
@@ -126,7 +74,7 @@ async def _propose(
     deps.events.emit(StepStarted(step_id=name, goal="plan the request", step_kind="plan", strategy="planner",
                                  budget_tokens=budget.tokens))  # fmt: skip
     try:
-        choice = await deps.get_planner(domain, budget).propose(request, _ctx(deps, run_id, name, budget))
+        choice = await deps.get_planner(domain, budget).propose(request, search_context(deps, run_id, name, budget))
     except BudgetExceeded as exc:  # no budget to plan: the request is solved as one step with what is left
         plan_ = single_step_plan(request)
         deps.events.emit(PlanSelected(plan_id=f"{name}/fallback", plan=plan_.model_dump(), index=None,
@@ -245,211 +193,6 @@ def route_steps(state: AgentState) -> list[Send] | str:
     ]
 
 
-def choose_strategy(step: PlanStep, deps: AgentDeps) -> Any:
-    """The user's fixed strategy, else the planner's suggestion, else by difficulty and answer kind."""
-    opts = deps.options
-    if opts.strategy != "auto":
-        return make_strategy(opts.strategy, **dict(opts.strategy_options))
-    if step.strategy:
-        try:
-            return make_strategy(step.strategy)
-        except Exception:  # noqa: BLE001 - a bad suggestion from the model falls back to the default choice
-            pass
-    if step.answer_kind in ("number", "choice", "expression"):
-        if step.difficulty < 0.3:
-            return make_strategy("cot")
-        if step.difficulty < 0.7:
-            return make_strategy("self_consistency", n=3)
-        return make_strategy("adaptive", max_samples=8, batch=4)
-    if step.difficulty < 0.3:
-        return make_strategy("cot")
-    return make_strategy("best_of_n", n=3)
-
-
-def answer_mode(step: PlanStep, deps: AgentDeps) -> AnswerMode:
-    """Program mode for numeric steps when asked, or by default on a coder model (it writes programs far more
-    reliably than it does arithmetic in prose); text otherwise."""
-    if step.answer_kind != "number":
-        return "text"
-    mode = deps.options.answer_mode
-    if mode == "auto":
-        return "program" if "coder" in deps.llm.model.lower() else "text"
-    return "program" if mode == "program" else "text"
-
-
-def _step_prompt(task: StepTask, step: PlanStep, mode: AnswerMode = "text") -> tuple[Message, ...]:
-    lines = [f"Overall request: {task['request']}"]
-    if task["inputs"]:
-        lines.append("Results of earlier steps:")
-        lines += [f"- {sid}: {value}" for sid, value in task["inputs"].items()]
-    lines.append(f"Your step: {step.goal}")
-    if step.success_check:
-        lines.append(f"It is done when: {step.success_check}")
-    if mode == "program":
-        lines.append(program_instruction(step.answer_kind))
-    else:
-        lines.append(NUMBER_FORMAT if step.answer_kind == "number" else TEXT_FORMAT)
-    return (Message.system(STEP_SYSTEM), Message.user("\n".join(lines)))
-
-
-async def _verify(deps: AgentDeps, step: PlanStep, res: StepResult) -> tuple[bool, str]:
-    if res.answer is None:
-        return False, res.reason
-    if deps.verifier is not None:
-        verdict = deps.verifier(step, res)
-        if inspect.isawaitable(verdict):
-            verdict = await verdict
-        return verdict
-    value = res.chosen.score() if res.chosen else None
-    if value is not None and value < deps.options.verify_threshold:
-        return False, f"best candidate scored {value:.3f} < threshold {deps.options.verify_threshold}"
-    return True, "answer found" + (f" (score {value:.3f})" if value is not None else "")
-
-
-async def execute_step(state: StepTask, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
-    """One plan step, whatever runs it (a tool, a domain pack, a search strategy): its typed outcome goes to the
-    state and to a ``step_finished`` event; what it spent goes to the state's ``spend``."""
-    task = state
-    deps = runtime.context
-    step = PlanStep.model_validate(task["step"])
-    remaining = deps.budget.remaining_tokens()
-    share = None if remaining is None else max(1, remaining // (max(1, task["steps_left"]) + 1))
-    budget = deps.budget.child(tokens=share, name=f"step {step.id}")
-    pipeline = deps.pipeline(task.get("domain"))
-    if step.tool:
-        outcome = await _tool_step(deps, step, task.get("domain"))
-    elif pipeline is not None:
-        outcome = await _domain_step(deps, pipeline, task, step, budget)
-    else:
-        outcome = await _search_step(deps, task, step, budget)
-    outcome = outcome.model_copy(update={"spend": Spend.of(budget.spent)}) if not step.tool else outcome
-    deps.events.emit(StepFinished(step_id=step.id, outcome=outcome))
-    return {"results": {step.id: outcome.model_dump(mode="json")}, "spend": deps.state_spend(budget)}
-
-
-async def _search_step(deps: AgentDeps, task: StepTask, step: PlanStep, budget: Budget) -> StepOutcome:
-    strategy = choose_strategy(step, deps)
-    mode = answer_mode(step, deps)
-    problem = Problem(
-        f"{task['run_id']}:{step.id}",
-        _step_prompt(task, step, mode),
-        step.answer_kind,
-        max_tokens=deps.options.step_max_tokens,
-        mode=mode,
-    )
-    deps.events.emit(
-        StepStarted(
-            step_id=step.id,
-            goal=step.goal,
-            step_kind=step.kind,
-            strategy=strategy.name,
-            answer_mode=mode,
-            depends_on=list(step.depends_on),
-            inputs=dict(task["inputs"]),
-            budget_tokens=budget.tokens,
-            problem_id=problem.id,
-            prompt=_messages(problem.prompt),
-        )
-    )
-    ctx = _ctx(deps, task["run_id"], step.id, budget, task.get("domain"))
-    try:
-        res = await strategy.solve(problem, ctx)
-    except BudgetExceeded as exc:
-        deps.events.emit(Verification(step_id=step.id, passed=False, reason=str(exc)))
-        return _outcome(step, None, False, str(exc), strategy.name)
-    passed, reason = await _verify(deps, step, res)
-    deps.events.emit(Verification(step_id=step.id, passed=passed, reason=reason, answer=res.answer))
-    return _outcome(step, res, passed, reason, strategy.name)
-
-
-def _messages(prompt: tuple[Message, ...]) -> list[ChatMessage]:
-    return [ChatMessage(role=m.role, content=m.content) for m in prompt]
-
-
-async def _domain_step(
-    deps: AgentDeps, pipeline: DomainPipeline, task: StepTask, step: PlanStep, budget: Budget
-) -> StepOutcome:
-    """One step of a domain pack's plan: the pack runs it; errors are a failed step, never a crashed run."""
-    bus = deps.events
-    bus.emit(StepStarted(step_id=step.id, goal=step.goal, step_kind=step.kind, strategy=f"domain:{step.kind}",
-                         depends_on=list(step.depends_on), inputs=dict(task["inputs"]),
-                         budget_tokens=budget.tokens))  # fmt: skip
-    ctx = StepContext(
-        request=task["request"],
-        run_id=task["run_id"],
-        step=step,
-        inputs=outcomes(task.get("dep_results")),
-        search=_ctx(deps, task["run_id"], step.id, budget),
-        tools=deps.tools_for(task.get("domain")),
-        artifacts_dir=deps.artifacts_dir(task["run_id"]),
-        seed=_seed(deps, task["run_id"], step.id),
-    )
-    try:
-        out = await pipeline.run_step(ctx)
-    except BudgetExceeded as exc:
-        out = StepOutput(None, verified=False, reason=f"budget spent: {exc}")
-    except Exception as exc:  # noqa: BLE001 - a pack's failure (bad model output, solver error) fails the step
-        out = StepOutput(None, verified=False, reason=f"{type(exc).__name__}: {exc}")
-    bus.emit(Verification(step_id=step.id, passed=out.verified, reason=out.reason, answer=out.answer,
-                          artifacts=list(out.artifacts)))  # fmt: skip
-    return out.outcome(step.id, step.goal)
-
-
-async def _tool_step(deps: AgentDeps, step: PlanStep, domain: str | None) -> StepOutcome:
-    bus = deps.events
-    name = f"tool:{step.tool}"
-    bus.emit(StepStarted(step_id=step.id, goal=step.goal, step_kind=step.kind, strategy=name,
-                         depends_on=list(step.depends_on)))  # fmt: skip
-    try:
-        tool = deps.tools_for(domain).get(step.tool or "")
-    except Exception as exc:  # noqa: BLE001 - an unknown tool in a model's plan is a failed step, not a crash
-        bus.emit(Verification(step_id=step.id, passed=False, reason=str(exc)))
-        return _outcome(step, None, False, str(exc), name).model_copy(update={"kind": "tool"})
-    result = await call_tool(tool, step.tool_args)
-    bus.emit(
-        ToolCalled(
-            step_id=step.id,
-            call_id=f"{bus.run_id}:{step.id}:{tool.name}",
-            tool=tool.name,
-            args=json.loads(json.dumps(dict(result.arguments), default=str)),
-            ok=result.ok,
-            result=json.loads(json.dumps(result.output, default=str)),
-            error=result.error,
-            latency_s=result.latency_s,
-        )
-    )
-    reason = result.error or "tool succeeded"
-    bus.emit(Verification(step_id=step.id, passed=result.ok, reason=reason))
-    return StepOutcome(
-        step_id=step.id,
-        goal=step.goal,
-        kind="tool",
-        strategy=f"tool:{tool.name}",
-        answer=str(result.output) if result.ok and result.output is not None else None,
-        text="" if result.output is None else str(result.output),
-        verified=result.ok,
-        reason=reason,
-        stopped=None if result.ok else "error",
-    )
-
-
-def _outcome(step: PlanStep, res: StepResult | None, verified: bool, reason: str, strategy: str) -> StepOutcome:
-    return StepOutcome(
-        step_id=step.id,
-        goal=step.goal,
-        strategy=strategy,
-        answer=res.answer if res else None,
-        text=res.chosen.text if res and res.chosen else "",
-        verified=verified,
-        reason=reason,
-        candidates=len(res.candidates) if res else 0,
-        chosen=res.chosen.id if res and res.chosen else None,
-        votes={str(k): float(v) for k, v in res.votes.items()} if res else {},
-        spend=Spend.of(res.spend) if res else Spend(),
-        stopped=res.stopped if res else "error",
-    )
-
-
 # -- verification, replanning, synthesis ------------------------------------------------------------------
 def _unsettled(state: AgentState, plan_: Plan) -> list[PlanStep]:
     results = outcomes(state.get("results"))
@@ -496,7 +239,7 @@ async def replan(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, An
             finished,
             failed,
             reason,
-            _ctx(deps, state["run_id"], f"replan{attempt}", budget),
+            search_context(deps, state["run_id"], f"replan{attempt}", budget),
             attempt=attempt,
         )
     except BudgetExceeded as exc:  # no budget to replan: the failed steps are accepted as failed and the run goes on
@@ -558,11 +301,11 @@ async def _combine(
     strategy = make_strategy("self_consistency", n=3) if kind == "number" else make_strategy("cot")
     goal = "combine the step results into the answer"
     deps.events.emit(StepStarted(step_id="answer", goal=goal, step_kind="answer", strategy=strategy.name,
-                                 problem_id=problem.id, prompt=_messages(prompt)))  # fmt: skip
+                                 problem_id=problem.id, prompt=messages_of(prompt)))  # fmt: skip
     note = ""
     res: StepResult | None = None
     try:
-        res = await strategy.solve(problem, _ctx(deps, state["run_id"], "answer", budget))
+        res = await strategy.solve(problem, search_context(deps, state["run_id"], "answer", budget))
         answer = res.answer if kind == "number" else (res.chosen.text if res.chosen else None)
         if res.chosen is None and res.stopped == "budget":
             raise BudgetExceeded(res.reason)
@@ -573,7 +316,7 @@ async def _combine(
         note = f"\n(not synthesised: {exc}; the answer is the last step's result)"
         reason = f"not synthesised: {exc}"
         deps.events.emit(Verification(step_id="answer", passed=False, reason=reason))
-    outcome = _outcome(PlanStep(id="answer", goal=goal), res, res is not None and answer is not None, reason,
+    outcome = outcome_of(PlanStep(id="answer", goal=goal), res, res is not None and answer is not None, reason,
                        strategy.name)  # fmt: skip
     outcome = outcome.model_copy(update={"kind": "answer", "answer": answer, "spend": Spend.of(budget.spent)})
     deps.events.emit(StepFinished(step_id="answer", outcome=outcome))

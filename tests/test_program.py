@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from longthink.agents.nodes import answer_mode
 from longthink.agents.options import AgentOptions
+from longthink.agents.steps import answer_mode
 from longthink.errors import ConfigError
 from longthink.planners.plan import PlanStep
 from longthink.program import PROGRAM_INSTRUCTION, SandboxRunner, parse_run, program_instruction, runnable
