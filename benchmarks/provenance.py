@@ -19,6 +19,9 @@ Files written before every key was recorded are brought to this form by code, th
 ``dirty`` is then read from the commit's ``+dirty`` suffix where the writer at that commit appended one, and what
 was never recorded (the CPU count; ``dirty`` where the writer did not check) stays ``null``, named under
 ``unrecorded``.
+
+An artifact written with such a record and named there by SHA-256 (the learned verifier, before its loader took a
+``provenance`` key) gets the record's block by ``provenance.py attach ARTIFACT --record RECORD``.
 """
 
 from __future__ import annotations
@@ -141,6 +144,26 @@ def upgrade(path: Path, writer: str, artifacts: Sequence[Path] = ()) -> bool:
     return True
 
 
+def attach(artifact: Path, record: Path) -> bool:
+    """Give ``artifact`` (a results file written together with ``record``, named there by SHA-256) the provenance
+    block of ``record``, and name its new bytes in ``record``; the artifact's other keys are written back as they
+    were. Returns False when it has a block already."""
+    data = json.loads(artifact.read_text())
+    if "provenance" in data:
+        return False
+    rec_text = record.read_text()
+    rec = json.loads(rec_text)
+    name = relative(artifact)
+    if rec["provenance"].get("artifacts", {}).get(name) != sha256(artifact):
+        raise SystemExit(f"{name} is not the file {relative(record)} names (its SHA-256 differs)")
+    block = {k: v for k, v in rec["provenance"].items() if k != "artifacts"}
+    block["attached"] = {"from": relative(record), "commit": code_state()[0], "date": time.strftime("%Y-%m-%d")}
+    artifact.write_text(json.dumps({**data, "provenance": block}, indent=1) + "\n")
+    rec["provenance"]["artifacts"][name] = sha256(artifact)
+    record.write_text(json.dumps(rec, indent=1) + ("\n" if rec_text.endswith("\n") else ""))
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -148,13 +171,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     up.add_argument("path", type=Path)
     up.add_argument("--writer", required=True, help="the script that wrote it (repository-relative)")
     up.add_argument("--artifact", type=Path, action="append", default=[], help="a file it describes (by SHA-256)")
+    at = sub.add_parser("attach", help="copy a results file's provenance into the artifact it names by SHA-256")
+    at.add_argument("path", type=Path)
+    at.add_argument("--record", type=Path, required=True, help="the results file that names the artifact")
     a = ap.parse_args(argv)
+    if a.command == "attach":
+        done = attach(a.path, a.record)
+        print(f"{relative(a.path)}: {'provenance attached' if done else 'has one already'}")
+        return 0
     changed = upgrade(a.path, a.writer, a.artifact)
     print(f"{relative(a.path)}: {'upgraded' if changed else 'complete already'}")
     return 0
 
 
-__all__ = ["KEYS", "ROOT", "code_state", "jsonable", "provenance", "relative", "sha256", "tree_state", "upgrade"]
+__all__ = [
+    "KEYS",
+    "ROOT",
+    "attach",
+    "code_state",
+    "jsonable",
+    "provenance",
+    "relative",
+    "sha256",
+    "tree_state",
+    "upgrade",
+]
 
 
 if __name__ == "__main__":

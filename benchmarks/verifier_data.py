@@ -9,8 +9,8 @@ Training problems come from ``reasoning-gym`` generators (never from an evaluati
 arithmetic with integer answers. ``gsm_symbolic`` is deliberately left out: its templates are built from GSM8K
 test questions, which are our evaluation set. Each problem is sampled ``--samples`` times in program mode and
 in text mode (the verifier reads features of both), scored against the reference (scorer ``correct``) — the
-label — and by self-certainty. The artifact goes to ``benchmarks/results/verifier.json``; its loader accepts no
-extra keys, so its provenance is in the training record ``verifier_training.json`` (with the artifact's SHA-256).
+label — and by self-certainty. The artifact goes to ``benchmarks/results/verifier.json`` with its provenance block;
+the training record ``verifier_training.json`` has the same block and the artifact's SHA-256.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from provenance import provenance, relative, sha256
 from longthink.answers import normalize_number
 from longthink.events import EventBus
 from longthink.llm.cache import CachedLLM
+from longthink.rewards.learned import VerifierArtifact
 from longthink.rewards.self_certainty import SelfCertainty
 from longthink.rewards.verifier import ReferenceMatch
 from longthink.search.context import SearchContext
@@ -182,8 +183,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     trained = train(s)
     trained["path"] = relative(s.out)
-    block = provenance(s, collection=stats, artifacts={relative(s.out): sha256(s.out)})
-    (s.out.parent / "verifier_training.json").write_text(json.dumps({"provenance": block, **trained}, indent=1))
+    block = provenance(s, collection=stats)
+    artifact = VerifierArtifact.load(s.out)
+    artifact.model_copy(update={"provenance": block}).save(s.out)  # the artifact carries its own provenance
+    record = {**block, "artifacts": {relative(s.out): sha256(s.out)}}
+    (s.out.parent / "verifier_training.json").write_text(json.dumps({"provenance": record, **trained}, indent=1))
     print(json.dumps(trained, indent=1))
     return 0
 

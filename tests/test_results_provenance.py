@@ -163,3 +163,22 @@ def test_upgrade_completes_an_earlier_block_and_keeps_the_results(tmp_path: Path
     P.upgrade(path, "benchmarks/scaling.py")
     with pytest.raises(AssertionError, match="differed"):
         check_block(json.loads(path.read_text())["provenance"])
+
+
+def test_attach_gives_an_artifact_its_record_block_and_renames_its_bytes(tmp_path: Path) -> None:
+    artifact, record = tmp_path / "verifier.json", tmp_path / "verifier_training.json"
+    artifact.write_text(json.dumps({"format": "x", "weights": [0.1, -2.5]}))
+    name = P.relative(artifact)
+    block = {"commit": "abc", "dirty": False, "settings": {}, "date": "2026-12-02", "cpu_count": 2}
+    record.write_text(json.dumps({"provenance": {**block, "artifacts": {name: P.sha256(artifact)}}, "auroc": 0.9}))
+    assert P.attach(artifact, record) is True
+    data, rec = json.loads(artifact.read_text()), json.loads(record.read_text())
+    assert data["weights"] == [0.1, -2.5] and data["provenance"]["commit"] == "abc"  # the rest as it was
+    assert "artifacts" not in data["provenance"] and data["provenance"]["attached"]["from"] == P.relative(record)
+    assert rec["provenance"]["artifacts"][name] == P.sha256(artifact) and rec["auroc"] == 0.9
+    assert P.attach(artifact, record) is False  # has one already
+    other = tmp_path / "other.json"
+    other.write_text("{}")
+    record.write_text(json.dumps({"provenance": {**block, "artifacts": {P.relative(other): "0" * 64}}}))
+    with pytest.raises(SystemExit, match="SHA-256 differs"):
+        P.attach(other, record)

@@ -236,6 +236,7 @@ class VerifierArtifact(_Frozen):
     metrics: Metrics
     created_at: str
     longthink_version: str
+    provenance: dict[str, Any] | None = None  # the benchmark run that wrote it (commit, settings, date); not scored
 
     @model_validator(mode="after")
     def _consistent(self) -> VerifierArtifact:
