@@ -22,7 +22,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal, TypeAlias, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
@@ -258,7 +258,6 @@ Event: TypeAlias = Annotated[
 ]
 EVENT_TYPES: tuple[type[EventBase], ...] = tuple(get_args(get_args(Event)[0]))
 EVENT_KINDS: frozenset[str] = frozenset(t.model_fields["kind"].default for t in EVENT_TYPES)
-EventKind: TypeAlias = str
 _ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
 _BY_KIND: dict[str, type[EventBase]] = {t.model_fields["kind"].default: t for t in EVENT_TYPES}
 
@@ -353,11 +352,6 @@ class Recorder:
 
     def of(self, kind: str) -> list[Any]:
         return [e for e in self.events if e.kind == kind]
-
-
-def kinds(events: Sequence[EventBase]) -> list[str]:
-    """The kinds of ``events``, in order (handy in tests)."""
-    return [e.kind for e in events]  # type: ignore[attr-defined]
 
 
 __all__ = [

@@ -42,13 +42,12 @@ class RunHandle:
         self.bus = bus
         self._runner = runner
         self._on_close = on_close
-        self._queue: asyncio.Queue[Event | None] | None = None
+        self._queue = bus.queue()  # subscribed now: no event of the run is missed
         self._task: asyncio.Task[RunResult] | None = None
         self._closed = False
 
     def _start(self) -> asyncio.Task[RunResult]:
         if self._task is None:
-            self._queue = self.bus.queue()
             self._task = asyncio.get_running_loop().create_task(self._runner(self.bus))
             self._task.add_done_callback(lambda _: self.bus.close())
         return self._task
@@ -60,7 +59,6 @@ class RunHandle:
 
     async def _events(self) -> AsyncIterator[Event]:
         task = self._start()
-        assert self._queue is not None
         try:
             while (event := await self._queue.get()) is not None:
                 yield event
@@ -128,7 +126,8 @@ class SyncRunHandle:
         result, error = self._outcome
         if error is not None:
             raise error
-        assert result is not None
+        if result is None:  # the thread ended without either (it cannot, short of an interpreter shutdown)
+            raise RuntimeError(f"run {self.run_id} ended without a result")
         return result
 
     def __enter__(self) -> SyncRunHandle:

@@ -7,7 +7,7 @@ travels in the graph's state and checkpoint as JSON (``model_dump``) and back as
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,7 +17,6 @@ from longthink.budget import Spend
 #: interrupted (killed or stopped by an exception; resumable). Steps: running -> done (answer, verified) |
 #: partial (answer, not verified) | failed (no answer).
 Status = Literal["running", "awaiting_approval", "interrupted", "done", "partial", "failed", "rejected"]
-STATUSES: frozenset[str] = frozenset(get_args(Status))
 FINAL_STATUSES: frozenset[str] = frozenset({"done", "partial", "failed", "rejected"})
 
 StepKind = Literal["strategy", "tool", "domain", "plan", "answer"]
@@ -78,4 +77,4 @@ def outcomes(results: Mapping[str, Any] | None) -> dict[str, StepOutcome]:
     return {sid: StepOutcome.load(v) for sid, v in (results or {}).items()}
 
 
-__all__ = ["FINAL_STATUSES", "STATUSES", "Status", "StepKind", "StepOutcome", "outcomes"]
+__all__ = ["FINAL_STATUSES", "Status", "StepKind", "StepOutcome", "outcomes"]

@@ -166,7 +166,8 @@ async def test_rejecting_with_feedback_replans_within_the_budget_without_crashin
     assert again.status == "awaiting_approval"  # re-planned (or fell back to one step): asked again, no crash
     assert again.spend.completion_tokens >= first.spend.completion_tokens
     done = await agent.aresume("reject", {"action": "approve"})
-    assert done.status in FINAL_STATUSES
+    assert done.status in ("partial", "failed")  # 60 tokens cannot pay for every step: the run ends short, not crashed
+    assert any(o.status == "failed" and "budget" in o.reason for o in done.steps.values())
     assert done.spend.completion_tokens == llm.usage.completion_tokens
 
 
@@ -259,11 +260,10 @@ def test_approval_kill_and_resume_never_spend_more_than_the_cap_plus_one_request
     llm.kill_after = first_kill
     agent = Agent(llm=llm, options=AgentOptions(approve_plan=True, budget_tokens=cap), store=MemoryStore(),
                   checkpoints=None)  # fmt: skip
-    result = asyncio.run(_drive(agent, llm, actions))
+    asyncio.run(_drive(agent, llm, actions))
     if llm.generated:
         assert sum(llm.generated) <= cap + max(llm.generated), (llm.generated, cap)
-    assert result is not None
     final = asyncio.run(agent.astatus("prop"))
-    if final.status in FINAL_STATUSES:
-        assert final.spend.completion_tokens == sum(llm.generated)  # nothing spent was forgotten
-        assert_record_matches(agent.store, final)
+    assert final.status in FINAL_STATUSES, final.status  # every sequence is driven to an end
+    assert final.spend.completion_tokens == sum(llm.generated)  # nothing spent was forgotten
+    assert_record_matches(agent.store, final)
