@@ -8,11 +8,16 @@ Tokens are whitespace-separated words here.
 - :class:`ScriptedLLM` replies with scripted texts, in order.
 - :class:`FunctionLLM` replies with ``fn(prompt_text, params, index)``.
 - :class:`RandomLLM` samples replies from weighted choices with a seeded generator.
+- :func:`arithmetic_llm`: a whole agent run without a model (a two-step plan whose steps evaluate the request's
+  arithmetic) — what ``longthink serve --llm longthink.testing:arithmetic_llm`` runs in the service's tests.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
+import os
 import math
 import random
 import re
@@ -82,9 +87,10 @@ def _fake_top(word: str, k: int) -> tuple[tuple[str, float], ...]:
 
 
 class _DoubleLLM(BaseLLM):
-    def __init__(self, model: str) -> None:
+    def __init__(self, model: str, *, delay_s: float = 0.0) -> None:
         super().__init__(model)
         self.calls: list[tuple[list[str], SamplingParams]] = []
+        self.delay_s = delay_s  # seconds each request takes (without blocking the loop), like a real server
 
     def reply(self, text: str, params: SamplingParams, index: int) -> str:
         raise NotImplementedError
@@ -94,6 +100,8 @@ class _DoubleLLM(BaseLLM):
     ) -> list[list[Completion]]:
         texts = [prompt_text(p) for p in prompts]
         self.calls.append((texts, params))
+        if self.delay_s > 0:
+            await asyncio.sleep(self.delay_s)
         out: list[list[Completion]] = []
         for text in texts:
             prompt_tokens = count_tokens(text)
@@ -157,8 +165,10 @@ class ScriptedLLM(_DoubleLLM):
 class FunctionLLM(_DoubleLLM):
     """Replies with ``fn(prompt_text, params, index)``."""
 
-    def __init__(self, fn: Callable[[str, SamplingParams, int], str], *, model: str = "function") -> None:
-        super().__init__(model)
+    def __init__(
+        self, fn: Callable[[str, SamplingParams, int], str], *, model: str = "function", delay_s: float = 0.0
+    ) -> None:
+        super().__init__(model, delay_s=delay_s)
         self._fn = fn
 
     def reply(self, text: str, params: SamplingParams, index: int) -> str:
@@ -192,3 +202,41 @@ class RandomLLM(_DoubleLLM):
         key = f"{self._seed}|{salt}|{text}|{index}".encode()
         rng = random.Random(int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big"))
         return rng.choices(self._texts, weights=self._weights, k=1)[0]
+
+
+_EXPR = re.compile(r"\d+(?:\.\d+)?(?:\s*[-+*/]\s*\d+(?:\.\d+)?)+")
+_SERVICE_PLAN = {
+    "steps": [
+        {"id": "s1", "goal": "Read the numbers and the operation from the request", "answer_kind": "text"},
+        {"id": "s2", "goal": "Compute the result", "answer_kind": "number", "depends_on": ["s1"]},
+    ]
+}
+
+
+def _arithmetic(text: str) -> str:
+    """The value of the last arithmetic expression in the request part of ``text`` ("?" when there is none)."""
+    match = re.search(r"request:(.*)", text, re.IGNORECASE)  # "Request: ..." or "Overall request: ..."
+    found = _EXPR.findall(match.group(1) if match else text)
+    if not found:
+        return "?"
+    tokens = re.findall(r"\d+(?:\.\d+)?|[-+*/]", found[-1])
+    value = float(tokens[0])
+    for op, num in zip(tokens[1::2], tokens[2::2], strict=False):  # left to right, like a pocket calculator
+        x = float(num)
+        value = {"+": value + x, "-": value - x, "*": value * x, "/": value / x if x else math.nan}[op]
+    return f"{value:g}"
+
+
+def arithmetic_llm(delay_s: float | None = None) -> FunctionLLM:
+    """A backend that carries an agent run through plan, steps and answer without a model: it plans two steps
+    and answers every step and the synthesis with the value of the request's arithmetic ("What is 17 + 25?"
+    gives 42). ``delay_s`` (default ``$LONGTHINK_TEST_DELAY_S``, else 0) is how long each request takes."""
+
+    def reply(text: str, params: SamplingParams, index: int) -> str:
+        if "careful planner" in text:
+            return json.dumps(_SERVICE_PLAN)
+        value = _arithmetic(text)
+        return f"Working it out: the request's numbers give {value}. Answer: {value}"
+
+    delay = float(os.environ.get("LONGTHINK_TEST_DELAY_S", "0")) if delay_s is None else delay_s
+    return FunctionLLM(reply, model="arithmetic", delay_s=delay)

@@ -83,3 +83,22 @@ def build_judge_llm(settings: Settings) -> BaseLLM | None:
     if spec is not None and spec is find_spec(settings.model):  # an alias of the policy model
         return None
     return build_llm(settings.model_copy(update={"model": judge, "judge_model": None}))
+
+
+def llm_from_factory(spec: str) -> BaseLLM:
+    """The backend a factory makes: ``spec`` is ``"package.module:callable"`` (called with no arguments), e.g.
+    ``longthink.testing:arithmetic_llm``. How ``longthink serve --llm`` and ``longthink mcp --llm`` take a backend
+    of your own (a client of an in-house gateway, a test double) instead of the configured one."""
+    import importlib
+
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"--llm wants 'module:callable', not {spec!r}", field="llm")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ConfigError(f"cannot load the LLM factory {spec!r}: {exc}", field="llm") from None
+    llm = factory()
+    if not isinstance(llm, BaseLLM):
+        raise ConfigError(f"{spec} returned {type(llm).__name__}, not a longthink LLM (BaseLLM)", field="llm")
+    return llm
