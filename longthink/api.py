@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from langgraph.checkpoint.base import BaseCheckpointSaver
+
 from longthink.agents.deps import AgentDeps, StepVerifier
 from longthink.agents.graph import compile_graph
 from longthink.agents.options import AgentOptions
@@ -69,7 +71,8 @@ class Agent:
     ``llm`` defaults to the configured backend (the embedded model unless endpoints are set). ``store``:
     ``"default"`` opens the configured database, ``None`` disables persistence, or pass a Store.
     ``checkpoints``: a SQLite path or PostgreSQL URL for LangGraph's checkpointer ("default": next to the
-    store; None: in memory, no resumption across processes). ``domains``: the domain packs to choose from
+    store; None: in memory, no resumption across processes), or an open checkpoint saver that many agents
+    share (the service keeps one for all its runs). ``domains``: the domain packs to choose from
     (default: the built-in registry); ``options.domain`` names one, or None detects it from the request.
     ``judge_llm``: a separate judge / reward model, injected like ``llm``; default: the model named by
     ``options.judge_model`` or ``settings.judge_model``, built with the same backend, else none (the policy model
@@ -88,7 +91,7 @@ class Agent:
         planner: Planner | None = None,
         tools: ToolRegistry | None = None,
         store: Any = "default",
-        checkpoints: str | Path | None = "default",
+        checkpoints: str | Path | BaseCheckpointSaver[Any] | None = "default",
         domains: DomainRegistry | None = None,
     ) -> None:
         self.options = options or AgentOptions()
@@ -104,6 +107,9 @@ class Agent:
         self.planner = planner
         self.tools = tools or default_tools()
         self.store = self._open_store(store)
+        self._saver: BaseCheckpointSaver[Any] | None = None
+        if isinstance(checkpoints, BaseCheckpointSaver):
+            self._saver, checkpoints = checkpoints, None
         self.checkpoints = self._checkpoint_target(checkpoints)
         self._memory_saver: Any = None
 
@@ -118,12 +124,7 @@ class Agent:
     def _checkpoint_target(self, checkpoints: str | Path | None) -> str | None:
         if checkpoints != "default":
             return None if checkpoints is None else str(checkpoints)
-        url = str(self.settings.resolved_db_url)
-        if url.startswith("postgresql"):
-            return url.replace("postgresql+psycopg://", "postgresql://")
-        if url.startswith("sqlite:///"):
-            return str(Path(url.removeprefix("sqlite:///")).with_name("checkpoints.sqlite"))
-        return None
+        return default_checkpoints(self.settings)
 
     @property
     def llm(self) -> LLM:
@@ -146,23 +147,15 @@ class Agent:
 
     @contextlib.asynccontextmanager
     async def _graph(self) -> AsyncIterator[Any]:
-        target = self.checkpoints
-        if target is None:
+        if self._saver is not None:
+            yield compile_graph(self._saver)
+        elif self.checkpoints is None:
             from langgraph.checkpoint.memory import InMemorySaver
 
             self._memory_saver = self._memory_saver or InMemorySaver()
             yield compile_graph(self._memory_saver)
-        elif target.startswith("postgresql://"):
-            from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-
-            async with AsyncPostgresSaver.from_conn_string(target) as saver:
-                await saver.setup()
-                yield compile_graph(saver)
         else:
-            from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-            Path(target).parent.mkdir(parents=True, exist_ok=True)
-            async with AsyncSqliteSaver.from_conn_string(target) as saver:
+            async with open_checkpointer(self.checkpoints) as saver:
                 yield compile_graph(saver)
 
     def _handle(
@@ -317,6 +310,34 @@ class Agent:
 
     def close(self) -> None:
         run_sync(self.aclose())
+
+
+def default_checkpoints(settings: Settings) -> str | None:
+    """Where runs are checkpointed by default: next to the store (a ``checkpoints.sqlite`` beside a SQLite store,
+    the same PostgreSQL database), or None (in memory) for an in-memory store."""
+    url = str(settings.resolved_db_url)
+    if url.startswith("postgresql"):
+        return url.replace("postgresql+psycopg://", "postgresql://")
+    if url.startswith("sqlite:///"):
+        return str(Path(url.removeprefix("sqlite:///")).with_name("checkpoints.sqlite"))
+    return None
+
+
+@contextlib.asynccontextmanager
+async def open_checkpointer(target: str) -> AsyncIterator[BaseCheckpointSaver[Any]]:
+    """An open LangGraph checkpointer at ``target`` (a PostgreSQL URL, else a SQLite file path), closed on exit."""
+    if target.startswith("postgresql://"):
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+        async with AsyncPostgresSaver.from_conn_string(target) as pg:
+            await pg.setup()
+            yield pg
+    else:
+        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        async with AsyncSqliteSaver.from_conn_string(target) as lite:
+            yield lite
 
 
 def _start(request: str, run_id: str | None) -> tuple[str, Any]:

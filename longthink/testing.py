@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
 import math
+import os
 import random
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -214,12 +214,12 @@ _SERVICE_PLAN = {
 
 
 def _arithmetic(text: str) -> str:
-    """The value of the last arithmetic expression in the request part of ``text`` ("?" when there is none)."""
-    match = re.search(r"request:(.*)", text, re.IGNORECASE)  # "Request: ..." or "Overall request: ..."
+    """The value of the first arithmetic expression after "request:" in ``text`` ("?" when there is none)."""
+    match = re.search(r"request:(.*)", text, re.IGNORECASE | re.DOTALL)  # "Request: ..." or "Overall request: ..."
     found = _EXPR.findall(match.group(1) if match else text)
     if not found:
         return "?"
-    tokens = re.findall(r"\d+(?:\.\d+)?|[-+*/]", found[-1])
+    tokens = re.findall(r"\d+(?:\.\d+)?|[-+*/]", found[0])
     value = float(tokens[0])
     for op, num in zip(tokens[1::2], tokens[2::2], strict=False):  # left to right, like a pocket calculator
         x = float(num)

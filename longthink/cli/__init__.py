@@ -260,9 +260,15 @@ def version() -> None:
 from longthink.cli.agent_cmds import register as _register_agent_commands  # noqa: E402
 
 _register_agent_commands(app)
+from longthink.cli.mcp_cmd import register as _register_mcp_command  # noqa: E402
+
+_register_mcp_command(app)
 from longthink.cli.rewards_cmds import register as _register_rewards_commands  # noqa: E402
 
 _register_rewards_commands(app)
+from longthink.cli.service_cmds import register as _register_service_commands  # noqa: E402
+
+_register_service_commands(app)
 
 
 def main() -> None:
