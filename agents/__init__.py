@@ -3,5 +3,6 @@
 from longthink.agents.deps import AgentDeps, StepVerifier
 from longthink.agents.graph import GRAPH, build_graph, compile_graph
 from longthink.agents.options import AgentOptions
+from longthink.agents.subgraph import agent_node
 
-__all__ = ["GRAPH", "AgentDeps", "AgentOptions", "StepVerifier", "build_graph", "compile_graph"]
+__all__ = ["GRAPH", "AgentDeps", "AgentOptions", "StepVerifier", "agent_node", "build_graph", "compile_graph"]
