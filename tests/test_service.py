@@ -383,3 +383,65 @@ def test_a_run_on_the_embedded_model_through_the_service(tmp_path: Path) -> None
         assert content.strip()  # the small model's answer, right or not: the path works end to end
         runs = httpx.get(f"{proc.base_url}/v1/runs").json()["runs"]
         assert runs[0]["status"] in ("done", "partial") and runs[0]["spend"]["completion_tokens"] > 0
+
+
+def test_the_service_on_postgresql(tmp_path: Path, pg_url: str) -> None:
+    """Teams run one PostgreSQL: jobs, keys, the run store and the checkpoints all live there."""
+    with ServiceProcess(tmp_path, env={"LONGTHINK_DB_URL": pg_url}) as proc:
+        run_id = start_run(proc.base_url)
+        assert wait_status(proc.base_url, run_id, {"done"})["answer"] == "42"
+        ids = seqs(events(proc.base_url, run_id))
+        assert ids == list(range(1, len(ids) + 1))
+        assert httpx.get(f"{proc.base_url}/readyz").json()["database"] == "ok"
+    with ServiceProcess(tmp_path, env={"LONGTHINK_DB_URL": pg_url}) as again:  # a restart finds it in the database
+        assert [r["id"] for r in httpx.get(f"{again.base_url}/v1/runs").json()["runs"]] == [run_id]
+
+
+def test_logs_are_json_lines_with_run_ids(server: ServiceProcess) -> None:
+    import json
+
+    run_id = start_run(server.base_url)
+    wait_status(server.base_url, run_id, {"done"})
+    lines = [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
+    mine = [line for line in lines if line.get("run_id") == run_id]
+    assert {"run queued", "run started", "run done"} <= {line["message"] for line in mine}
+    assert all({"ts", "level", "logger"} <= set(line) for line in lines)
+
+
+def test_the_readme_service_commands_work(tmp_path: Path) -> None:
+    """The README's `longthink serve`, its curl lines and its OpenAI client example, run as written (the port and
+    run id substituted; the test backend swapped in for the model so the example is fast)."""
+    import json
+    import re
+    import shlex
+    import subprocess
+    import sys
+
+    from service_proc import CLI
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## The HTTP service", 1)[1].split("\n## ", 1)[0]
+    bash = re.findall(r"```bash\n(.*?)```", section, flags=re.S)
+    serve = shlex.split(bash[0].split("#")[0])
+    assert serve[:2] == ["longthink", "serve"]
+    proc = ServiceProcess(tmp_path, delay_s=0.02)
+    proc.args = [*serve[1:], "--llm", "longthink.testing:arithmetic_llm"]
+    proc.args[proc.args.index("--port") + 1] = str(proc.port)
+    with proc:
+        assert proc.args[0] == "serve" and CLI
+        curls = [line.split(" #")[0].strip() for line in bash[1].splitlines() if line.startswith("curl")]
+        port = f"localhost:{proc.port}"
+        created = subprocess.run(curls[0].replace("localhost:8000", port), shell=True, capture_output=True, text=True,
+                                 check=True, timeout=30)  # fmt: skip
+        run_id = json.loads(created.stdout)["id"]
+        example_id = re.search(r"/v1/runs/(\w+)/events", curls[1]).group(1)  # type: ignore[union-attr]
+        stream = subprocess.run(curls[1].replace("localhost:8000", port).replace(example_id, run_id), shell=True,
+                                capture_output=True, text=True, check=True, timeout=60)  # fmt: skip
+        assert stream.stdout.startswith("id: 1\nevent: run_started\n") and "event: end" in stream.stdout
+        shown = subprocess.run(curls[2].replace("localhost:8000", port).replace(example_id, run_id), shell=True,
+                               capture_output=True, text=True, check=True, timeout=30)  # fmt: skip
+        assert json.loads(shown.stdout)["answer"] == "42"
+        [client] = [b for b in re.findall(r"```python\n(.*?)```", section, flags=re.S) if "OpenAI(" in b]
+        code = client.replace("http://127.0.0.1:8000/v1", f"{proc.base_url}/v1")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+        assert "Chose plan" in out.stdout and "votes 42: " in out.stdout and out.stdout.rstrip().endswith("42")

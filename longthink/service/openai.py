@@ -112,7 +112,7 @@ def add_openai_routes(app: FastAPI, svc: Service) -> None:
             )  # fmt: skip
         done = await _wait(svc, job)
         if done.status == "failed" or done.answer is None:
-            raise ApiError(502, f"the run failed: {done.error or f'it ended {done.status} without an answer'}", type="server_error", code="run_failed")
+            raise ApiError(502, f"the run failed: {_why(done)}", type="server_error", code="run_failed")
         return JSONResponse(
             {
                 "id": cid,
@@ -142,6 +142,10 @@ async def _wait(svc: Service, job: Job) -> Job:
     return done or job
 
 
+def _why(job: Job) -> str:
+    return job.error or f"it ended {job.status} without an answer"
+
+
 def _chunk(cid: str, created: int, model: str, delta: Mapping[str, Any], finish: str | None = None) -> str:
     body = {
         "id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
@@ -164,7 +168,7 @@ async def _stream(svc: Service, job: Job, model: str, cid: str, created: int, us
                 yield _chunk(cid, created, model, {"reasoning_content": text, "reasoning": text})
     done = await asyncio.to_thread(svc.jobs.get, job.run_id) or job
     if done.status == "failed" or done.answer is None:
-        message = f"the run failed: {done.error or f'it ended {done.status} without an answer'}"
+        message = f"the run failed: {_why(done)}"
         yield sse_data(json.dumps({"error": {"message": message, "type": "server_error", "code": "run_failed"}}))
     else:
         yield _chunk(cid, created, model, {"content": done.answer})
