@@ -49,6 +49,7 @@ class ServiceProcess:
             self.args += ["--llm", llm]
         self.env = {
             **os.environ, "LONGTHINK_DB_URL": f"sqlite:///{db_dir / 'runs.db'}", "LONGTHINK_TEST_DELAY_S": str(delay_s),
+            "LONGTHINK_ARTIFACTS_DIR": str(db_dir / "artifacts"),
             **(env or {}),
         }  # fmt: skip
         self.log = tempfile.NamedTemporaryFile(prefix="longthink-serve-", suffix=".log", delete=False)  # noqa: SIM115

@@ -359,6 +359,7 @@ def test_webhook_is_signed_retried_and_recorded(tmp_path: Path) -> None:
     assert not verify("other", body, lower["x-longthink-signature"])
     assert b'"answer":"42"' in body and run_id.encode() in body
     assert [(d["attempt"], d["ok"], d["status_code"]) for d in deliveries] == [(1, False, 503), (2, True, 200)]
+    assert deliveries[0]["delivery_id"] == deliveries[1]["delivery_id"] == lower["x-longthink-delivery"]
 
 
 # -- the embedded model -------------------------------------------------------------------------------------------
@@ -445,3 +446,56 @@ def test_the_readme_service_commands_work(tmp_path: Path) -> None:
         code = client.replace("http://127.0.0.1:8000/v1", f"{proc.base_url}/v1")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
         assert "Chose plan" in out.stdout and "votes 42: " in out.stdout and out.stdout.rstrip().endswith("42")
+
+
+def test_plan_decisions_reject_with_feedback_edit_and_reject(server: ServiceProcess) -> None:
+    base = server.base_url
+    run_id = start_run(base, {"approve_plan": True})
+    wait_status(base, run_id, {"awaiting_approval"})
+    r = httpx.post(f"{base}/v1/runs/{run_id}/approve", json={"action": "reject", "feedback": "use one step"})
+    assert r.status_code == 202
+    asked_again = wait_status(base, run_id, {"awaiting_approval"}, timeout=60)
+    assert asked_again["pending_plan"]["steps"]
+    kinds = [e["event"] for e in events(base, run_id)]
+    assert "replan" in kinds and kinds.count("approval_requested") == 2
+    one_step = {"steps": [{"id": "only", "goal": "Compute the result", "answer_kind": "number"}]}
+    assert httpx.post(f"{base}/v1/runs/{run_id}/approve", json={"action": "edit", "plan": one_step}).status_code == 202
+    done = wait_status(base, run_id, {"done", "partial", "failed"})
+    assert done["status"] == "done" and done["answer"] == "42"
+    assert "only" in {s["id"] for s in done["steps"]} and done["plan"]["steps"][0]["id"] == "only"
+    refused = start_run(base, {"approve_plan": True})
+    wait_status(base, refused, {"awaiting_approval"})
+    httpx.post(f"{base}/v1/runs/{refused}/approve", json={"action": "reject"})
+    assert wait_status(base, refused, {"rejected", "done"})["status"] == "rejected"
+
+
+def test_attached_files_reach_the_request(server: ServiceProcess) -> None:
+    run_id = start_run(server.base_url, {"request": "Add the numbers in the file.", "files": {"n.txt": "17 + 25"}})
+    run = wait_status(server.base_url, run_id, {"done", "partial", "failed"})
+    assert "File `n.txt`" in run["request"] and "17 + 25" in run["request"]
+    too_many = {f"f{i}.txt": "x" for i in range(30)}
+    r = httpx.post(f"{server.base_url}/v1/runs", json={"request": QUESTION, "files": too_many})
+    assert r.status_code == 413 and "files" in r.json()["error"]["message"]
+
+
+def test_a_runs_artifacts_are_served(server: ServiceProcess) -> None:
+    """A routing run on an attached CVRPLIB instance (read without the model) writes its route map."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("VRPSolverEasy")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("VRPSolverEasy (data only) is not installed")
+    instance = (Path(spec.submodule_search_locations[0]) / "demos" / "data" / "CVRP" / "E-n22-k4.vrp").read_text()
+    body = {
+        "request": "Route these deliveries, time limit 1 s.",
+        "domain": "routing",
+        "files": {"E-n22-k4.vrp": instance},
+    }
+    run_id = start_run(server.base_url, body)
+    run = wait_status(server.base_url, run_id, {"done", "partial", "failed"}, timeout=120)
+    assert run["status"] == "done", run
+    [name] = [a for a in run["artifacts"] if a.endswith(".png")]
+    got = httpx.get(f"{server.base_url}/v1/runs/{run_id}/artifacts/{name}")
+    assert got.status_code == 200 and got.headers["content-type"] == "image/png"
+    assert got.content.startswith(b"\x89PNG")
+    assert httpx.get(f"{server.base_url}/v1/runs/{run_id}/artifacts/..%2Fruns.db").status_code == 404

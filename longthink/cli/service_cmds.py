@@ -72,6 +72,10 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option("--webhook-secret", envvar="LONGTHINK_WEBHOOK_SECRET", help="Signs webhook bodies."),
         ] = None,
+        artifacts_dir: Annotated[
+            str | None,
+            typer.Option("--artifacts-dir", envvar="LONGTHINK_ARTIFACTS_DIR", help="Where runs write their files."),
+        ] = None,
         log_level: Annotated[str, typer.Option("--log-level")] = "info",
     ) -> None:
         """Serve longthink over HTTP: runs with streamed events, an OpenAI-compatible endpoint, /metrics."""
@@ -86,7 +90,7 @@ def register(app: typer.Typer) -> None:
         settings = load_settings(model=model, endpoints=endpoint or None, n_threads=threads)
         config = ServiceConfig(
             workers=workers, require_auth=require_auth, cors_origins=tuple(cors_origin or ()),
-            max_body_bytes=max_body_bytes, webhook_secret=webhook_secret,
+            max_body_bytes=max_body_bytes, webhook_secret=webhook_secret, artifacts_dir=artifacts_dir,
         )  # fmt: skip
         jobs = _jobs()
         try:

@@ -40,7 +40,8 @@ log = logging.getLogger("longthink.service")
 class ServiceConfig:
     """How the service behaves. ``workers``: runs executed at once (the rest wait in the queue);
     ``require_auth``: None = keys are required once any exists (``longthink keys create``); ``cors_origins``:
-    empty = CORS off; ``webhook_secret``: signs webhook bodies (runs may name a webhook only when it is set)."""
+    empty = CORS off; ``webhook_secret``: signs webhook bodies (runs may name a webhook only when it is set);
+    ``artifacts_dir``: where runs write files, one sub-directory per run (default: the user data directory)."""
 
     workers: int = 4
     max_body_bytes: int = 1 << 20
@@ -51,6 +52,7 @@ class ServiceConfig:
     webhook_secret: str | None = None
     heartbeat_s: float = 15.0
     webhook_attempts: int = 5
+    artifacts_dir: str | None = None
 
 
 class Service:
@@ -87,7 +89,7 @@ class Service:
                 saver = await stack.enter_async_context(open_checkpointer(target))
             self.manager = RunManager(
                 settings=self.settings, llm=llm, judge_llm=judge, store=self.store, jobs=self.jobs, saver=saver,
-                workers=self.config.workers, on_event=self._on_event, on_finished=self._on_finished,
+                workers=self.config.workers, artifacts_dir=self.config.artifacts_dir, on_event=self._on_event, on_finished=self._on_finished,
             )  # fmt: skip
             await self.manager.start()
             try:
@@ -121,7 +123,7 @@ class Service:
 
         def record(a: WebhookAttempt) -> None:
             self.jobs.record_delivery(
-                run_id=a.run_id, url=a.url, attempt=a.attempt, status_code=a.status_code, error=a.error, ok=a.ok,
+                run_id=a.run_id, url=a.url, delivery_id=a.delivery_id, attempt=a.attempt, status_code=a.status_code, error=a.error, ok=a.ok,
                 ts=a.ts, duration_s=a.duration_s,
             )  # fmt: skip
 

@@ -68,6 +68,7 @@ deliveries_table = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("run_id", sa.String(64), nullable=False, index=True),
     sa.Column("url", sa.Text, nullable=False),
+    sa.Column("delivery_id", sa.String(64)),
     sa.Column("attempt", sa.Integer, nullable=False),
     sa.Column("status_code", sa.Integer),
     sa.Column("error", sa.Text),

@@ -112,12 +112,13 @@ class RunManager:
         jobs: JobStore,
         saver: BaseCheckpointSaver[Any] | None,
         workers: int = 4,
+        artifacts_dir: str | None = None,
         on_event: Callable[[Event], None] = lambda e: None,
         on_finished: Callable[[Job], None] = lambda j: None,
     ) -> None:
         self.settings, self.llm, self.judge_llm = settings, llm, judge_llm
         self.store, self.jobs, self.saver = store, jobs, saver
-        self.workers = workers
+        self.workers, self.artifacts_dir = workers, artifacts_dir
         self.on_event, self.on_finished = on_event, on_finished
         self.queue: asyncio.Queue[Work] = asyncio.Queue()
         self.live: dict[str, LiveRun] = {}
@@ -149,7 +150,8 @@ class RunManager:
     # -- submitting -----------------------------------------------------------------------------------------
     def agent(self, options: Mapping[str, Any]) -> Agent:
         """The agent for one job (the backends, store and checkpointer are shared by all of them)."""
-        opts = AgentOptions(**{k: v for k, v in options.items() if k in OPTION_FIELDS and v is not None})
+        chosen = {k: v for k, v in options.items() if k in OPTION_FIELDS and v is not None}
+        opts = AgentOptions(**chosen, artifacts_dir=self.artifacts_dir)  # the server's directory, never a caller's
         return Agent(
             llm=self.llm, judge_llm=self.judge_llm, options=opts, settings=self.settings, store=self.store,
             checkpoints=self.saver,
