@@ -89,7 +89,8 @@ class Service:
                 saver = await stack.enter_async_context(open_checkpointer(target))
             self.manager = RunManager(
                 settings=self.settings, llm=llm, judge_llm=judge, store=self.store, jobs=self.jobs, saver=saver,
-                workers=self.config.workers, artifacts_dir=self.config.artifacts_dir, on_event=self._on_event, on_finished=self._on_finished,
+                workers=self.config.workers, artifacts_dir=self.config.artifacts_dir,
+                on_event=self._on_event, on_finished=self._on_finished,
             )  # fmt: skip
             await self.manager.start()
             try:
@@ -123,8 +124,8 @@ class Service:
 
         def record(a: WebhookAttempt) -> None:
             self.jobs.record_delivery(
-                run_id=a.run_id, url=a.url, delivery_id=a.delivery_id, attempt=a.attempt, status_code=a.status_code, error=a.error, ok=a.ok,
-                ts=a.ts, duration_s=a.duration_s,
+                run_id=a.run_id, url=a.url, delivery_id=a.delivery_id, attempt=a.attempt, status_code=a.status_code,
+                error=a.error, ok=a.ok, ts=a.ts, duration_s=a.duration_s,
             )  # fmt: skip
 
         payload = {
