@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from longthink.errors import ConfigError
 
 if TYPE_CHECKING:
-    from longthink.api import Agent, RunResult
+    from longthink.api import Agent
 
 AgentNode = Callable[[Any], Awaitable[dict[str, Any]]]
 
@@ -55,19 +55,7 @@ def agent_node(
         result = await agent.asolve(request)
         update: dict[str, Any] = {answer_key: result.answer}
         if result_key is not None:
-            update[result_key] = run_summary(result)
+            update[result_key] = result.summary()
         return update
 
     return longthink_agent
-
-
-def run_summary(result: RunResult) -> dict[str, Any]:
-    """What a caller's state keeps of a run: JSON-able, so any checkpointer can persist it."""
-    return {
-        "run_id": result.run_id,
-        "status": result.status,
-        "answer": result.answer,
-        "justification": result.justification,
-        "spend": result.spend.as_dict(),
-        "domain": result.domain,
-    }

@@ -64,6 +64,18 @@ class RunResult:
         """Files the run's steps wrote (route maps, documents), in plan order."""
         return [a for r in self.steps.values() for a in r.artifacts]
 
+    def summary(self) -> dict[str, Any]:
+        """The run in a few JSON values (id, status, answer, justification, spend, domain): what a caller's
+        graph state or a tool result keeps of it."""
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "answer": self.answer,
+            "justification": self.justification,
+            "spend": self.spend.as_dict(),
+            "domain": self.domain,
+        }
+
 
 class Agent:
     """A deliberate agent: plan, search inside every step under one budget, verify, replan, answer.

@@ -68,14 +68,7 @@ class LongthinkTools:
             result = await agent.asolve(request)
         except LongthinkError as exc:  # the caller's or the backend's fault, said in words
             raise ToolError(f"{type(exc).__name__}: {exc}") from exc
-        return {
-            "run_id": result.run_id,
-            "status": result.status,
-            "answer": result.answer,
-            "justification": result.justification,
-            "spend": result.spend.as_dict(),
-            "domain": result.domain,
-        }
+        return result.summary()
 
     def runs_list(self, limit: int = 20, status: str | None = None) -> list[dict[str, Any]]:
         if not 1 <= limit <= MAX_RUNS:
