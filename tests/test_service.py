@@ -499,3 +499,14 @@ def test_a_runs_artifacts_are_served(server: ServiceProcess) -> None:
     assert got.status_code == 200 and got.headers["content-type"] == "image/png"
     assert got.content.startswith(b"\x89PNG")
     assert httpx.get(f"{server.base_url}/v1/runs/{run_id}/artifacts/..%2Fruns.db").status_code == 404
+
+
+def test_a_full_queue_refuses_with_retry_after(tmp_path: Path) -> None:
+    with ServiceProcess(tmp_path, delay_s=0.5, workers=1, extra=["--max-queue", "1"]) as proc:
+        first = start_run(proc.base_url)
+        events(proc.base_url, first, stop_after=1)  # the worker has taken it
+        start_run(proc.base_url)  # waits in the queue
+        r = httpx.post(f"{proc.base_url}/v1/runs", json={"request": QUESTION})
+        assert r.status_code == 503 and r.headers["retry-after"] == "5"
+        assert r.json()["error"]["code"] == "queue_full"
+        assert httpx.get(f"{proc.base_url}/v1/runs").json()["total"] == 2  # the refused one was not stored

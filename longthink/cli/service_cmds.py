@@ -76,6 +76,7 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option("--artifacts-dir", envvar="LONGTHINK_ARTIFACTS_DIR", help="Where runs write their files."),
         ] = None,
+        max_queue: Annotated[int, typer.Option("--max-queue", min=1, help="Runs waiting at most.")] = 1000,
         log_level: Annotated[str, typer.Option("--log-level")] = "info",
     ) -> None:
         """Serve longthink over HTTP: runs with streamed events, an OpenAI-compatible endpoint, /metrics."""
@@ -91,6 +92,7 @@ def register(app: typer.Typer) -> None:
         config = ServiceConfig(
             workers=workers, require_auth=require_auth, cors_origins=tuple(cors_origin or ()),
             max_body_bytes=max_body_bytes, webhook_secret=webhook_secret, artifacts_dir=artifacts_dir,
+            max_queue=max_queue,
         )  # fmt: skip
         jobs = _jobs()
         try:

@@ -31,7 +31,7 @@ from longthink.llm.base import LLM
 from longthink.service import schemas as s
 from longthink.service.http import ApiError, Auth, BodyLimit, TenantDep, error_response, sse, sse_data
 from longthink.service.jobs import Job, JobQuery, JobStore, Tenant
-from longthink.service.runs import Conflict, QuotaExceeded, RunManager
+from longthink.service.runs import Conflict, QueueFull, QuotaExceeded, RunManager
 
 log = logging.getLogger("longthink.service")
 
@@ -41,7 +41,8 @@ class ServiceConfig:
     """How the service behaves. ``workers``: runs executed at once (the rest wait in the queue);
     ``require_auth``: None = keys are required once any exists (``longthink keys create``); ``cors_origins``:
     empty = CORS off; ``webhook_secret``: signs webhook bodies (runs may name a webhook only when it is set);
-    ``artifacts_dir``: where runs write files, one sub-directory per run (default: the user data directory)."""
+    ``artifacts_dir``: where runs write files, one sub-directory per run (default: the user data directory);
+    ``max_queue``: runs waiting for a worker at most (more are refused with 503 and Retry-After)."""
 
     workers: int = 4
     max_body_bytes: int = 1 << 20
@@ -53,6 +54,7 @@ class ServiceConfig:
     heartbeat_s: float = 15.0
     webhook_attempts: int = 5
     artifacts_dir: str | None = None
+    max_queue: int = 1000
 
 
 class Service:
@@ -89,7 +91,7 @@ class Service:
                 saver = await stack.enter_async_context(open_checkpointer(target))
             self.manager = RunManager(
                 settings=self.settings, llm=llm, judge_llm=judge, store=self.store, jobs=self.jobs, saver=saver,
-                workers=self.config.workers, artifacts_dir=self.config.artifacts_dir,
+                workers=self.config.workers, artifacts_dir=self.config.artifacts_dir, max_queue=self.config.max_queue,
                 on_event=self._on_event, on_finished=self._on_finished,
             )  # fmt: skip
             await self.manager.start()
@@ -388,6 +390,8 @@ async def _submit(svc: Service, tenant: Tenant, request: str, options: dict[str,
         raise ApiError(400, str(exc), code=f"invalid_{exc.field}" if getattr(exc, "field", None) else None) from None
     except QuotaExceeded as exc:
         raise ApiError(429, str(exc), type="insufficient_quota", code="insufficient_quota") from None
+    except QueueFull as exc:
+        raise ApiError(503, str(exc), type="server_error", code="queue_full", headers={"Retry-After": "5"}) from None
 
 
 def _check_size(request: str, files: dict[str, str], config: ServiceConfig) -> None:
@@ -425,7 +429,7 @@ def _last_event_id(value: str | None) -> int:
 def _errors(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status_code, str(exc.detail), type=exc.type, code=exc.code)
+        return error_response(exc.status_code, str(exc.detail), type=exc.type, code=exc.code, **(exc.headers or {}))
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

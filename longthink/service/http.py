@@ -21,8 +21,16 @@ LOCAL_TENANT = Tenant("local")
 class ApiError(HTTPException):
     """An error the caller gets as ``{"error": {"message", "type", "code"}}`` with ``status``."""
 
-    def __init__(self, status: int, message: str, *, type: str = "invalid_request_error", code: str | None = None):
-        super().__init__(status, message)
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ):
+        super().__init__(status, message, headers=headers)
         self.type, self.code = type, code
 
 

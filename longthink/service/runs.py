@@ -43,6 +43,10 @@ class QuotaExceeded(Exception):
     """The tenant's token cap would be exceeded by this run's budget."""
 
 
+class QueueFull(Exception):
+    """More runs wait than the server takes (HTTP 503 with Retry-After)."""
+
+
 class Conflict(Exception):
     """The run is not in a state where this action applies (HTTP 409)."""
 
@@ -113,12 +117,13 @@ class RunManager:
         saver: BaseCheckpointSaver[Any] | None,
         workers: int = 4,
         artifacts_dir: str | None = None,
+        max_queue: int = 1000,
         on_event: Callable[[Event], None] = lambda e: None,
         on_finished: Callable[[Job], None] = lambda j: None,
     ) -> None:
         self.settings, self.llm, self.judge_llm = settings, llm, judge_llm
         self.store, self.jobs, self.saver = store, jobs, saver
-        self.workers, self.artifacts_dir = workers, artifacts_dir
+        self.workers, self.artifacts_dir, self.max_queue = workers, artifacts_dir, max_queue
         self.on_event, self.on_finished = on_event, on_finished
         self.queue: asyncio.Queue[Work] = asyncio.Queue()
         self.live: dict[str, LiveRun] = {}
@@ -167,7 +172,10 @@ class RunManager:
         webhook_url: str | None = None,
         source: str = "runs",
     ) -> Job:
-        """Validate, check the tenant's cap, record the job and queue it. Raises ConfigError or QuotaExceeded."""
+        """Validate, check the tenant's cap, record the job and queue it. Raises ConfigError, QuotaExceeded or
+        QueueFull."""
+        if self.queue.qsize() >= self.max_queue:
+            raise QueueFull(f"{self.queue.qsize()} runs are waiting already; try again later")
         opts = {k: v for k, v in options.items() if v is not None}
         agent = self.agent(opts)  # validates options, strategy and domain names before anything is stored
         budget = agent.options.budget_tokens
@@ -312,4 +320,4 @@ class RunManager:
             self.on_finished(settled)
 
 
-__all__ = ["Conflict", "LiveRun", "QuotaExceeded", "RunManager", "Work"]
+__all__ = ["Conflict", "LiveRun", "QueueFull", "QuotaExceeded", "RunManager", "Work"]
