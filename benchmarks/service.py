@@ -14,7 +14,10 @@ Two arms, each run through the service and through the API with the same backend
   Then ``--solo-runs`` (10) runs one at a time, alternately through each path: the overhead when the machine is
   not saturated (under ``solo``).
 - ``embedded``: ``--embedded-runs`` (8) concurrent runs on the embedded model (SmolLM2-135M, one thread, a small
-  budget, strategy cot); the model serialises its calls, so this is the service in front of a busy model.
+  budget, strategy cot); the model serialises its calls, so this is the service in front of a busy model. The
+  model samples (temperature 0.7, and the runs API takes no temperature), and concurrent runs interleave their
+  calls differently on each path, so the two paths generate different amounts of text: compare their
+  ``completion_tokens_per_s`` as well as their wall times.
 
 Per run, ``wall_s`` is the time from sending ``POST /v1/runs`` to receiving the SSE ``end`` event (service), or
 the time of ``await Agent(...).asolve(request)`` (API: a fresh SQLite store and a shared SQLite checkpointer, as
@@ -121,8 +124,8 @@ def percentile(xs: Sequence[float], q: float) -> float:
 
 
 def figures(samples: Sequence[Sample], elapsed_s: float) -> dict[str, Any]:
-    """``runs``, ``errors``, ``p50_s``, ``p99_s``, ``runs_per_s`` and ``mean_s`` of one path's runs, which took
-    ``elapsed_s`` of wall time in all (the sum of their rounds)."""
+    """``runs``, ``errors``, ``p50_s``, ``p99_s``, ``runs_per_s``, ``mean_s`` and ``completion_tokens_per_s`` of one
+    path's runs, which took ``elapsed_s`` of wall time in all (the sum of their rounds)."""
     walls = [x.wall_s for x in samples]
     return {
         "runs": len(samples),
@@ -131,6 +134,9 @@ def figures(samples: Sequence[Sample], elapsed_s: float) -> dict[str, Any]:
         "p99_s": round(percentile(walls, 99), 4) if walls else None,
         "runs_per_s": round(len(samples) / elapsed_s, 3) if elapsed_s > 0 else None,
         "mean_s": round(statistics.fmean(walls), 4) if walls else None,
+        "completion_tokens_per_s": round(sum(x.completion_tokens for x in samples) / elapsed_s, 2)
+        if elapsed_s > 0
+        else None,
     }
 
 
