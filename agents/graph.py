@@ -10,6 +10,8 @@ The graph is built and validated when this module is imported.
 
 from __future__ import annotations
 
+import contextlib
+import weakref
 from typing import Any
 
 from langgraph.graph import END, START, StateGraph
@@ -46,11 +48,24 @@ def _end_alias(g: StateGraph[Any, Any, Any, Any]) -> None:
     g.add_edge("end", END)
 
 
+_COMPILED: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
 def compile_graph(checkpointer: Any = None) -> Any:
-    """Compile the agent graph, optionally with a LangGraph checkpointer (durable runs, interrupts)."""
+    """Compile the agent graph, optionally with a LangGraph checkpointer (durable runs, interrupts). Compiled once
+    per checkpointer: a compiled graph holds no run's state (that is in the checkpointer, keyed by the run id, and
+    in the context each invocation passes), so the runs that share a checkpointer share the graph — the service's
+    runs do, and compiling costs tens of milliseconds of the event loop's time per run."""
+    if checkpointer is not None:
+        with contextlib.suppress(KeyError, TypeError):
+            return _COMPILED[checkpointer]
     g = build_graph()
     _end_alias(g)
-    return g.compile(checkpointer=checkpointer, name="longthink-agent")
+    compiled = g.compile(checkpointer=checkpointer, name="longthink-agent")
+    if checkpointer is not None:
+        with contextlib.suppress(TypeError):  # a saver that cannot be weakly referenced is compiled each time
+            _COMPILED[checkpointer] = compiled
+    return compiled
 
 
 # Build and validate at import: a wiring mistake fails here, before any model loads.

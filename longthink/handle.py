@@ -44,7 +44,7 @@ class RunHandle:
         self._on_close = on_close
         self._queue = bus.queue()  # subscribed now: no event of the run is missed
         self._task: asyncio.Task[RunResult] | None = None
-        self._closed = False
+        self._closing: asyncio.Future[None] | None = None
 
     def _start(self) -> asyncio.Task[RunResult]:
         if self._task is None:
@@ -52,10 +52,12 @@ class RunHandle:
             self._task.add_done_callback(lambda _: self.bus.close())
         return self._task
 
-    def _close(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._on_close()
+    async def _close(self) -> None:
+        """Run ``on_close`` once (in a thread: the store's flush waits on its writer, not on the event loop);
+        every caller returns only once it has finished."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(asyncio.to_thread(self._on_close))
+        await asyncio.shield(self._closing)
 
     async def _events(self) -> AsyncIterator[Event]:
         task = self._start()
@@ -67,7 +69,7 @@ class RunHandle:
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
             if task.done():
-                self._close()
+                await self._close()
 
     def __aiter__(self) -> AsyncIterator[Event]:
         return self._events()
@@ -79,14 +81,14 @@ class RunHandle:
             return await asyncio.shield(task)
         finally:
             if task.done():
-                self._close()
+                await self._close()
 
     async def cancel(self) -> None:
         """Stop the run (it stays resumable from its last checkpoint)."""
         if self._task is not None and not self._task.done():
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
-        self._close()
+        await self._close()
 
 
 class SyncRunHandle:

@@ -297,7 +297,7 @@ def test_openai_client_streams_the_search_as_reasoning(server: ServiceProcess) -
     assert "candidates (self_consistency), votes 42: 8" in text
     assert "".join(content) == "42"
     assert usage is not None and usage.completion_tokens > 0
-    assert len(reasoning) > 10 and arrivals[-1] - arrivals[0] > 0.2  # sent as the search ran, not in one piece
+    assert len(reasoning) >= 6 and arrivals[-1] - arrivals[0] > 0.2  # sent as the search ran, not in one piece
 
 
 async def test_async_openai_client_and_langchain(server: ServiceProcess) -> None:

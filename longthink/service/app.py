@@ -22,6 +22,7 @@ from fastapi import FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from longthink import __version__
 from longthink.config import Settings
@@ -188,14 +189,16 @@ class Service:
                 yield sse(event)
                 after = event.seq
         if live is not None:
-            async for event in live.follow(after, heartbeat_s=self.config.heartbeat_s):
-                if event is None:
+            async for batch in live.follow(after, heartbeat_s=self.config.heartbeat_s):
+                if not batch:
                     yield ": keepalive\n\n"
                     continue
-                yield sse(event)
-                after = event.seq
-        final = await asyncio.to_thread(self.jobs.get, job.run_id)
-        status = final.status if final is not None else job.status
+                yield "".join(sse(event) for event in batch)
+                after = batch[-1].seq
+        status = live.status if live is not None else None
+        if status is None:
+            final = await asyncio.to_thread(self.jobs.get, job.run_id)
+            status = final.status if final is not None else job.status
         yield sse_data({"status": status, "last_event_id": after}, event="end")
 
     async def ready(self) -> dict[str, str]:
@@ -258,8 +261,8 @@ def create_app(settings: Settings, *, config: ServiceConfig | None = None, llm: 
 
         app.add_middleware(CORSMiddleware, allow_origins=list(config.cors_origins), allow_methods=["*"],
                            allow_headers=["*"])  # fmt: skip
+    app.add_middleware(Timing, metrics=svc.metrics)
     _errors(app)
-    _timing(app, svc)
 
     @app.post("/v1/runs", status_code=202, response_model=s.RunCreated, tags=["runs"])
     async def create_run(body: s.RunCreate, tenant: TenantDep, response: Response) -> s.RunCreated:
@@ -449,15 +452,30 @@ def _errors(app: FastAPI) -> None:
         return error_response(500, "internal server error (logged on the server)", type="server_error")
 
 
-def _timing(app: FastAPI, svc: Service) -> None:
-    @app.middleware("http")
-    async def timing(request: Request, call_next: Any) -> Any:
-        start = time.perf_counter()
-        response = await call_next(request)
-        if svc.metrics is not None:
-            route = getattr(request.scope.get("route"), "path", "unmatched")
-            svc.metrics.observe_http(request.method, route, response.status_code, time.perf_counter() - start)
-        return response
+class Timing:
+    """Counts and times every HTTP request by route template for /metrics (a plain ASGI middleware: it passes a
+    streamed response's chunks straight through, unlike an ``@app.middleware`` function)."""
+
+    def __init__(self, app: ASGIApp, metrics: Any) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.metrics is None:
+            await self.app(scope, receive, send)
+            return
+        start, status = time.perf_counter(), 500
+
+        async def timed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, timed)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.observe_http(scope["method"], route, status, time.perf_counter() - start)
 
 
 __all__ = ["Service", "ServiceConfig", "create_app"]

@@ -4,7 +4,9 @@ and Server-Sent Events formatting."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import math
 import time
 from typing import Annotated, Any
 
@@ -13,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from longthink.events import Event, to_json
-from longthink.service.jobs import JobStore, Tenant
+from longthink.service.jobs import JobStore, Tenant, hash_key
 
 LOCAL_TENANT = Tenant("local")
 
@@ -80,41 +82,52 @@ class Auth:
     """Maps the request's API key (``Authorization: Bearer KEY`` or ``X-API-Key: KEY``) to its tenant.
 
     Keys are required when ``required`` is True, or (``required`` None) as soon as any key exists in the
-    database; without keys every request is the ``local`` tenant (the server then listens on loopback only)."""
+    database; without keys every request is the ``local`` tenant (the server then listens on loopback only).
+    Lookups are cached for ``cache_s`` seconds (a revoked key stops working within that time)."""
 
-    def __init__(self, jobs: JobStore, required: bool | None, *, cache_s: float = 2.0) -> None:
+    def __init__(self, jobs: JobStore, required: bool | None, *, cache_s: float = 5.0) -> None:
         self.jobs, self.required, self.cache_s = jobs, required, cache_s
-        self._has_keys: tuple[float, bool] = (0.0, False)
+        self._has_keys: tuple[float, bool] = (-math.inf, False)
+        self._tenants: dict[str, tuple[float, Tenant | None]] = {}
 
-    def _keys_exist(self) -> bool:
+    async def needed(self) -> bool:
+        if self.required is not None:
+            return self.required
         checked, exist = self._has_keys
         if time.monotonic() - checked > self.cache_s:
-            exist = self.jobs.has_keys()
+            exist = await asyncio.to_thread(self.jobs.has_keys)
             self._has_keys = (time.monotonic(), exist)
         return exist
 
-    def needed(self) -> bool:
-        return self.required if self.required is not None else self._keys_exist()
+    async def tenant(self, key: str) -> Tenant | None:
+        digest = hash_key(key)
+        checked, tenant = self._tenants.get(digest, (-math.inf, None))
+        if time.monotonic() - checked > self.cache_s:
+            tenant = await asyncio.to_thread(self.jobs.tenant_of, key)
+            if len(self._tenants) > 10_000:
+                self._tenants.clear()
+            self._tenants[digest] = (time.monotonic(), tenant)
+        return tenant
 
-    def __call__(self, request: Request) -> Tenant:
+    async def __call__(self, request: Request) -> Tenant:
         key = request.headers.get("x-api-key")
         auth = request.headers.get("authorization", "")
         if auth.lower().startswith("bearer "):
             key = auth[7:].strip()
-        if not self.needed():
+        if not await self.needed():
             return LOCAL_TENANT
         if not key:
             raise ApiError(401, "an API key is required (Authorization: Bearer KEY)", type="authentication_error")
-        tenant = self.jobs.tenant_of(key)
+        tenant = await self.tenant(key)
         if tenant is None:
             raise ApiError(401, "invalid API key", type="authentication_error", code="invalid_api_key")
         return tenant
 
 
-def current_tenant(request: Request) -> Tenant:
-    """The request's tenant, by the app's :class:`Auth` (a FastAPI dependency; sync, so it runs in a thread)."""
+async def current_tenant(request: Request) -> Tenant:
+    """The request's tenant, by the app's :class:`Auth` (a FastAPI dependency)."""
     auth: Auth = request.app.state.service.auth
-    return auth(request)
+    return await auth(request)
 
 
 TenantDep = Annotated[Tenant, Depends(current_tenant)]

@@ -159,11 +159,11 @@ async def _stream(svc: Service, job: Job, model: str, cid: str, created: int, us
     narrate = Narrator()
     live = svc.runs.live.get(job.run_id)
     if live is not None:
-        async for event in live.follow(0, heartbeat_s=svc.config.heartbeat_s):
-            if event is None:
+        async for batch in live.follow(0, heartbeat_s=svc.config.heartbeat_s):
+            if not batch:
                 yield ": keepalive\n\n"
                 continue
-            text = narrate(event)
+            text = "".join(t for t in map(narrate, batch) if t)
             if text:
                 yield _chunk(cid, created, model, {"reasoning_content": text, "reasoning": text})
     done = await asyncio.to_thread(svc.jobs.get, job.run_id) or job

@@ -60,6 +60,7 @@ class LiveRun:
     done: bool = False
     handle: RunHandle | None = None
     cancelled: bool = False
+    status: str | None = None  # where the session left the run (set before ``done``)
     cond: asyncio.Condition = field(default_factory=asyncio.Condition)
 
     @property
@@ -71,35 +72,41 @@ class LiveRun:
             self.events.append(event)
             self.cond.notify_all()
 
-    async def finish(self) -> None:
+    async def finish(self, status: str | None = None) -> None:
         async with self.cond:
+            self.status = status or self.status
             self.done = True
             self.cond.notify_all()
 
-    async def follow(self, after: int, *, heartbeat_s: float = 15.0) -> AsyncIterator[Event | None]:
-        """This session's events with ``seq > after`` as they come (None after ``heartbeat_s`` of silence),
-        until the session ends."""
+    async def follow(self, after: int, *, heartbeat_s: float = 15.0) -> AsyncIterator[list[Event]]:
+        """This session's events with ``seq > after`` as they come, in batches (all that arrived since the last
+        batch: one write to the client for a burst of candidates), an empty batch after ``heartbeat_s`` of
+        silence, until the session ends."""
         i = 0
         while True:
             async with self.cond:
                 if i >= len(self.events) and not self.done:
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.cond.wait(), heartbeat_s)
+                        async with asyncio.timeout(heartbeat_s):
+                            await self.cond.wait()
                 batch, i, ended = self.events[i:], len(self.events), self.done
-            if not batch and not ended:
-                yield None
-            for event in batch:
-                if event.seq > after:
-                    yield event
+            fresh = [e for e in batch if e.seq > after]
+            if fresh or (not batch and not ended):
+                yield fresh
             if ended and i >= len(self.events):
                 return
 
 
 @dataclass(frozen=True, slots=True)
 class Work:
+    """A job for a worker: start or resume run ``run_id``. ``job`` and ``agent`` come along when the submitter
+    has them (a fresh submission), else the worker reads the job (a recovered or resumed run)."""
+
     run_id: str
     resume: bool = False
     decision: Mapping[str, Any] | None = None
+    job: Job | None = None
+    agent: Agent | None = None
 
 
 class RunManager:
@@ -198,7 +205,7 @@ class RunManager:
                     )
             await asyncio.to_thread(self.jobs.add, job)
         self.live[job.run_id] = LiveRun(job.run_id)
-        self.queue.put_nowait(Work(job.run_id))
+        self.queue.put_nowait(Work(job.run_id, job=job, agent=agent))
         log.info("run queued", extra={"run_id": job.run_id, "tenant": tenant.name, "source": source})
         return job
 
@@ -223,7 +230,7 @@ class RunManager:
         now = time.time()
         await asyncio.to_thread(self.jobs.update, job.run_id, status="cancelled", finished_at=now)
         if live is not None:
-            await live.finish()
+            await live.finish("cancelled")
         self.on_finished(dataclasses.replace(job, status="cancelled", finished_at=now, updated_at=now))
         log.info("run cancelled", extra={"run_id": job.run_id})
         return "cancelled"
@@ -250,18 +257,20 @@ class RunManager:
                 self.queue.task_done()
 
     async def _run(self, work: Work) -> None:
-        job = await asyncio.to_thread(self.jobs.get, work.run_id)
         live = self.live.setdefault(work.run_id, LiveRun(work.run_id))
+        job = work.job if work.job is not None else await asyncio.to_thread(self.jobs.get, work.run_id)
         handle = None
         if job is not None and job.status != "cancelled" and not live.cancelled:
-            handle = await self._handle(self.agent(job.options), job, work)
+            handle = await self._handle(work.agent or self.agent(job.options), job, work)
         if job is None or handle is None:
             if self.live.get(work.run_id) is live:
                 self.live.pop(work.run_id, None)
             await live.finish()
             return
         live.handle = handle
-        await asyncio.to_thread(self.jobs.update, job.run_id, status="running")
+        # the job's row follows in the background (the run does not wait for it): "running" with the domain the run
+        # announces in its first event (one write), and always before the job settles
+        writes: list[asyncio.Task[None]] = []
         log.info("run started", extra={"run_id": job.run_id, "resumed": work.resume})
         result: RunResult | None = None
         error: str | None = None
@@ -270,8 +279,10 @@ class RunManager:
                 async for event in handle:
                     await live.push(event)
                     self.on_event(event)
-                    if isinstance(event, RunStarted):
-                        await asyncio.to_thread(self.jobs.update, job.run_id, domain=event.domain)
+                    if not writes:
+                        domain = event.domain if isinstance(event, RunStarted) else job.domain
+                        update = asyncio.to_thread(self.jobs.update, job.run_id, status="running", domain=domain)
+                        writes.append(asyncio.create_task(update))
                 result = await handle.result()
             except asyncio.CancelledError:
                 if not live.cancelled:  # the server is stopping: the run stays resumable
@@ -279,8 +290,10 @@ class RunManager:
             except Exception as exc:  # noqa: BLE001 - the run failed: the store has its error event; the job says why
                 error = str(exc) or type(exc).__name__
                 log.warning("run failed: %s", error, extra={"run_id": job.run_id})
+            await asyncio.gather(*writes, return_exceptions=True)
             if not live.cancelled:
-                await self._settle(job, result, error)  # before the streams end: they report the settled job
+                settled = await self._settle(job, result, error)  # before the streams end: they report it
+                live.status = settled.status
         finally:
             if self.live.get(job.run_id) is live:
                 self.live.pop(job.run_id, None)
@@ -301,7 +314,7 @@ class RunManager:
             return None
         return await agent.astream_resume(job.run_id, work.decision)
 
-    async def _settle(self, job: Job, result: RunResult | None, error: str | None) -> None:
+    async def _settle(self, job: Job, result: RunResult | None, error: str | None) -> Job:
         now = time.time()
         if result is None:
             values: dict[str, Any] = {"status": "failed", "error": error, "finished_at": now}
@@ -318,6 +331,7 @@ class RunManager:
         log.info("run %s", settled.status, extra={"run_id": job.run_id, "tokens": settled.completion_tokens})
         if settled.finished or settled.status == "awaiting_approval":
             self.on_finished(settled)
+        return settled
 
 
 __all__ = ["Conflict", "LiveRun", "QueueFull", "QuotaExceeded", "RunManager", "Work"]
