@@ -383,6 +383,9 @@ def create_app(settings: Settings, *, config: ServiceConfig | None = None, llm: 
     from longthink.service.openai import add_openai_routes
 
     add_openai_routes(app, svc)
+    from longthink.service.webui import add_ui_routes
+
+    add_ui_routes(app)
     return app
 
 
