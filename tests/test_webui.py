@@ -88,6 +88,7 @@ def test_runs_list_then_a_finished_runs_tree_and_a_candidates_scores(server: Ser
     detail = page.locator("#detail")
     sync_api.expect(detail).to_contain_text("candidate #3 of step s2")
     sync_api.expect(detail).to_contain_text("answer: 42")
+    assert "null" not in (detail.text_content() or "")
     assert detail.locator("table.scores tr").count() >= 1  # its scores, by scorer
     shot(page, "tree")
     page.close()

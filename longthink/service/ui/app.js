@@ -216,7 +216,7 @@ function drawDetail(step, c, box) {
     el("p", {}, el("b", {}, "answer: "), c.answer ?? el("span", { class: "status failed" }, c.parse_error || "none")),
     el("p", { class: "muted" }, `${c.completion_tokens} tokens · finish ${c.finish_reason} · seed ${c.seed ?? "-"} · ${c.model}`),
     el("div", { class: "detail" }, c.text),
-    c.execution ? el("div", { class: "detail" }, `ran: ${JSON.stringify(c.execution, null, 1)}`) : null);
+    ...(c.execution ? [el("div", { class: "detail" }, `ran: ${JSON.stringify(c.execution, null, 1)}`)] : []));
 }
 
 let openStep = () => {};
