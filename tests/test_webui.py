@@ -221,3 +221,26 @@ def test_two_runs_side_by_side(server: ServiceProcess, browser: Any) -> None:
     assert "cot" in " ".join(strategies) and "best_of_n" in " ".join(strategies)
     assert all("model calls" in t for t in table.locator('tr[data-row="tokens"] td').all_text_contents())
     page.close()
+
+
+def test_a_routing_runs_route_map_shows_inline(server: ServiceProcess, browser: Any) -> None:
+    """A routing run on an attached CVRPLIB instance (read without the model): its route map is drawn on the page."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("VRPSolverEasy")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("VRPSolverEasy (data only) is not installed")
+    instance = (Path(spec.submodule_search_locations[0]) / "demos" / "data" / "CVRP" / "E-n22-k4.vrp").read_text()
+    body = {
+        "domain": "routing",
+        "files": {"E-n22-k4.vrp": instance},
+        "request": "Route these deliveries, time limit 1 s.",
+    }
+    run_id = finished_run(server.base_url, body)
+    page = browser.new_page()
+    page.goto(f"{server.base_url}/ui/runs/{run_id}")
+    page.wait_for_selector("body[data-ended]", timeout=60_000)
+    image = page.locator("#artifacts img.artifact")
+    sync_api.expect(image).to_have_count(1)
+    assert page.evaluate("document.querySelector('#artifacts img').naturalWidth") > 100  # a real image, decoded
+    page.close()
