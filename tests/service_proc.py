@@ -98,6 +98,16 @@ class ServiceProcess:
         self.stop()
 
 
+def cvrplib(name: str) -> str | None:
+    """A CVRPLIB instance's text from VRPSolverEasy's data files, or None when that package is not installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("VRPSolverEasy")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return (Path(next(iter(spec.submodule_search_locations))) / "demos" / "data" / "CVRP" / name).read_text()
+
+
 def read_sse(response: httpx.Response, *, stop_after: int | None = None) -> Iterator[dict[str, Any]]:
     """Parse a Server-Sent Events response into ``{"id", "event", "data"}`` dicts (comments skipped)."""
     fields: dict[str, Any] = {}

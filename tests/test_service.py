@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import httpx
 import pytest
-from service_proc import ServiceProcess, cli, events
+from service_proc import ServiceProcess, cli, cvrplib, events
 
 pytest.importorskip("fastapi")
 
@@ -480,12 +480,9 @@ def test_attached_files_reach_the_request(server: ServiceProcess) -> None:
 
 def test_a_runs_artifacts_are_served(server: ServiceProcess) -> None:
     """A routing run on an attached CVRPLIB instance (read without the model) writes its route map."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("VRPSolverEasy")
-    if spec is None or not spec.submodule_search_locations:
+    instance = cvrplib("E-n22-k4.vrp")
+    if instance is None:
         pytest.skip("VRPSolverEasy (data only) is not installed")
-    instance = (Path(spec.submodule_search_locations[0]) / "demos" / "data" / "CVRP" / "E-n22-k4.vrp").read_text()
     body = {
         "request": "Route these deliveries, time limit 1 s.",
         "domain": "routing",

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from service_proc import ServiceProcess
+from service_proc import ServiceProcess, cvrplib
 
 pytest.importorskip("fastapi")
 sync_api = pytest.importorskip("playwright.sync_api")
@@ -225,12 +225,9 @@ def test_two_runs_side_by_side(server: ServiceProcess, browser: Any) -> None:
 
 def test_a_routing_runs_route_map_shows_inline(server: ServiceProcess, browser: Any) -> None:
     """A routing run on an attached CVRPLIB instance (read without the model): its route map is drawn on the page."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("VRPSolverEasy")
-    if spec is None or not spec.submodule_search_locations:
+    instance = cvrplib("E-n22-k4.vrp")
+    if instance is None:
         pytest.skip("VRPSolverEasy (data only) is not installed")
-    instance = (Path(spec.submodule_search_locations[0]) / "demos" / "data" / "CVRP" / "E-n22-k4.vrp").read_text()
     body = {
         "domain": "routing",
         "files": {"E-n22-k4.vrp": instance},
