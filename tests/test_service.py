@@ -212,7 +212,9 @@ def test_tenants_are_isolated_and_capped(tmp_path: Path) -> None:
         assert r.status_code == 429
         assert httpx.get(f"{base}/v1/runs", headers=b).json()["total"] == 0  # nothing was stored
         ok = start_run(base, {"budget_tokens": 200}, headers=b)
-        assert wait_status(base, ok, {"done", "partial", "failed"}, headers=b)["spend"]["completion_tokens"] <= 200
+        within = wait_status(base, ok, {"done", "partial", "failed"}, headers=b)
+        assert within["status"] == "done" and within["answer"] == "42"
+        assert 0 < within["spend"]["completion_tokens"] <= 200
 
 
 def test_a_restarted_server_resumes_unfinished_runs(tmp_path: Path) -> None:

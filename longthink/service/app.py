@@ -117,6 +117,8 @@ class Service:
             self.metrics.observe(event)
 
     def _on_finished(self, job: Job) -> None:
+        if self.metrics is not None and job.status == "cancelled":
+            self.metrics.forget(job.run_id)  # a cancelled run sends no final event: drop what metrics keep of it
         if job.webhook_url and self.config.webhook_secret:
             task = asyncio.get_running_loop().create_task(self._deliver(job))
             self._webhooks.add(task)

@@ -124,13 +124,12 @@ async function runsPage() {
 
 // -- a run's page -----------------------------------------------------------------------------------------------
 function newRun() {
-  return { plan: null, planReason: "", alternatives: [], steps: new Map(), order: [], dirty: new Set(), budget: [], cap: null, answer: null, status: "" };
+  return { plan: null, planReason: "", alternatives: [], steps: new Map(), dirty: new Set(), budget: [], cap: null, answer: null, status: "" };
 }
 
 function stepOf(run, id) {
   if (!run.steps.has(id)) {
     run.steps.set(id, { id, goal: "", strategy: "", status: "pending", candidates: new Map(), scores: new Map(), chosen: null, votes: {}, tools: [], verification: null, answer: null });
-    run.order.push(id);
   }
   return run.steps.get(id);
 }
