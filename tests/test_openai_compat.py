@@ -9,9 +9,10 @@ import asyncio
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from servers import LlamaServer, Reply, ScriptedServer, free_port
+from servers import LlamaServer, Reply, ScriptedServer, free_port, openai_reply
 
 from longthink.errors import BackendError, ConfigError, ModelNotReady
 from longthink.llm.openai_compat import OpenAICompatLLM, normalize_base_url
@@ -420,3 +421,67 @@ async def test_real_server_killed_mid_request(model_path: Path) -> None:
         server.stop()
     assert info.value.retryable is True
     assert server.base_url in str(info.value)
+
+
+def _tokenizing(path: str, body: Any) -> Reply:
+    """A vLLM-like server for log-likelihoods: /tokenize maps characters to ids, /completions returns
+    prompt logprobs of -0.1 * id (None at position 0), as vLLM does with prompt_logprobs=0."""
+    if path == "/tokenize":
+        text = body.get("prompt") or "".join(m["content"] for m in body.get("messages", []))
+        prefix = [] if body.get("add_special_tokens") is False else [1]
+        return Reply(body={"tokens": prefix + [ord(ch) for ch in text], "count": len(text)})
+    if path.endswith("/completions"):
+        assert body["max_tokens"] == 1 and body["prompt_logprobs"] == 0
+        choices = []
+        for i, ids in enumerate(body["prompt"]):
+            entries: list[Any] = [None] + [{str(t): {"logprob": -0.1 * t, "rank": 1}} for t in ids[1:]]
+            choices.append({"index": i, "text": "x", "finish_reason": "length", "prompt_logprobs": entries})
+        return Reply(body={"choices": choices, "usage": {"prompt_tokens": 1, "completion_tokens": 1}})
+    return openai_reply(path, body)
+
+
+async def test_loglikelihood_reads_prompt_logprobs_after_the_rendered_prompt() -> None:
+    with ScriptedServer(_tokenizing) as server:
+        llm = OpenAICompatLLM(server.base_url, model="m")
+        right, empty, other = await llm.loglikelihood([Message.user("Q")], ["ab", "", "c"])
+        await llm.aclose()
+    assert right == [pytest.approx(-0.1 * ord("a")), pytest.approx(-0.1 * ord("b"))]
+    assert empty == [] and other == [pytest.approx(-0.1 * ord("c"))]
+    tokenize = [s for s in server.posts() if s.path == "/tokenize"]
+    assert tokenize[0].body["messages"] == [{"role": "user", "content": "Q"}]
+    assert tokenize[0].body["add_generation_prompt"] is True
+    [completion] = [s for s in server.posts() if s.path.endswith("/completions")]
+    assert completion.body["prompt"] == [[1, ord("Q"), ord("a"), ord("b")], [1, ord("Q"), ord("c")]]
+
+
+async def test_loglikelihood_needs_a_vllm_server() -> None:
+    with ScriptedServer(lambda path, body: Reply(status=404, body={"detail": "Not Found"})) as server:
+        llm = OpenAICompatLLM(server.base_url, model="m", max_retries=0)
+        with pytest.raises(BackendError, match="no /tokenize route"):
+            await llm.loglikelihood("text", ["more"])
+        await llm.aclose()
+
+    def no_prompt_logprobs(path: str, body: Any) -> Reply:
+        if path.endswith("/completions"):
+            return openai_reply(path, {**body, "prompt": None})
+        return _tokenizing(path, body)
+
+    with ScriptedServer(no_prompt_logprobs) as server:
+        llm = OpenAICompatLLM(server.base_url, model="m", max_retries=0)
+        with pytest.raises(BackendError, match="malformed prompt_logprobs"):
+            await llm.loglikelihood("text", ["more"])
+        await llm.aclose()
+
+
+def test_vllm_metrics_are_summed_by_name() -> None:
+    from longthink.vllm_cpu import parse_metrics
+
+    text = (
+        "# HELP vllm:generation_tokens_total Generated tokens.\n"
+        'vllm:generation_tokens_total{engine="0",model_name="m"} 120.0\n'
+        'vllm:generation_tokens_total{engine="1",model_name="m"} 5.0\n'
+        "vllm:num_requests_running 2\n"
+        "python_gc_objects_collected_total 9\n"
+        "vllm:broken notanumber\n"
+    )
+    assert parse_metrics(text) == {"vllm:generation_tokens_total": 125.0, "vllm:num_requests_running": 2.0}

@@ -5,7 +5,8 @@ What it adds over a plain HTTP call:
 - **n that is never dropped.** ``n`` goes into one request when the server honours it. A server that
   returns fewer choices than asked (llama.cpp's server ignores ``n``) is remembered per base URL and the
   missing samples are fanned out as concurrent ``n=1`` requests; with a seed, sample ``i`` gets
-  ``seed + i``, so the samples differ and stay reproducible.
+  ``seed + i``, so the samples differ and stay reproducible. Greedy requests (temperature 0) with ``n > 1``
+  are always fanned out: vLLM refuses ``n > 1`` with greedy sampling.
 - **Replicas.** Requests are spread round-robin over the base URLs. A URL that refuses connections is
   marked down for ``down_cooldown_s`` and skipped; the request moves to another replica at once. When
   every replica is down the least recently failed one is still tried.
@@ -41,12 +42,13 @@ from typing import Any, TypeVar
 import httpx
 
 from longthink.errors import BackendError, ConfigError
-from longthink.llm.base import BaseLLM
+from longthink.llm.base import BaseLLM, normalize_prompt
 from longthink.llm.openai_wire import (
     Malformed,
     check,
     gather,
     get,
+    is_number,
     parse_choices,
     parse_json,
     parse_retry_after,
@@ -54,7 +56,7 @@ from longthink.llm.openai_wire import (
     retryable_status,
     snippet,
 )
-from longthink.llm.types import Completion, Message, SamplingParams
+from longthink.llm.types import Completion, Message, Prompt, SamplingParams
 
 T = TypeVar("T")
 
@@ -259,7 +261,9 @@ class OpenAICompatLLM(BaseLLM):
         path = "/chat/completions" if chat else "/completions"
         body = request_body(prompt, params, model)
         n = params.n
-        if n == 1 or not self._may_support_n():
+        if n == 1 or params.temperature == 0 or not self._may_support_n():
+            # vLLM refuses n > 1 with greedy sampling ("n must be 1 when using greedy sampling"): n identical
+            # greedy samples are asked as n concurrent requests, generated and counted like on every backend.
             return await self._fan_out(path, body, params, chat, 0, n)
         reply = await self._request("POST", path, {**body, "n": n}, prefer_n=True)
         first = self._parse(reply, params, chat, first_index=0, asked=n)
@@ -299,6 +303,96 @@ class OpenAICompatLLM(BaseLLM):
             return self._supports_n
         with self._lock:
             return any(r.supports_n is not False for r in self._replicas)
+
+    async def loglikelihood(self, prompt: Prompt, continuations: Sequence[str]) -> list[list[float]]:
+        """Per-token log-likelihoods of each continuation after ``prompt``, from the server's prompt logprobs.
+
+        Needs a vLLM server: the prompt is rendered and tokenised by its ``/tokenize`` route (chat messages
+        with the model's template), each continuation is tokenised on its own (no special tokens), and all
+        ``prompt + continuation`` token sequences go in one ``/completions`` request with ``max_tokens=1`` and
+        ``prompt_logprobs=0`` (the shared prompt is computed once with prefix caching). Same semantics as
+        :meth:`TransformersLLM.loglikelihood <longthink.llm.transformers.TransformersLLM.loglikelihood>`: one
+        value per continuation token, an empty continuation gives an empty list.
+        """
+        if isinstance(continuations, str):
+            raise ConfigError("continuations must be a sequence of strings, not one string", field="continuations")
+        if any(not isinstance(c, str) for c in continuations):
+            raise ConfigError("continuations must all be strings", field="continuations")
+        normalized = normalize_prompt(prompt)
+        model = await self.resolve_model()
+        context_body: dict[str, Any] = {"model": model}
+        if isinstance(normalized, str):
+            context_body["prompt"] = normalized
+        else:
+            continuing = len(normalized) > 1 and normalized[-1].role == "assistant"
+            context_body["messages"] = [{"role": m.role, "content": m.content} for m in normalized]
+            context_body["add_generation_prompt"] = not continuing
+            context_body["continue_final_message"] = continuing
+        context = await self._token_ids(context_body)
+        tails = await gather(
+            self._token_ids({"model": model, "prompt": c, "add_special_tokens": False}) for c in continuations if c
+        )
+        todo = [i for i, c in enumerate(continuations) if c]
+        results: list[list[float]] = [[] for _ in continuations]
+        if not todo:
+            return results
+        body = {
+            "model": model,
+            "prompt": [context + tail for tail in tails],
+            "max_tokens": 1,
+            "temperature": 0,
+            "prompt_logprobs": 0,
+        }
+        reply = await self._request("POST", "/completions", body)
+        try:
+            choices = get(reply.data, "choices", list)
+            if len(choices) != len(todo):
+                raise Malformed(f"{len(choices)} choices for {len(todo)} prompts")
+            for position, choice in enumerate(choices):
+                index = choice.get("index", position) if isinstance(choice, Mapping) else position
+                order = index if isinstance(index, int) and 0 <= index < len(todo) else position
+                i, tail = todo[order], tails[order]
+                entries = get(choice, "prompt_logprobs", list)
+                if len(entries) != len(context) + len(tail):
+                    raise Malformed(
+                        f"choices[{position}].prompt_logprobs has {len(entries)} entries for "
+                        f"{len(context) + len(tail)} tokens"
+                    )
+                values: list[float] = []
+                for token, entry in zip(tail, entries[len(context) :], strict=True):
+                    found = entry.get(str(token)) if isinstance(entry, Mapping) else None
+                    if not isinstance(found, Mapping) or not is_number(found.get("logprob")):
+                        raise Malformed(f"choices[{position}].prompt_logprobs lacks token {token}")
+                    values.append(float(found["logprob"]))
+                results[i] = values
+        except Malformed as exc:
+            raise BackendError(
+                f"malformed prompt_logprobs response (log-likelihoods need a vLLM server): {exc}",
+                endpoint=reply.url,
+                retryable=False,
+            ) from None
+        return results
+
+    async def _token_ids(self, body: Mapping[str, Any]) -> list[int]:
+        """Token ids from vLLM's ``/tokenize`` route (served at the server's root, beside ``/v1``)."""
+        try:
+            reply = await self._request("POST", "/tokenize", body, at_root=True)
+        except BackendError as exc:
+            if exc.status in (404, 405):
+                raise BackendError(
+                    "this server has no /tokenize route; log-likelihoods of given text need a vLLM server",
+                    endpoint=exc.endpoint,
+                    retryable=False,
+                    status=exc.status,
+                ) from exc
+            raise
+        try:
+            tokens = get(reply.data, "tokens", list)
+        except Malformed as exc:
+            raise BackendError(f"malformed /tokenize response: {exc}", endpoint=reply.url, retryable=False) from None
+        if not all(isinstance(t, int) and not isinstance(t, bool) for t in tokens):
+            raise BackendError("/tokenize returned non-integer tokens", endpoint=reply.url, retryable=False)
+        return list(tokens)
 
     # -- parsing ----------------------------------------------------------------------------------------
     def _parse(
@@ -379,7 +473,13 @@ class OpenAICompatLLM(BaseLLM):
         return base * (0.5 + 0.5 * self._random.random())
 
     async def _request(
-        self, method: str, path: str, body: Mapping[str, Any] | None, *, prefer_n: bool = False
+        self,
+        method: str,
+        path: str,
+        body: Mapping[str, Any] | None,
+        *,
+        prefer_n: bool = False,
+        at_root: bool = False,
     ) -> _Reply:
         """One logical request: retried with backoff, moved to another replica when one cannot be reached."""
         state = self._state()
@@ -390,7 +490,7 @@ class OpenAICompatLLM(BaseLLM):
         first_error = ""
         while True:
             replica = self._pick(avoid, prefer_n)
-            url = replica.url + path
+            url = (replica.url.removesuffix("/v1") if at_root else replica.url) + path
             if url not in tried:
                 tried.append(url)
             retry_after: float | None = None

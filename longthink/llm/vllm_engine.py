@@ -22,6 +22,7 @@ import inspect
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from longthink.errors import BackendError, ConfigError
@@ -256,14 +257,20 @@ class VLLMEngineLLM(BaseLLM):
 
         tokenizer = await self._get_tokenizer()
         inputs = [engine_prompt(p, tokenizer) for p in prompts]
-        sampling = self._vllm.SamplingParams(**vllm_sampling_kwargs(params), output_kind=RequestOutputKind.FINAL_ONLY)
-        tasks = [asyncio.ensure_future(self._request(i, sampling, params)) for i in inputs]
+        # vLLM refuses n > 1 with greedy sampling: n greedy samples are n requests of one (same prefix, cached)
+        copies = params.n if params.temperature == 0 and params.n > 1 else 1
+        each = replace(params, n=1) if copies > 1 else params
+        sampling = self._vllm.SamplingParams(**vllm_sampling_kwargs(each), output_kind=RequestOutputKind.FINAL_ONLY)
+        tasks = [asyncio.ensure_future(self._request(i, sampling, each)) for i in inputs for _ in range(copies)]
         try:
-            return list(await asyncio.gather(*tasks))
+            done = list(await asyncio.gather(*tasks))
         except BaseException:
             for task in tasks:
                 task.cancel()
             raise
+        if copies == 1:
+            return done
+        return [[replace(done[p * copies + k][0], index=k) for k in range(copies)] for p in range(len(inputs))]
 
     async def _request(self, prompt: dict[str, Any], sampling: Any, params: SamplingParams) -> list[Completion]:
         start = time.perf_counter()
