@@ -554,6 +554,11 @@ def compare(
                 losses.append(f"{pr['setting']} vs {peer}: no longthink row reaches its accuracy {pr['accuracy']:.3f}")
         summary[f"wall_ratio_{peer}"] = geomean([r["wall_ratio"] for r in rows if r["equal_or_better"]])
         summary[f"token_ratio_{peer}"] = geomean(tokens)
+        if summary[f"token_ratio_{peer}"] is not None and summary[f"token_ratio_{peer}"] > 0.5:
+            losses.append(
+                f"tokens vs {peer}: the best row generates {summary[f'token_ratio_{peer}']:.2f}x the peer's "
+                f"tokens at equal or better accuracy (goal <= 0.5; {explain(best) if best else ''})"
+            )
         summary[f"wall_ratio_{peer}_frontier"] = geomean(frontier)
         summary[f"rows_{peer}"] = rows
     summary["losses"] = losses
@@ -570,23 +575,21 @@ SUMMARY_DOC = (
 )
 
 
-def estimate_full_run(table: Sequence[Mapping[str, Any]], full: Settings) -> float | None:
-    """Hours the full design (``full``) would take, scaled from the measured rows: matched rows by N (wall per
-    problem per sample), the others as measured; every (strategy, tool) must have been measured."""
-    total = 0.0
+def estimate_full_run(table: Sequence[Mapping[str, Any]], full: Settings) -> dict[str, Any]:
+    """Hours the full design (``full``) would take, scaled from the measured rows: matched rows linearly in N (wall
+    per problem per sample at the measured N; a larger ``n`` batches better, so this is an upper bound), the others
+    as measured; ``missing`` names what was not measured (and is not counted)."""
+    total, missing = 0.0, []
     for strategy in full.strategies:
-        for tool in full.tools:
-            if strategy not in SUPPORTED[tool]:
-                continue
+        for tool in [t for t in full.tools if strategy in SUPPORTED[t]]:
             rows = [r for r in table if r["tool"] == tool and r["strategy"] == strategy]
             if not rows:
-                return None
-            if strategy in MATCHED:
-                per_sample = float(np.mean([r["wall_s_per_problem"] / r["n"] for r in rows]))
-                total += per_sample * sum(full.ns) * full.problems
+                missing.append(f"{tool} {strategy}")
+            elif strategy in MATCHED:
+                total += float(np.mean([r["wall_s_per_problem"] / r["n"] for r in rows])) * sum(full.ns) * full.problems
             else:
                 total += float(np.mean([r["wall_s_per_problem"] for r in rows])) * full.problems
-    return total / 3600
+    return {"hours": total / 3600, "missing": missing}
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
@@ -607,7 +610,7 @@ def assemble(s: Settings, runs: Sequence[Mapping[str, Any]], extra: Mapping[str,
         "max_tokens": s.max_tokens,
         "partial": partial,
         **compare(table, runs, s.boots, s.seed),
-        "estimated_full_run_h": estimate_full_run(table, Settings()),
+        "estimated_full_run": estimate_full_run(table, Settings()),
         "how": SUMMARY_DOC,
     }
     return {
@@ -774,7 +777,8 @@ def make_runner(tool: str, s: Settings, base_url: str) -> Any:
         "temperature": s.temperature,
         "repo": str(ROOT),
     }
-    return Driver(tool, ensure_peer(PEERS[tool]), config, s.out / f"peers_{tool}_driver.log")
+    log = Path(tempfile.gettempdir()) / f"peers_{tool}_driver.log"  # the peer's own warnings, not a result
+    return Driver(tool, ensure_peer(PEERS[tool]), config, log)
 
 
 def table_text(result: Mapping[str, Any]) -> str:
