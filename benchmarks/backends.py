@@ -169,8 +169,6 @@ async def vllm_server_section(rounds: int, max_tokens: int, quick: bool) -> dict
     from longthink.llm.openai_wire import request_body
     from longthink.search import Problem, SearchContext, make_strategy
 
-    server = vllm_cpu.serve()
-    name = server.served_name
     # 16 GSM8K problems solved at once by self-consistency n=4: 64 sequences in flight, as a service would see
     problems = [
         Problem.from_text(p.id, p.question, answer_kind="number", max_tokens=max_tokens)
@@ -187,6 +185,8 @@ async def vllm_server_section(rounds: int, max_tokens: int, quick: bool) -> dict
             for i, p in enumerate(prompts)
         ],
     }
+    server = vllm_cpu.serve()  # after everything that can fail without it: try/finally stops it
+    name = server.served_name
     out: dict[str, Any] = {"model": name, "server_args": list(vllm_cpu.DEFAULT_ARGS), "workloads": {}}
     try:
         llm = OpenAICompatLLM([server.base_url], model=name, timeout_s=900, max_retries=0)
