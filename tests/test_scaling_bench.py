@@ -3,17 +3,16 @@ one real ``--quick`` run on the embedded SmolLM2 (JSON shape and summary keys)."
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
 import pytest
+from bench_modules import load_benchmark
 
 from longthink.search.types import Candidate, Problem, Score
 
@@ -21,14 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
 
 
-def _load(name: str) -> ModuleType:
-    """Load a benchmark module by path under a private name (``datasets`` would clash with the HF package)."""
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+_load = load_benchmark
 
 
 D = _load("datasets")
