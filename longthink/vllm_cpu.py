@@ -237,7 +237,8 @@ class VLLMServer:
         return self.log_path.read_text(errors="replace")[-chars:]
 
     def wait_ready(self) -> None:
-        assert self.process is not None
+        if self.process is None:
+            raise RuntimeError("the server was not started: call start()")
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -257,6 +258,10 @@ class VLLMServer:
             return
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, sig)
+
+    def wait(self) -> int | None:
+        """Block until the server process exits; its return code (None when it was never started)."""
+        return self.process.wait() if self.process is not None else None
 
     def kill(self) -> None:
         """SIGKILL the server and its workers at once (a crash, for tests)."""
@@ -333,8 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         server = serve(args.model, port=args.port)
         _say(f"serving {server.served_name} at {server.base_url} (log {server.log_path}); Ctrl-C stops it")
         try:
-            assert server.process is not None
-            server.process.wait()
+            server.wait()
         except KeyboardInterrupt:
             pass
         finally:
