@@ -10,7 +10,7 @@ transformers and friends, which must not replace the project's. The environment 
 keeps two processes from building it at once, and a marker written last means a half-built one is rebuilt.
 
 vLLM does not load the embedded GGUF, so the model is converted once with
-:func:`longthink.llm.transformers.export_hf_model` (float32, ~80 s for the 0.5B) into
+:func:`longthink.llm.hf_export.export_hf_model` (float32, ~80 s for the 0.5B) into
 ``<cache>/hf/<name>-<sha>``. The server runs with ``--dtype float32 --enable-prefix-caching -O0`` (``-O0`` skips
 the torch.compile warm-up: about a minute to start instead of 3.5).
 
@@ -130,7 +130,7 @@ def model_dir(name: str = QWEN_05B.name) -> Path:
 
 def ensure_model(name: str = QWEN_05B.name, *, log: Log = _say) -> Path:
     """The embedded model ``name`` as a Hugging Face folder (converted once, then reused)."""
-    from longthink.llm.transformers import export_hf_model
+    from longthink.llm.hf_export import export_hf_model
 
     target = model_dir(name)
     with _locked(target.with_name(target.name + ".lock")):
