@@ -262,6 +262,33 @@ async def test_malformed_responses_are_not_retryable(scripted: ScriptedServer, r
     assert len(scripted.posts()) == 1
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"choices": [{"index": 0, "te', b"", b'  [{"ok": tru', b'{"choices": [{"text": "caf\xc3'],
+    ids=["cut-object", "empty", "cut-array", "cut-utf8"],
+)
+async def test_a_cut_json_body_is_retried(scripted: ScriptedServer, raw: bytes) -> None:
+    scripted.push(Reply(raw=raw), Reply(body=_ok_body()))
+    llm = fast_llm(scripted.base_url, model="m")
+    [out] = await llm.generate(["p"])
+    await llm.aclose()
+    assert out[0].text == "done"
+    assert len(scripted.posts()) == 2
+    [stats] = llm.replica_stats()
+    assert (stats.requests, stats.successes, stats.failures) == (2, 1, 1)
+
+
+async def test_a_body_cut_on_every_attempt_gives_up_retryable(scripted: ScriptedServer) -> None:
+    scripted.push(*[Reply(raw=b'{"choices": [{"index": 0, "text": "do') for _ in range(2)])
+    llm = fast_llm(scripted.base_url, model="m", max_retries=1)
+    with pytest.raises(BackendError) as info:
+        await llm.generate(["p"])
+    await llm.aclose()
+    assert info.value.retryable is True
+    assert "gave up after 2 attempt(s)" in str(info.value) and "cut or garbled JSON" in str(info.value)
+    assert '"text": "do' in str(info.value)  # a snippet of what came
+
+
 async def test_all_replicas_down_raises_naming_them() -> None:
     dead = [f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"]
     llm = fast_llm(dead, model="m", max_retries=2)

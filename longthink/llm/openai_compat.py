@@ -13,8 +13,13 @@ What it adds over a plain HTTP call:
 - **Retries** with exponential backoff and jitter on 408/425/429/5xx (not 501), connection errors,
   timeouts and connections dropped mid-response, honouring ``Retry-After`` (capped at ``max_wait_s``).
   Other 4xx raise a non-retryable :class:`BackendError` at once, with a snippet of the response body.
-- **Untrusted responses.** Malformed JSON or missing fields raise ``BackendError(retryable=False)``
-  naming the URL and the missing field.
+- **Untrusted responses.** A body that is not JSON at all (an HTML page) or lacks a field raises
+  ``BackendError(retryable=False)`` naming the URL and the missing field. A body that starts like JSON but
+  does not decode (cut or garbled on the way, with a valid status) is retried like a dropped connection.
+- **Timeouts.** ``timeout_s`` bounds each attempt as a whole — connecting, sending, waiting for the
+  server and reading the whole body — not each read: a slowly dripped body that ends within ``timeout_s``
+  is accepted, one that does not is a timeout (and retried). A logical request therefore ends within about
+  ``(max_retries + 1) * timeout_s + max_retries * max_wait_s`` (waits for a free connection slot aside).
 
 Token counts: ``prompt_tokens`` comes from the response's ``usage``. ``completion_tokens`` is exact when
 a response holds one choice. When one response holds several choices and the server reports only their
@@ -44,6 +49,7 @@ import httpx
 from longthink.errors import BackendError, ConfigError
 from longthink.llm.base import BaseLLM, normalize_prompt
 from longthink.llm.openai_wire import (
+    CutBody,
     Malformed,
     check,
     gather,
@@ -67,9 +73,10 @@ _API_KEY_ENV = ("LONGTHINK_API_KEY", "OPENAI_API_KEY")
 class ReplicaStats:
     """A snapshot of what one base URL has seen.
 
-    ``requests`` counts HTTP attempts sent to it (retries included), ``connection_failures`` the attempts
-    that could not connect (each marks the replica down), ``supports_n`` what was learned about ``n``
-    (None: not yet known).
+    ``requests`` counts HTTP attempts sent to it (retries included), ``successes`` those answered with a 2xx
+    JSON body, ``failures`` the others (each retry follows one), ``connection_failures`` the attempts that
+    could not connect (each marks the replica down), ``supports_n`` what was learned about ``n`` (None: not
+    yet known).
     """
 
     url: str
@@ -514,18 +521,28 @@ class OpenAICompatLLM(BaseLLM):
                     error = f"no response within {self._timeout_s:g} s"
                 except httpx.TransportError as exc:
                     self._record(replica, ok=False)
-                    error = f"connection lost ({type(exc).__name__}: {exc or 'no detail'})"
+                    error = f"connection lost ({type(exc).__name__}: {str(exc) or 'no detail'})"
                 else:
                     latency = time.perf_counter() - start
                     status = response.status_code
                     if 200 <= status < 300:
-                        self._record(replica, ok=True)
-                        return _Reply(replica, url, parse_json(response, url), latency)
-                    self._record(replica, ok=False)
-                    error = f"HTTP {status}: {snippet(response)}"
-                    if not retryable_status(status):
-                        raise BackendError(error, endpoint=url, retryable=False, status=status)
-                    retry_after = parse_retry_after(response)
+                        try:
+                            data = parse_json(response, url)
+                        except CutBody as exc:  # cut on the way: as transient as a dropped connection
+                            self._record(replica, ok=False)
+                            error = f"HTTP {status} with {exc}"
+                        except BackendError:
+                            self._record(replica, ok=False)
+                            raise
+                        else:
+                            self._record(replica, ok=True)
+                            return _Reply(replica, url, data, latency)
+                    else:
+                        self._record(replica, ok=False)
+                        error = f"HTTP {status}: {snippet(response)}"
+                        if not retryable_status(status):
+                            raise BackendError(error, endpoint=url, retryable=False, status=status)
+                        retry_after = parse_retry_after(response)
             first_error = first_error or error
             attempt += 1
             if attempt > self._max_retries:

@@ -30,6 +30,11 @@ class Malformed(Exception):
     """A response lacks a field or has the wrong type; turned into a BackendError naming the URL."""
 
 
+class CutBody(Exception):
+    """A 2xx body that starts like JSON (or is empty) but does not decode: cut or garbled on the way, so the
+    client retries it. A body that is not JSON at all (an HTML page) is a non-retryable BackendError."""
+
+
 # -- request building -------------------------------------------------------------------------------------
 def request_body(prompt: tuple[Message, ...] | str, params: SamplingParams, model: str) -> dict[str, Any]:
     body: dict[str, Any] = {
@@ -235,9 +240,14 @@ def snippet(response: httpx.Response) -> str:
 
 
 def parse_json(response: httpx.Response, url: str) -> Any:
+    """The body's JSON; :class:`CutBody` when it starts like JSON but does not decode (see there)."""
     try:
         return response.json()
-    except ValueError:
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError (a multi-byte character cut in two)
+        if response.content.lstrip()[:1] in (b"", b"{", b"["):
+            raise CutBody(
+                f"the body ({len(response.content)} bytes) is cut or garbled JSON: {snippet(response)}"
+            ) from None
         raise BackendError(
             f"the response is not valid JSON: {snippet(response)}", endpoint=url, retryable=False
         ) from None
