@@ -39,6 +39,9 @@ class AgentDeps:
     # Spend the store recorded but the checkpoint lost (a run killed inside a node): the first node that reports
     # its spend to the graph state adds it, so the state's total catches up.
     unrecorded: Spend | None = None
+    # Writes the events emitted so far to the store (the agent's store observer): every node awaits it before it
+    # returns, and LangGraph checkpoints a node's update only after that, so the store never lags a checkpoint.
+    flush_events: Callable[[], Awaitable[None]] | None = None
 
     def state_spend(self, budget: Budget) -> dict[str, Any]:
         """What ``budget`` spent (plus any spend the checkpoint lost), for the state's ``spend`` reducer."""

@@ -11,10 +11,13 @@ The graph is built and validated when this module is imported.
 from __future__ import annotations
 
 import contextlib
+import functools
 import weakref
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, Protocol, TypeVar
 
 from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
 
 from longthink.agents import nodes, steps
 from longthink.agents.deps import AgentDeps
@@ -23,15 +26,40 @@ from longthink.agents.state import AgentState, StepTask
 NODES = ("intake", "plan", "approve", "execute_step", "verify", "replan", "synthesize")
 
 
+S = TypeVar("S")
+S_contra = TypeVar("S_contra", contravariant=True)
+
+
+class Node(Protocol[S_contra]):
+    """A node of the graph: its state in, the state update out; dependencies from the runtime context."""
+
+    def __call__(self, state: S_contra, *, runtime: Runtime[AgentDeps]) -> Awaitable[dict[str, Any]]: ...
+
+
+def events_first(node: Node[S]) -> Node[S]:
+    """``node``, then its events written to the store before it returns (``AgentDeps.flush_events``). LangGraph
+    checkpoints what a node returns after it returns, so a run killed after a checkpoint has every event of the work
+    that checkpoint holds (a kill before it loses the node's update, and the resumed run does that work again)."""
+
+    @functools.wraps(node)
+    async def run(state: S, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
+        update = await node(state, runtime=runtime)
+        if runtime.context.flush_events is not None:
+            await runtime.context.flush_events()
+        return update
+
+    return run
+
+
 def build_graph() -> StateGraph[AgentState, AgentDeps, AgentState, AgentState]:
     g: StateGraph[AgentState, AgentDeps, AgentState, AgentState] = StateGraph(AgentState, context_schema=AgentDeps)
-    g.add_node("intake", nodes.intake)
-    g.add_node("plan", nodes.plan)
-    g.add_node("approve", nodes.approve)
-    g.add_node("execute_step", steps.execute_step, input_schema=StepTask)
-    g.add_node("verify", nodes.verify)
-    g.add_node("replan", nodes.replan)
-    g.add_node("synthesize", nodes.synthesize)
+    g.add_node("intake", events_first(nodes.intake))
+    g.add_node("plan", events_first(nodes.plan))
+    g.add_node("approve", events_first(nodes.approve))
+    g.add_node("execute_step", events_first(steps.execute_step), input_schema=StepTask)
+    g.add_node("verify", events_first(nodes.verify))
+    g.add_node("replan", events_first(nodes.replan))
+    g.add_node("synthesize", events_first(nodes.synthesize))
     g.add_edge(START, "intake")
     g.add_edge("intake", "plan")
     g.add_edge("plan", "approve")

@@ -2,11 +2,44 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from longthink.errors import ConfigError
+
+MAX_BUDGET_TOKENS = 10**12
+"""A run's token budget at most (a trillion tokens): a larger number is a mistake, not a budget."""
+MAX_REQUEST_CHARS = 1_000_000
+"""The default limit of a request's length, attached files included (about 1 MB of text)."""
+
+# field -> (lowest, highest, integer only); None values are allowed where the default is None
+_NUMBERS: dict[str, tuple[float, float, bool]] = {
+    "budget_tokens": (1, MAX_BUDGET_TOKENS, True),
+    "budget_samples": (1, 10**9, True),
+    "plan_candidates": (1, 64, True),
+    "max_plan_steps": (1, 12, True),
+    "max_replans": (0, 100, True),
+    "verify_threshold": (-math.inf, math.inf, False),
+    "step_max_tokens": (1, 10**7, True),
+    "answer_max_tokens": (1, 10**7, True),
+    "temperature": (0.0, 100.0, False),
+    "seed": (-(2**63), 2**63 - 1, True),
+    "max_request_chars": (1, 10**9, True),
+}
+
+
+def _check_number(name: str, value: Any) -> None:
+    low, high, integer = _NUMBERS[name]
+    kind = "an integer" if integer else "a number"
+    if isinstance(value, bool) or not isinstance(value, int if integer else int | float):
+        raise ConfigError(f"{name} must be {kind}, not {type(value).__name__} {value!r:.40}", field=name)
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}", field=name)
+    if not low <= value <= high:
+        bound = f">= {low:g}" if value < low else f"<= {high:g}"
+        raise ConfigError(f"{name} must be {bound}, got {value!r:.40}", field=name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +59,8 @@ class AgentOptions:
     ``judge_model``: a separate judge / reward model (a known model name, a GGUF path or a served model) for this
     agent, overriding ``Settings.judge_model``; None keeps the settings' choice (by default the policy model
     judges). With a judge model and no injected scorer, steps are scored by that model's binary judge.
+    ``max_request_chars``: the longest request (attached files included) the agent takes; a longer one, like any
+    invalid option, is a ``ConfigError`` before anything runs or is stored.
     """
 
     strategy: str = "auto"
@@ -46,18 +81,28 @@ class AgentOptions:
     artifacts_dir: str | None = None
     answer_mode: str = "auto"
     judge_model: str | None = None
+    max_request_chars: int = MAX_REQUEST_CHARS
 
     def __post_init__(self) -> None:
-        if self.plan_candidates < 1:
-            raise ConfigError("plan_candidates must be >= 1", field="plan_candidates")
-        if not 0 < self.plan_budget_share <= 1:
-            raise ConfigError("plan_budget_share must be in (0, 1]", field="plan_budget_share")
-        if not 1 <= self.max_plan_steps <= 12:
-            raise ConfigError("max_plan_steps must be in 1..12", field="max_plan_steps")
-        if self.max_replans < 0:
-            raise ConfigError("max_replans must be >= 0", field="max_replans")
-        if self.budget_tokens is not None and self.budget_tokens < 1:
-            raise ConfigError("budget_tokens must be >= 1 or None", field="budget_tokens")
+        """Every field is checked here, before anything runs or is stored (a NaN budget or a float step count
+        would otherwise fail mid-run); each error names its field."""
+        for name in _NUMBERS:
+            value = getattr(self, name)
+            if value is not None or name not in ("budget_tokens", "budget_samples", "seed"):
+                _check_number(name, value)
+        share = self.plan_budget_share
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
+            raise ConfigError(f"plan_budget_share must be in (0, 1], got {share!r:.40}", field="plan_budget_share")
+        for name in ("strategy", "answer_mode"):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f"{name} must be a string, not {type(getattr(self, name)).__name__}", field=name)
+        for name in ("domain", "artifacts_dir", "judge_model"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise ConfigError(f"{name} must be a string or None", field=name)
+        if not isinstance(self.strategy_options, Mapping) or not all(isinstance(k, str) for k in self.strategy_options):
+            raise ConfigError("strategy_options must be a mapping of option names to values", field="strategy_options")
+        if not isinstance(self.approve_plan, bool):
+            raise ConfigError("approve_plan must be True or False", field="approve_plan")
         if self.judge_model is not None and not self.judge_model.strip():
             raise ConfigError("judge_model must be a model name or path, or None", field="judge_model")
         if self.answer_mode not in ("auto", "text", "program"):

@@ -292,7 +292,8 @@ async def via_api(solve: Callable[[str], Awaitable[Any]], request: str) -> Sampl
 async def api_solver(llm: Any, settings: Any, options: Any, db_dir: Path) -> AsyncIterator[Any]:
     """``solve(request)`` through the Python API as the server wires it: one Agent per run, sharing the backend,
     the judge, a fresh SQLite store and one open SQLite checkpointer."""
-    from longthink.api import Agent, open_checkpointer
+    from longthink.api import Agent
+    from longthink.checkpoints import open_checkpointer
     from longthink.store import open_store
 
     store = await asyncio.to_thread(open_store, f"sqlite:///{db_dir / 'runs.db'}")

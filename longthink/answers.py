@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Context, Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Literal
 
@@ -64,7 +64,8 @@ def normalize_number(raw: str) -> str | None:
         return None
     if not value.is_finite():
         return None
-    value = value.quantize(Decimal("1.000000")).normalize()
+    exact = Context(prec=max(28, value.adjusted() + 8))  # a 25-digit answer needs more than the default 28 digits
+    value = value.quantize(Decimal("1.000000"), context=exact).normalize(exact)
     text = format(value, "f")
     return "0" if text in ("-0", "+0") else text
 
@@ -131,13 +132,18 @@ def extract_code(text: str, *, truncated: bool = False) -> Parsed:
 def extract_json(text: str, *, truncated: bool = False) -> Parsed:
     """The first JSON object or array in the text (fenced or bare), re-serialised canonically."""
     fenced = [b for _, b in _FENCE.findall(text)]
+    decoder = json.JSONDecoder()
     for source in [*fenced, text]:
+        too_deep = -1
         for start, ch in enumerate(source):
-            if ch not in "{[":
+            if ch not in "{[" or start < too_deep:
                 continue
             try:
-                value, _ = json.JSONDecoder().raw_decode(source[start:])
+                value, _ = decoder.raw_decode(source, start)
             except ValueError:
+                continue
+            except RecursionError:  # nested deeper than the decoder goes: so is each bracket of this run
+                too_deep = len(source) - len(source[start:].lstrip("[{ \t\r\n"))
                 continue
             return Parsed(json.dumps(value, sort_keys=True, separators=(",", ":")))
     return _fail("no valid JSON found")

@@ -14,20 +14,25 @@ interrupted — by a plan approval, a crash or a kill — is resumed with :meth:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
+import functools
+import logging
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.types import Command
 
 from longthink.agents.deps import AgentDeps, StepVerifier
 from longthink.agents.graph import compile_graph
-from longthink.agents.options import AgentOptions
+from longthink.agents.options import MAX_REQUEST_CHARS, AgentOptions
 from longthink.budget import Budget, Spend
+from longthink.checkpoints import default_checkpoints, open_checkpointer
 from longthink.config import Settings, load_settings
 from longthink.domains.registry import REGISTRY, DomainRegistry
 from longthink.errors import ConfigError
@@ -37,8 +42,11 @@ from longthink.llm.base import LLM, run_sync
 from longthink.outcome import FINAL_STATUSES, Status, StepOutcome, outcomes
 from longthink.planners.plan import Plan
 from longthink.planners.planner import Planner
+from longthink.retry import aretrying, transient
 from longthink.rewards.base import Scorer
 from longthink.tools import ToolRegistry, default_tools
+
+log = logging.getLogger(__name__)
 
 TERMINAL = FINAL_STATUSES
 
@@ -125,6 +133,12 @@ class Agent:
         self.checkpoints = self._checkpoint_target(checkpoints)
         self._memory_saver: Any = None
 
+    #: A lost database connection under a running graph (a checkpoint write failed: the server restarted) resumes
+    #: the run from its last checkpoint, at most ``db_retries`` times; ``db_retry_s``: how long a checkpoint read
+    #: waits for the database. (The store retries its own operations: ``SqlStore.retry_s``.)
+    db_retries = 5
+    db_retry_s = 30.0
+
     # -- wiring -------------------------------------------------------------------------------------------
     def _open_store(self, store: Any) -> Any:
         if store == "default":
@@ -181,13 +195,14 @@ class Agent:
             from longthink.store import StoreObserver
 
             observer = StoreObserver(self.store, bus)
+        flush = None if observer is None else functools.partial(asyncio.to_thread, observer.flush)
 
         async def run(bus: EventBus) -> RunResult:
-            return await self._execute(bus, graph_input, run_id, decision=decision, resumed=resumed)
+            return await self._execute(bus, graph_input, run_id, decision=decision, resumed=resumed, flush=flush)
 
         return RunHandle(run_id, bus, run, on_close=observer.close if observer is not None else lambda: None)
 
-    def _deps(self, bus: EventBus, spent: Spend) -> AgentDeps:
+    def _deps(self, bus: EventBus, spent: Spend, flush: Callable[[], Awaitable[Any]] | None = None) -> AgentDeps:
         budget = Budget(
             tokens=self.options.budget_tokens,
             samples=self.options.budget_samples,
@@ -209,6 +224,7 @@ class Agent:
             planner=self.planner,
             verifier=self.verifier,
             domains=self.domains,
+            flush_events=flush,
         )
 
     def _prior_spend(self, run_id: str, values: Mapping[str, Any]) -> Spend:
@@ -225,23 +241,40 @@ class Agent:
 
     # -- running ------------------------------------------------------------------------------------------
     async def _execute(
-        self, bus: EventBus, graph_input: Any, run_id: str, *, decision: str | None = None, resumed: bool = False
+        self,
+        bus: EventBus,
+        graph_input: Any,
+        run_id: str,
+        *,
+        decision: str | None = None,
+        resumed: bool = False,
+        flush: Callable[[], Awaitable[Any]] | None = None,
     ) -> RunResult:
         config = {"configurable": {"thread_id": run_id}, "recursion_limit": 100}
         try:
             async with self._graph() as graph:
-                before = await graph.aget_state(config)
+                # (its values include what the tasks that finished in an interrupted superstep wrote)
+                before = await aretrying(lambda: graph.aget_state(config), window_s=self.db_retry_s)
                 values = (before.values or {}) if before else {}
                 prior = self._prior_spend(run_id, values)
-                deps = self._deps(bus, prior)
-                lost = prior.completion_tokens - Spend.of(values.get("spend")).completion_tokens
-                if lost > 0:  # the store saw spend the checkpoint lost: the state takes it back
-                    deps.unrecorded = Spend(completion_tokens=lost)
+                deps = self._deps(bus, prior, flush)
+                held = Spend.of(values.get("spend"))
+                # the store saw spend the checkpoint lost (every field of it): the state takes it back
+                if prior.completion_tokens > held.completion_tokens:
+                    deps.unrecorded = Spend(*(getattr(prior, f) - getattr(held, f) for f in _SPEND_FIELDS))
                 if resumed:
                     bus.emit(RunResumed(decision=decision))
                 # "sync": each step's checkpoint is written before the next starts, so a killed run resumes
-                await graph.ainvoke(graph_input, config, context=deps, durability="sync")
-                snapshot = await graph.aget_state(config)
+                todo = graph_input
+                for attempt in range(self.db_retries + 1):
+                    try:
+                        await graph.ainvoke(todo, config, context=deps, durability="sync")
+                        break
+                    except Exception as exc:
+                        if attempt == self.db_retries or not transient(exc):
+                            raise
+                        todo = await self._lost_connection(graph, config, graph_input, deps, exc)
+                snapshot = await aretrying(lambda: graph.aget_state(config), window_s=self.db_retry_s)
         except Exception as exc:  # the record says the run failed (and why), then the caller gets the error
             bus.emit(Error(message=str(exc) or type(exc).__name__, error_type=type(exc).__name__))
             raise
@@ -250,10 +283,31 @@ class Agent:
             bus.emit(ApprovalRequested(plan=dict(result.pending.get("plan") or {}), error=result.pending.get("error")))
         return result
 
+    async def _lost_connection(
+        self, graph: Any, config: dict[str, Any], graph_input: Any, deps: AgentDeps, exc: Exception
+    ) -> Any:
+        """The checkpointer lost its database under a running graph (a restart): record it, wait until the last
+        checkpoint can be read, and return what resumes the run from there — the original input when nothing was
+        checkpointed yet or when the plan decision it carries was not recorded, else None (go on). What the lost
+        updates had spent stays counted: the state takes back what the run's budget has and the checkpoint lost."""
+        log.warning("run %s lost its checkpoint database (%s); resuming from its last checkpoint", deps.events.run_id,
+                    exc)  # fmt: skip
+        deps.events.emit(Error(message=f"lost the database connection: {exc}", error_type=type(exc).__name__,
+                               where="checkpoint"))  # fmt: skip
+        state = await aretrying(lambda: graph.aget_state(config), window_s=self.db_retry_s, what="reading a checkpoint")
+        values = (state.values or {}) if state else {}
+        held, spent = Spend.of(values.get("spend")), deps.budget.spent
+        deps.unrecorded = None
+        if spent.completion_tokens > held.completion_tokens:
+            deps.unrecorded = Spend(*(getattr(spent, f) - getattr(held, f) for f in _SPEND_FIELDS))
+        deps.events.emit(RunResumed())
+        waiting = any(t.interrupts for t in getattr(state, "tasks", ()))
+        return graph_input if not values or (waiting and isinstance(graph_input, Command)) else None
+
     def astream(self, request: str, *, run_id: str | None = None) -> RunHandle:
         """Start ``request``: a handle that yields every event as it happens (the last is ``answer``, or
         ``approval_requested`` when the plan waits for a person) and whose ``result()`` is the :class:`RunResult`."""
-        rid, graph_input = _start(request, run_id)
+        rid, graph_input = _start(request, run_id, self.options.max_request_chars)
         return self._handle(rid, graph_input)
 
     def stream(self, request: str, *, run_id: str | None = None) -> SyncRunHandle:
@@ -284,8 +338,7 @@ class Agent:
         {"action": "edit", "plan": {...}}, {"action": "reject", "feedback": "..."}), or finish a run that was
         interrupted (crash, kill) from its last checkpoint. Finished steps are not run again; what the run spent
         before counts against its budget. Returns a handle on the rest of the run."""
-        from langgraph.types import Command
-
+        decision = None if decision is None else check_decision(decision)
         config = {"configurable": {"thread_id": run_id}}
         async with self._graph() as graph:
             snapshot = await graph.aget_state(config)
@@ -324,39 +377,70 @@ class Agent:
         run_sync(self.aclose())
 
 
-def default_checkpoints(settings: Settings) -> str | None:
-    """Where runs are checkpointed by default: next to the store (a ``checkpoints.sqlite`` beside a SQLite store,
-    the same PostgreSQL database), or None (in memory) for an in-memory store."""
-    url = str(settings.resolved_db_url)
-    if url.startswith("postgresql"):
-        return url.replace("postgresql+psycopg://", "postgresql://")
-    if url.startswith("sqlite:///"):
-        return str(Path(url.removeprefix("sqlite:///")).with_name("checkpoints.sqlite"))
-    return None
+_SPEND_FIELDS = ("prompt_tokens", "completion_tokens", "samples", "requests", "cost")
 
 
-@contextlib.asynccontextmanager
-async def open_checkpointer(target: str) -> AsyncIterator[BaseCheckpointSaver[Any]]:
-    """An open LangGraph checkpointer at ``target`` (a PostgreSQL URL, else a SQLite file path), closed on exit."""
-    if target.startswith("postgresql://"):
-        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-
-        async with AsyncPostgresSaver.from_conn_string(target) as pg:
-            await pg.setup()
-            yield pg
-    else:
-        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
-        Path(target).parent.mkdir(parents=True, exist_ok=True)
-        async with AsyncSqliteSaver.from_conn_string(target) as lite:
-            yield lite
-
-
-def _start(request: str, run_id: str | None) -> tuple[str, Any]:
+def check_request(request: Any, max_chars: int = MAX_REQUEST_CHARS) -> str:
+    """``request`` stripped, or a ``ConfigError`` (field "request") saying why it cannot be run: not a string,
+    empty, longer than ``max_chars``, holding NUL characters (binary data, which PostgreSQL cannot store either) or
+    lone surrogates (not Unicode text: no database encodes them). Checked before anything is stored."""
     if not isinstance(request, str) or not request.strip():
         raise ConfigError("the request must be a non-empty string", field="request")
-    rid = run_id or uuid.uuid4().hex[:16]
-    return rid, {"request": request.strip(), "run_id": rid}
+    if len(request) > max_chars:
+        raise ConfigError(f"the request has {len(request)} characters; the limit is {max_chars}", field="request")
+    if "\x00" in request:
+        raise ConfigError(
+            f"the request holds a NUL character at {request.index(chr(0))} (binary data?)", field="request"
+        )
+    try:
+        request.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ConfigError(
+            f"the request is not valid Unicode text (a lone surrogate at {exc.start})", field="request"
+        ) from None
+    return request.strip()
+
+
+def check_run_id(run_id: Any) -> str:
+    """``run_id`` if it can name a run (1-200 printable characters), else a ``ConfigError``."""
+    if not isinstance(run_id, str) or not 0 < len(run_id) <= 200 or not run_id.isprintable():
+        raise ConfigError(f"a run id must be 1-200 printable characters, not {run_id!r:.60}", field="run_id")
+    return run_id
+
+
+def check_decision(decision: Any) -> dict[str, Any]:
+    """``decision`` as a dict, or a ``ConfigError`` (field "decision"): a mapping whose ``action`` is approve, edit or
+    reject (a typo must not reject a plan), with no NUL character or lone surrogate in any text (none could be
+    stored)."""
+    if not isinstance(decision, Mapping):
+        raise ConfigError(f"a plan decision is a mapping, not {type(decision).__name__}", field="decision")
+    action = decision.get("action", "approve")
+    if action not in ("approve", "edit", "reject"):
+        raise ConfigError(f"a decision's action is 'approve', 'edit' or 'reject', not {action!r:.40}", field="decision")
+    todo: list[Any] = [decision]
+    while todo:
+        value = todo.pop()
+        if isinstance(value, Mapping):
+            todo += [*value.keys(), *value.values()]
+        elif isinstance(value, list | tuple):
+            todo += value
+        elif isinstance(value, str) and ("\x00" in value or _not_utf8(value)):
+            raise ConfigError(f"the decision holds a NUL character or invalid Unicode: {value!r:.60}", field="decision")
+    return dict(decision)
+
+
+def _not_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _start(request: str, run_id: str | None, max_chars: int = MAX_REQUEST_CHARS) -> tuple[str, Any]:
+    text = check_request(request, max_chars)
+    rid = uuid.uuid4().hex[:16] if run_id in (None, "") else check_run_id(run_id)
+    return rid, {"request": text, "run_id": rid}
 
 
 async def _value(result: RunResult) -> RunResult:

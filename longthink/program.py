@@ -85,7 +85,7 @@ def runnable(code: str) -> str:
             return f"{code.rstrip()}\n\nprint({name}())\n"
     try:
         body = ast.parse(code).body
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # the last two: nested too deeply to parse
         return code  # it fails in the sandbox with its own error
     last = body[-1] if body else None
     if isinstance(last, ast.Expr) and not isinstance(last.value, ast.Constant):

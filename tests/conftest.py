@@ -53,7 +53,7 @@ def pg_url() -> Iterator[str]:
     if PG_DOWN:
         pytest.skip(PG_DOWN)
     schema = f"lt_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_ADMIN)
+    admin = sa.create_engine(PG_ADMIN, pool_pre_ping=True)  # survives a restart of the server during the test
     with admin.begin() as conn:
         conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
     try:

@@ -2,7 +2,9 @@
 
 Only literals, arithmetic, comparisons, boolean logic, conditional expressions, tuples/lists/dicts, a few
 builtins (abs, min, max, round, sum, len, sorted, int, float, str, bool, range) and ``math`` functions are
-allowed. Exponents and sequence sizes are bounded so a hostile expression cannot exhaust memory or time.
+allowed. Exponents, the size of integers, the arguments of factorial/comb/perm and sequence sizes (nested ones
+counted in full) are bounded so a hostile expression cannot exhaust memory or time; every other failure is an
+``EvaluationError`` too.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ from typing import Any
 MAX_POWER = 10_000
 MAX_SEQUENCE = 100_000
 MAX_LENGTH = 2_000
+MAX_BITS = 100_000
+"""Integers beyond this many bits (about 30,000 digits) are refused: ``(2**10000)**10000**...`` would not fit."""
+MAX_COMBINATORIAL = 1_000
+"""The largest argument of ``factorial``, ``comb`` and ``perm`` (``comb(10**6, 5*10**5)`` takes seconds)."""
 
 
 class EvaluationError(ValueError):
@@ -71,7 +77,12 @@ def evaluate(expression: str, *, arithmetic_only: bool = False) -> Any:
         tree = ast.parse(expression.strip(), mode="eval")
     except SyntaxError as exc:
         raise EvaluationError(f"not a valid expression: {exc.msg}") from None
-    return _Evaluator(arithmetic_only).visit(tree.body)
+    except (ValueError, RecursionError, MemoryError) as exc:  # NUL bytes, lone surrogates, nesting too deep
+        raise EvaluationError(f"not a valid expression: {type(exc).__name__}") from None
+    try:
+        return _Evaluator(arithmetic_only).visit(tree.body)
+    except RecursionError:
+        raise EvaluationError("the expression is nested too deeply") from None
 
 
 class _Evaluator:
@@ -101,9 +112,15 @@ class _Evaluator:
         left, right = self.visit(node.left), self.visit(node.right)
         if isinstance(node.op, ast.Pow) and isinstance(right, int | float) and abs(right) > MAX_POWER:
             raise EvaluationError(f"exponent {right} is too large (max {MAX_POWER})")
+        if _is_int(left) and _is_int(right):
+            bits = abs(left).bit_length()
+            if isinstance(node.op, ast.Pow) and right > 0 and bits > 1 and (bits - 1) * right > MAX_BITS:
+                raise EvaluationError(f"the power has more than {MAX_BITS} bits")
+            if isinstance(node.op, ast.Mult) and bits + abs(right).bit_length() > MAX_BITS:
+                raise EvaluationError(f"the product has more than {MAX_BITS} bits")
         if isinstance(node.op, ast.Mult) and _is_sequence(left, right):
             seq, times = (left, right) if _is_sequence(left, left) else (right, left)
-            if isinstance(times, int) and len(seq) * max(times, 0) > MAX_SEQUENCE:
+            if isinstance(times, int) and _weight(seq, {}) * max(times, 0) > MAX_SEQUENCE:
                 raise EvaluationError("sequence repetition too large")
         try:
             return op(left, right)
@@ -114,7 +131,7 @@ class _Evaluator:
         op = _UNARY.get(type(node.op))
         if op is None or (self.arithmetic_only and isinstance(node.op, ast.Not)):
             raise EvaluationError(f"operator {type(node.op).__name__} is not allowed")
-        return op(self.visit(node.operand))
+        return _checked(op, self.visit(node.operand))
 
     def _Compare(self, node: ast.Compare) -> Any:
         left = self.visit(node.left)
@@ -123,7 +140,7 @@ class _Evaluator:
             if op is None:
                 raise EvaluationError(f"comparison {type(op_node).__name__} is not allowed")
             right = self.visit(comp)
-            if not op(left, right):
+            if not _checked(op, left, right):
                 return False
             left = right
         return True
@@ -144,7 +161,8 @@ class _Evaluator:
     def _Dict(self, node: ast.Dict) -> Any:
         if any(k is None for k in node.keys):
             raise EvaluationError("dict unpacking is not allowed")
-        return {self.visit(k): self.visit(v) for k, v in zip(node.keys, node.values, strict=True) if k is not None}
+        pairs = [(self.visit(k), self.visit(v)) for k, v in zip(node.keys, node.values, strict=True) if k is not None]
+        return _checked(dict, pairs)
 
     def _Name(self, node: ast.Name) -> Any:
         if node.id in _CONSTANTS:
@@ -168,12 +186,10 @@ class _Evaluator:
         args = [self.visit(a) for a in node.args]
         if func is range and (len(args) > 3 or any(isinstance(a, int) and abs(a) > MAX_SEQUENCE for a in args)):
             raise EvaluationError("range too large")
-        if func is math.factorial and args and isinstance(args[0], int) and args[0] > 1000:
-            raise EvaluationError("factorial argument too large")
-        try:
-            return func(*args)
-        except (ArithmeticError, TypeError, ValueError) as exc:
-            raise EvaluationError(f"{type(exc).__name__}: {exc}") from None
+        combinatorial = func in (math.factorial, math.comb, math.perm)
+        if combinatorial and any(_is_int(a) and a > MAX_COMBINATORIAL for a in args):
+            raise EvaluationError(f"{ast.unparse(node.func)} argument too large (max {MAX_COMBINATORIAL})")
+        return _checked(func, *args)
 
     def _Attribute(self, node: ast.Attribute) -> Any:
         if isinstance(node.value, ast.Name) and node.value.id == "math" and node.attr in ("pi", "e", "tau", "inf"):
@@ -183,3 +199,29 @@ class _Evaluator:
 
 def _is_sequence(a: Any, b: Any) -> bool:
     return isinstance(a, str | list | tuple) or isinstance(b, str | list | tuple)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _checked(func: Callable[..., Any], *args: Any) -> Any:
+    """``func(*args)`` with its failures (a type mismatch, an unhashable key, a math domain error) as
+    ``EvaluationError``."""
+    try:
+        return func(*args)
+    except (ArithmeticError, TypeError, ValueError) as exc:
+        raise EvaluationError(f"{type(exc).__name__}: {exc}") from None
+
+
+def _weight(value: Any, seen: dict[int, int]) -> int:
+    """How many items ``value`` holds, nested ones counted at every reference (``[[1]*10**5]*10**5`` is 10**10
+    items once printed, though it is built from two lists); ``seen`` memoises containers by id."""
+    if isinstance(value, str | range):
+        return len(value)
+    if not isinstance(value, list | tuple | dict):
+        return 1
+    if id(value) not in seen:
+        items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+        seen[id(value)] = 1 + sum(_weight(item, seen) for item in items)
+    return seen[id(value)]

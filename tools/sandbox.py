@@ -8,13 +8,16 @@ first). A wall-clock limit kills the whole process group.
 
 When ``bwrap`` (bubblewrap) is installed and works (probed once per process), the child also runs in new
 namespaces (``--unshare-all``: no network, its own PIDs, IPC and hostname; ``--die-with-parent``;
-``--new-session``) with a file system made of a read-only bind of ``/usr`` and the interpreter's prefix, a
-private ``/tmp`` and the work directory as the only writable host path. Without bwrap the resource limits still
-apply but the network and the file system are not isolated: a warning says so, and every result's
-``sandboxed_by`` names the mechanism (``"bwrap"`` or ``"rlimits"``).
+``--new-session``; no further user namespaces where bwrap can forbid them) with a file system made of a read-only
+bind of ``/usr`` and the interpreter's prefix, and nothing of the host writable: the work directory, ``/tmp`` and
+``/dev/shm`` are private tmpfs mounts of ``disk_mb`` each (the files are copied in; a run that fills one gets
+``ENOSPC``, never the host's disk or memory), and the root and ``/dev`` are read-only. No host path appears inside
+(``/proc/self/mountinfo`` shows none but the interpreter's). Without bwrap the resource limits still apply but the
+network and the file system are not isolated: a warning says so, and every result's ``sandboxed_by`` names the
+mechanism (``"bwrap"`` or ``"rlimits"``).
 
-:func:`run_tests` runs a module's source against tests in the sandbox and reports each test's outcome (the
-reward of the debugging pack is the share that pass); :class:`RunTestsTool` wraps it as a :class:`Tool`.
+:func:`run_tests` (in :mod:`longthink.tools.run_tests`, re-exported here) runs a module's source against tests in
+the sandbox and reports each test's outcome; :class:`RunTestsTool` wraps it as a :class:`Tool`.
 """
 
 from __future__ import annotations
@@ -22,12 +25,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import logging
 import os
 import random
 import resource
-import secrets
 import shutil
 import signal
 import subprocess
@@ -36,14 +37,10 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
-
-from pydantic import BaseModel, Field
-
-from longthink.tools.base import ToolResult
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +57,8 @@ WORKDIR = "/work"
 
 @dataclass(frozen=True, slots=True)
 class SandboxLimits:
-    """Per-run limits. ``nproc`` counts every process of the sandbox user (runs at the same time share it)."""
+    """Per-run limits. ``nproc`` counts every process of the sandbox user (runs at the same time share it);
+    ``disk_mb`` is the size of each writable mount of a bwrap sandbox (the work directory, ``/tmp``, ``/dev/shm``)."""
 
     wall_s: float = 10.0
     cpu_s: int = 10
@@ -68,6 +66,7 @@ class SandboxLimits:
     file_mb: int = 16
     nproc: int = 256
     output_chars: int = 20_000
+    disk_mb: int = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,11 +88,29 @@ class SandboxResult:
         return self.exit_code == 0 and self.killed_by is None
 
 
-def _bwrap_base(interpreter: Path, workdir: Path) -> list[str]:
+@cache
+def _bwrap_options() -> frozenset[str]:
+    """The options this bwrap knows (``--size`` since 0.5, ``--disable-userns`` since 0.8), from its ``--help``."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return frozenset()
+    try:
+        done = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return frozenset()
+    return frozenset(word for word in (done.stdout + done.stderr).split() if word.startswith("--"))
+
+
+def _bwrap_base(interpreter: Path, files: Sequence[tuple[int, str]], disk_mb: int) -> list[str]:
+    """The bwrap command line up to the program: ``files`` are (open file descriptor, name) pairs copied into the
+    work directory (the descriptors must be passed to the child)."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise FileNotFoundError("bwrap")
-    args = [bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr"]
+    known = _bwrap_options()
+    no_userns = ["--unshare-user", "--disable-userns"] if "--disable-userns" in known else []
+    size = ["--size", str(disk_mb * 2**20)] if "--size" in known else []
+    args = [bwrap, "--unshare-all", *no_userns, "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr"]
     for name in ("lib", "lib64", "bin", "sbin"):
         target = Path("/") / name
         if target.is_symlink():
@@ -105,7 +122,11 @@ def _bwrap_base(interpreter: Path, workdir: Path) -> list[str]:
         args += ["--ro-bind", str(prefix), str(prefix)]
     if not interpreter.is_relative_to("/usr") and not interpreter.is_relative_to(prefix):
         args += ["--ro-bind", str(interpreter), str(interpreter)]
-    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--bind", str(workdir), WORKDIR]
+    args += ["--proc", "/proc", "--dev", "/dev", *size, "--tmpfs", "/dev/shm", *size, "--tmpfs", "/tmp"]
+    args += [*size, "--tmpfs", WORKDIR]
+    for fd, name in files:
+        args += ["--file", str(fd), f"{WORKDIR}/{name}"]
+    args += ["--remount-ro", "/dev", "--remount-ro", "/"]  # last: after every mount point is made
     args += ["--chdir", WORKDIR, "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "LANG", "C.UTF-8"]
     return args
 
@@ -136,16 +157,13 @@ def bwrap_available() -> bool:
     """True when ``bwrap`` exists and can start the interpreter in new namespaces here (probed once)."""
     if shutil.which("bwrap") is None:
         return False
-    with tempfile.TemporaryDirectory(prefix="longthink-probe-") as tmp:
-        workdir = Path(tmp)
-        uid = _sandbox_uid()
-        _own(workdir, uid)
-        cmd = [*_bwrap_base(default_interpreter(), workdir), str(default_interpreter()), "-I", "-c", "print(6*7)"]
-        try:
-            done = subprocess.run(cmd, capture_output=True, timeout=20, check=False, **_drop_kwargs(uid))
-        except (OSError, subprocess.SubprocessError) as exc:
-            log.warning("bwrap probe failed: %s", exc)
-            return False
+    uid = _sandbox_uid()
+    cmd = [*_bwrap_base(default_interpreter(), [], 1), str(default_interpreter()), "-I", "-c", "print(6*7)"]
+    try:
+        done = subprocess.run(cmd, capture_output=True, timeout=20, check=False, **_drop_kwargs(uid))
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.warning("bwrap probe failed: %s", exc)
+        return False
     ok = done.returncode == 0 and done.stdout.strip() == b"42"
     if not ok:
         log.warning("bwrap probe failed (exit %s): %s", done.returncode, done.stderr.decode(errors="replace")[-300:])
@@ -283,14 +301,22 @@ class Sandbox:
             uid = _sandbox_uid()
             with tempfile.TemporaryDirectory(prefix="longthink-sbx-") as tmp:
                 host = _prepare(Path(tmp), files, uid)
-                return await self._exec(host, main, args, lim, uid)
+                with contextlib.ExitStack() as opened:
+                    fds = _open_all(host, files, opened) if self.kind == "bwrap" else []
+                    return await self._exec(host, fds, main, args, lim, uid)
 
     async def _exec(
-        self, host: Path, main: str, args: Sequence[str], lim: SandboxLimits, uid: int | None
+        self,
+        host: Path,
+        fds: list[tuple[int, str]],
+        main: str,
+        args: Sequence[str],
+        lim: SandboxLimits,
+        uid: int | None,
     ) -> SandboxResult:
         python = [str(self.interpreter), "-I", "-B", main, *args]
-        if self.kind == "bwrap":
-            cmd, cwd, env = [*_bwrap_base(self.interpreter, host), *python], None, None
+        if self.kind == "bwrap":  # the files are copied into the sandbox's own work directory
+            cmd, cwd, env = [*_bwrap_base(self.interpreter, fds, lim.disk_mb), *python], None, None
         else:
             cmd, cwd, env = python, str(host), {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
         start = time.perf_counter()
@@ -303,6 +329,7 @@ class Sandbox:
             env=env if env is not None else {},
             start_new_session=True,
             preexec_fn=_limiter(lim),
+            pass_fds=[fd for fd, _ in fds],
             **_drop_kwargs(uid),
         )
         readers = asyncio.gather(
@@ -334,6 +361,15 @@ class Sandbox:
         )
 
 
+def _open_all(host: Path, names: Mapping[str, str], stack: contextlib.ExitStack) -> list[tuple[int, str]]:
+    """Read-only descriptors of the prepared files with their paths in the work directory (bwrap's ``--file``)."""
+    out = []
+    for name in names:
+        path = (host / name).resolve()
+        out.append((stack.enter_context(path.open("rb")).fileno(), path.relative_to(host).as_posix()))
+    return out
+
+
 def _kill_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
@@ -356,232 +392,9 @@ def _prepare(tmp: Path, files: Mapping[str, str], uid: int | None) -> Path:
     return host
 
 
-# -- running tests ---------------------------------------------------------------------------------------------------
-RUNNER = r'''
-"""Runs the tests in the sandbox: each test's outcome as one JSON line after a marker, flushed at once."""
-import ast, json, linecache, random, signal, sys, traceback, types, unittest
+from longthink.tools.run_tests import RUNNER, RunTestsArgs, RunTestsTool, TestOutcome, TestReport, run_tests  # noqa: E402
 
-MARK, TEST_FILE, MODULE, PER_TEST = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
-sys.path.insert(0, ".")
-
-
-def report(name, passed, message=""):
-    sys.stdout.write(MARK + json.dumps({"test": name, "passed": passed, "message": message[-1500:]}) + "\n")
-    sys.stdout.flush()
-
-
-class TestTimeout(BaseException):
-    pass
-
-
-def on_alarm(signum, frame):
-    raise TestTimeout(f"test took longer than {PER_TEST:g} s")
-
-
-signal.signal(signal.SIGALRM, on_alarm)
-
-
-def explain_assert(exc):
-    """For a bare ``assert left <op> right``: the values of both sides (what pytest would show), from evaluating
-    them again (a side with side effects, such as a random draw, shows its second value)."""
-    try:
-        frame = exc.__traceback__
-        while frame.tb_next is not None:
-            frame = frame.tb_next
-        line = linecache.getline(frame.tb_frame.f_code.co_filename, frame.tb_lineno).strip()
-        node = ast.parse(line).body[0]
-        if not isinstance(node, ast.Assert) or not isinstance(node.test, ast.Compare) or len(node.test.ops) != 1:
-            return ""
-        scope = (frame.tb_frame.f_globals, frame.tb_frame.f_locals)
-        left = eval(compile(ast.Expression(node.test.left), "<assert>", "eval"), *scope)
-        right = eval(compile(ast.Expression(node.test.comparators[0]), "<assert>", "eval"), *scope)
-        return f"  where the left side is {left!r:.300} and the right side is {right!r:.300}\n"
-    except BaseException:
-        return ""
-
-
-def run(name, fn):
-    random.seed(0)  # tests that draw random inputs give the same report on every run
-    signal.setitimer(signal.ITIMER_REAL, PER_TEST)
-    try:
-        fn()
-    except (Exception, TestTimeout) as exc:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.endswith("_runner.py")]
-        detail = explain_assert(exc) if isinstance(exc, AssertionError) and not str(exc) else ""
-        text = "".join(traceback.format_list(frames[-3:])) + "".join(traceback.format_exception_only(type(exc), exc))
-        report(name, False, text + detail)
-    else:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        report(name, True)
-
-
-source = open(TEST_FILE).read()
-try:
-    tree = ast.parse(source, TEST_FILE)
-except SyntaxError as exc:
-    report("<collect>", False, f"SyntaxError in {TEST_FILE}: {exc}")
-    sys.exit(2)
-namespace = {"__name__": "__tests__", "__file__": TEST_FILE}
-random.seed(0)
-try:
-    signal.setitimer(signal.ITIMER_REAL, PER_TEST)
-    exec(compile(tree, TEST_FILE, "exec"), namespace)
-    signal.setitimer(signal.ITIMER_REAL, 0)
-except (Exception, TestTimeout) as exc:
-    signal.setitimer(signal.ITIMER_REAL, 0)
-    report("<collect>", False, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-4:]))
-    sys.exit(2)
-found = 0
-for key, value in list(namespace.items()):
-    if key.startswith("test") and isinstance(value, types.FunctionType):
-        found += 1
-        run(key, value)
-    elif isinstance(value, type) and issubclass(value, unittest.TestCase):
-        for case in unittest.defaultTestLoader.loadTestsFromTestCase(value):
-            found += 1
-            def call(case=case):
-                outcome = unittest.TestResult()
-                case.run(outcome)
-                problems = outcome.failures + outcome.errors
-                if problems:
-                    raise AssertionError(problems[0][1])
-            run(case.id().split(".", 1)[-1], call)
-if not found:
-    report("<collect>", False, f"no test functions (test_*) or TestCase classes found in {TEST_FILE}")
-'''
-
-
-@dataclass(frozen=True, slots=True)
-class TestOutcome:
-    __test__ = False  # not a pytest class
-
-    name: str
-    passed: bool
-    message: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class TestReport:
-    """Each test's outcome, and the sandbox run. ``error`` says why no test could run (syntax error, crash)."""
-
-    __test__ = False  # not a pytest class
-
-    outcomes: tuple[TestOutcome, ...]
-    run: SandboxResult
-    error: str | None = None
-    expected: int = 0
-
-    @property
-    def total(self) -> int:
-        return max(len([o for o in self.outcomes if o.name != "<collect>"]), self.expected)
-
-    @property
-    def passed(self) -> int:
-        return sum(1 for o in self.outcomes if o.passed)
-
-    @property
-    def pass_rate(self) -> float:
-        return self.passed / self.total if self.total else 0.0
-
-    @property
-    def all_passed(self) -> bool:
-        return self.error is None and self.total > 0 and self.passed == self.total
-
-    def failures(self) -> list[TestOutcome]:
-        return [o for o in self.outcomes if not o.passed]
-
-    def summary(self, max_chars: int = 1500, max_failures: int = 3) -> str:
-        """A short text for prompts and reports: the count, then the first failures' messages (without the
-        ``^^^`` marker lines)."""
-        head = f"{self.passed}/{self.total} tests passed"
-        if self.error:
-            head += f"; {self.error}"
-        failures = self.failures()
-        lines = [head]
-        for o in failures[:max_failures]:
-            kept = [line for line in o.message.strip().splitlines() if line.strip(" ^~")]
-            lines.append(f"FAILED {o.name}: " + "\n".join(kept))
-        if len(failures) > max_failures:
-            lines.append(f"... and {len(failures) - max_failures} more failing")
-        text = "\n".join(lines)
-        return text if len(text) <= max_chars else text[: max_chars - 3] + "..."
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "passed": self.passed,
-            "total": self.total,
-            "error": self.error,
-            "tests": [{"name": o.name, "passed": o.passed, "message": o.message} for o in self.outcomes],
-            "timed_out": self.run.timed_out,
-            "killed_by": self.run.killed_by,
-            "sandboxed_by": self.run.sandboxed_by,
-            "duration_s": round(self.run.duration_s, 3),
-        }
-
-
-async def run_tests(
-    sandbox: Sandbox,
-    source: str,
-    tests: str,
-    *,
-    module: str = "solution",
-    per_test_s: float = 3.0,
-    expected: int = 0,
-) -> TestReport:
-    """Run ``tests`` (``test_*`` functions or ``unittest.TestCase`` classes, which import ``module``) against
-    ``source`` saved as ``module.py``. A test that is not reached (the run crashed or timed out) counts as
-    failed when ``expected`` says how many there are."""
-    if not module.isidentifier():
-        raise ValueError(f"module name must be an identifier, got {module!r}")
-    mark = f"@@{secrets.token_hex(8)}@@"
-    files = {f"{module}.py": source, "test_module.py": tests, "_runner.py": RUNNER}
-    result = await sandbox.run(files, "_runner.py", [mark, "test_module.py", module, f"{per_test_s:g}"])
-    outcomes: list[TestOutcome] = []
-    for line in result.stdout.splitlines():
-        if not line.startswith(mark):
-            continue
-        try:
-            row = json.loads(line[len(mark) :])
-            outcomes.append(TestOutcome(str(row["test"]), bool(row["passed"]), str(row.get("message", ""))))
-        except (ValueError, KeyError, TypeError):
-            continue
-    error: str | None = None
-    collect = next((o for o in outcomes if o.name == "<collect>"), None)
-    if collect is not None:
-        error = collect.message.strip().splitlines()[-1] if collect.message.strip() else "tests could not be collected"
-    elif result.timed_out:
-        error = f"the test run timed out after {sandbox.limits.wall_s:g} s"
-    elif result.killed_by:
-        error = f"the test run was killed ({result.killed_by})"
-    elif not outcomes:
-        error = f"no test results (exit {result.exit_code}): {result.stderr.strip()[-300:]}"
-    return TestReport(tuple(outcomes), result, error, expected)
-
-
-class RunTestsArgs(BaseModel):
-    source: str = Field(description="the Python module under test")
-    tests: str = Field(description="test functions (test_*) or unittest.TestCase classes importing the module")
-    module: str = Field("solution", description="the module's import name", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-
-
-@dataclass
-class RunTestsTool:
-    """The ``run_tests`` tool: runs tests against a module in the sandbox; the output lists the failures."""
-
-    sandbox: Sandbox | None = None
-    name: str = "run_tests"
-    description: str = "run Python tests against a module's source in an isolated sandbox; reports each test"
-    args_model: type[BaseModel] = RunTestsArgs
-    _lazy: list[Sandbox] = field(default_factory=list, repr=False)
-
-    def _box(self) -> Sandbox:
-        if self.sandbox is not None:
-            return self.sandbox
-        if not self._lazy:
-            self._lazy.append(Sandbox())
-        return self._lazy[0]
-
-    async def run(self, args: Any) -> ToolResult:
-        report = await run_tests(self._box(), args.source, args.tests, module=args.module)
-        return ToolResult(self.name, report.error is None, report.summary(), report.error, report.as_dict())
+__all__ = [
+    "RUNNER", "RunTestsArgs", "RunTestsTool", "Sandbox", "SandboxKind", "SandboxLimits", "SandboxResult", "TestOutcome",
+    "TestReport", "bwrap_available", "default_interpreter", "run_tests",
+]  # fmt: skip

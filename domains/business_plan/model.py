@@ -27,6 +27,9 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, Field, model_validator
 
 HUNDRED = Decimal(100)
+MAX_AMOUNT = Decimal(10) ** 15
+"""The largest money figure a plan may hold (a quadrillion): beyond it a number is a model's slip, and decimal
+arithmetic on it would overflow its precision."""
 PCT_QUANTUM = Decimal("0.1")
 
 Metric = Literal["revenue", "variable_costs", "fixed_costs", "one_off", "total_costs", "profit", "margin"]
@@ -55,7 +58,7 @@ class Investment(BaseModel):
     """A one-off investment (a cost) in one projected period."""
 
     name: str = Field(default="investment", max_length=120)
-    amount: Decimal = Field(ge=0)
+    amount: Decimal = Field(ge=0, le=MAX_AMOUNT)
     period: int = Field(default=1, ge=1, le=40)
 
 

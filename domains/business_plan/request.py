@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from longthink.answers import extract_json
 from longthink.domains.business_plan.claims import find_claims
-from longthink.domains.business_plan.model import Assumptions, Investment, Lever, Metric
+from longthink.domains.business_plan.model import MAX_AMOUNT, Assumptions, Investment, Lever, Metric
 
 DEFAULT_REVENUE = Decimal(1_000_000)
 DEFAULT_VARIABLE_PCT = Decimal(40)
@@ -30,7 +30,7 @@ _TARGET = re.compile(
     re.I,
 )
 _TARGET_BEFORE = re.compile(
-    r"(\d+(?:\.\d+)?)\s?(%|percent|per cent)\s+(?:more\s+|higher\s+|increase in\s+|growth in\s+)?"
+    r"(?<![\d.])(\d+(?:\.\d+)?)\s?(%|percent|per cent)\s+(?:more\s+|higher\s+|increase in\s+|growth in\s+)?"
     r"(profits?|revenues?|sales|turnover|margins?|earnings)\b",
     re.I,
 )
@@ -104,8 +104,8 @@ def read_request(text: str) -> RequestFacts:
         target = Target(target_metric, target_pct, target_period)
     claims, _ = find_claims(text, horizon=40, period_word=period)
     for c in claims:
-        if span[0] <= c.number.start < span[1]:
-            continue  # the goal is not a baseline figure
+        if span[0] <= c.number.start < span[1] or abs(c.number.value) > MAX_AMOUNT:
+            continue  # the goal is not a baseline figure; nor is an absurd number
         if c.what == "level" and c.number.kind == "money" and c.metric not in figures:
             figures[c.metric] = c.number.value
         elif c.metric == "margin" and c.what == "level" and "margin" not in figures:
@@ -125,7 +125,7 @@ def _dec(value: Any) -> Decimal | None:
         out = Decimal(str(value))
     except (InvalidOperation, ValueError):
         return None
-    return out if out.is_finite() else None
+    return out if out.is_finite() and abs(out) <= MAX_AMOUNT else None
 
 
 def _json_object(text: str) -> dict[str, Any] | None:

@@ -24,6 +24,17 @@ _TRACEBACK = re.compile(r"Traceback \(most recent call last\):.*?(?:\n\S[^\n]*(?
 _ERROR_LINE = re.compile(r"(?m)^\w*(?:Error|Exception)\b[^\n]*$")
 
 
+NOT_PYTHON = (SyntaxError, ValueError, RecursionError, MemoryError)
+"""What ``ast.parse`` raises on text that is not Python: a syntax error, NUL bytes (ValueError before 3.12), or
+nesting deeper than the parser goes (RecursionError, or MemoryError: "too complex to parse")."""
+
+
+def _why_not(exc: BaseException) -> str:
+    if isinstance(exc, SyntaxError):
+        return f"{exc.msg} (line {exc.lineno})"
+    return f"{type(exc).__name__}: {str(exc)[:120] or 'too deeply nested'}"
+
+
 class BadInput(ValueError):
     """The request has no code to debug (or it does not parse): the caller's fault, said clearly."""
 
@@ -61,7 +72,7 @@ def looks_like_error(name: str, text: str) -> bool:
 def _is_python(text: str) -> bool:
     try:
         ast.parse(text)
-    except SyntaxError:
+    except NOT_PYTHON:
         return False
     return True
 
@@ -144,8 +155,8 @@ def apply_patch(original: str, patch: str | None) -> Patched:
         return Patched(None, "no code in the reply")
     try:
         new_tree = ast.parse(patch)
-    except SyntaxError as exc:
-        return Patched(None, f"the patch does not parse: {exc.msg} (line {exc.lineno})")
+    except NOT_PYTHON as exc:
+        return Patched(None, f"the patch does not parse: {_why_not(exc)}")
     old_tree = ast.parse(original)
     old_defs = {n.name: n for n in _defs(old_tree)}
     new_defs = _defs(new_tree)
@@ -182,8 +193,8 @@ def apply_patch(original: str, patch: str | None) -> Patched:
     body = _add_imports(body, old_tree, [n for n in others if isinstance(n, ast.Import | ast.ImportFrom)], hits)
     try:
         ast.parse(body)
-    except SyntaxError as exc:  # e.g. a function body that only made sense at another indentation
-        return Patched(None, f"the patched file does not parse: {exc.msg} (line {exc.lineno})")
+    except NOT_PYTHON as exc:  # e.g. a function body that only made sense at another indentation
+        return Patched(None, f"the patched file does not parse: {_why_not(exc)}")
     return Patched(body, None, tuple(n.name for n in hits))
 
 

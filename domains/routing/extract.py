@@ -153,8 +153,8 @@ def json_object(text: str) -> dict[str, Any]:
     for source in (body[:fence] if fence >= 0 else body, close_json(body[:fence] if fence >= 0 else body)):
         for begin in (i for i, ch in enumerate(source) if ch == "{"):
             try:
-                value, _ = decoder.raw_decode(source[begin:])
-            except ValueError:
+                value, _ = decoder.raw_decode(source, begin)
+            except (ValueError, RecursionError):  # RecursionError: nested deeper than the decoder goes
                 continue
             if isinstance(value, dict):
                 if "customers" in value:

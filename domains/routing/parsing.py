@@ -114,9 +114,15 @@ def to_number(value: Any, where: str) -> float:
             value = float(value.strip())
         except ValueError:
             raise ExtractionError(f"{where} is not a number: {value!r}") from None
-    if not isinstance(value, int | float) or not math.isfinite(value):
+    if not isinstance(value, int | float):
         raise ExtractionError(f"{where} is not a finite number: {value!r}")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float
+        raise ExtractionError(f"{where} is too large a number") from None
+    if not math.isfinite(number):
+        raise ExtractionError(f"{where} is not a finite number: {value!r}")
+    return number
 
 
 def to_int(value: Any, where: str) -> int:

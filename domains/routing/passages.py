@@ -214,7 +214,7 @@ def _part_json(text: str) -> dict[str, Any]:
     body = body[start:].split("\n", 1)[0]
     try:
         value, _ = json.JSONDecoder().raw_decode(close_json(body))
-    except ValueError:
+    except (ValueError, RecursionError):
         raise ExtractionError("unreadable JSON") from None
     if not isinstance(value, dict):
         raise ExtractionError("the JSON is not an object")

@@ -160,6 +160,8 @@ def parse_routes(answer: str) -> list[list[int]]:
         data = json.loads(answer)
     except json.JSONDecodeError as exc:
         raise ValueError(f"answer is not JSON: {exc}") from None
+    except RecursionError:
+        raise ValueError("answer is JSON nested too deeply to read") from None
     if isinstance(data, Mapping):
         if "routes" not in data:
             raise ValueError("answer has no 'routes' field")
@@ -175,7 +177,7 @@ def parse_routes(answer: str) -> list[list[int]]:
             raise ValueError(f"route {i + 1} is not a list of customer ids")
         ids: list[int] = []
         for v in route:
-            if isinstance(v, bool) or not isinstance(v, int | float) or not float(v).is_integer():
+            if isinstance(v, bool) or not (isinstance(v, int) or (isinstance(v, float) and v.is_integer())):
                 raise ValueError(f"route {i + 1}: {v!r} is not a customer id")
             ids.append(int(v))
         if ids and ids[0] == 0:

@@ -68,6 +68,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
         cors_origin: Annotated[list[str] | None, typer.Option("--cors-origin", help="Allow this origin.")] = None,
         max_body_bytes: Annotated[int, typer.Option("--max-body-bytes", min=1024)] = 1 << 20,
+        max_request_chars: Annotated[
+            int, typer.Option("--max-request-chars", min=1, help="Longest request (with its files) a run may take.")
+        ] = 100_000,
         webhook_secret: Annotated[
             str | None,
             typer.Option("--webhook-secret", envvar="LONGTHINK_WEBHOOK_SECRET", help="Signs webhook bodies."),
@@ -91,8 +94,8 @@ def register(app: typer.Typer) -> None:
         settings = load_settings(model=model, endpoints=endpoint or None, n_threads=threads)
         config = ServiceConfig(
             workers=workers, require_auth=require_auth, cors_origins=tuple(cors_origin or ()),
-            max_body_bytes=max_body_bytes, webhook_secret=webhook_secret, artifacts_dir=artifacts_dir,
-            max_queue=max_queue,
+            max_body_bytes=max_body_bytes, max_request_chars=max_request_chars, webhook_secret=webhook_secret,
+            artifacts_dir=artifacts_dir, max_queue=max_queue,
         )  # fmt: skip
         jobs = _jobs()
         try:

@@ -54,6 +54,12 @@ def _norm(token: str) -> str:
     return token.strip().strip(_PUNCT).lower()
 
 
+def _probability(logprob: float) -> float:
+    """``exp(logprob)`` of a backend's logprob, read defensively: NaN counts as 0, and a positive (invalid) value as
+    certainty rather than overflowing."""
+    return 0.0 if math.isnan(logprob) else math.exp(min(logprob, 0.0))
+
+
 def _alternatives(position: TokenLogprob) -> list[tuple[str, float]]:
     """The position's top alternatives, plus the generated token itself if the backend left it out."""
     top = list(position.top)
@@ -71,9 +77,9 @@ def yes_probability(logprobs: Sequence[TokenLogprob]) -> float | None:
         for tok, lp in _alternatives(position):
             word = _norm(tok)
             if word in _YES:
-                yes += math.exp(lp)
+                yes += _probability(lp)
             elif word in _NO:
-                no += math.exp(lp)
+                no += _probability(lp)
         return yes / (yes + no) if yes + no > 0 else None
     return None
 
@@ -88,7 +94,7 @@ def expected_rating(logprobs: Sequence[TokenLogprob], k: int) -> float | None:
         for tok, lp in _alternatives(position):
             d = digits.get(_norm(tok))
             if d is not None:
-                p = math.exp(lp)
+                p = _probability(lp)
                 mass += p
                 weighted += d * p
         return weighted / mass if mass > 0 else None
@@ -106,7 +112,7 @@ def parse_yes_no(text: str) -> float | None:
 def parse_rating(text: str, k: int) -> int | None:
     """The first standalone integer in ``text`` if it is a rating in 1..k; None otherwise."""
     match = _NUMBER.search(text)
-    if match is None:
+    if match is None or len(match.group(1)) > 3:  # no rating has more digits (and int() refuses thousands of them)
         return None
     value = int(match.group(1))
     return value if 1 <= value <= k else None

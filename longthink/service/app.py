@@ -72,7 +72,8 @@ class Service:
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
-        from longthink.api import Agent, default_checkpoints, open_checkpointer
+        from longthink.api import Agent
+        from longthink.checkpoints import default_checkpoints, open_checkpointer
         from longthink.store import open_store
 
         self.store = await asyncio.to_thread(open_store, self.settings.resolved_db_url)
@@ -325,11 +326,15 @@ def create_app(settings: Settings, *, config: ServiceConfig | None = None, llm: 
     @app.post("/v1/runs/{run_id}/approve", status_code=202, response_model=s.RunView, tags=["runs"])
     async def approve(run_id: str, decision: s.Decision, tenant: TenantDep) -> s.RunView:
         """Approve, edit or reject the plan a run waits on; the run goes on (or replans) in the pool."""
+        from longthink.api import check_decision
+
         job = await svc.job(run_id, tenant)
         if decision.action == "edit" and not decision.plan:
             raise ApiError(422, "an 'edit' decision needs the edited 'plan'")
         try:
-            await svc.runs.decide(job, decision.model_dump(exclude_none=True))
+            await svc.runs.decide(job, check_decision(decision.model_dump(exclude_none=True)))
+        except ConfigError as exc:
+            raise ApiError(400, str(exc), code="invalid_decision") from None
         except Conflict as exc:
             raise ApiError(409, str(exc), code="conflict") from None
         return await svc.view(await svc.job(run_id, tenant), detail=False)

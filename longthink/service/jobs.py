@@ -10,16 +10,18 @@ store URL gives an in-memory job table (nothing survives a restart then).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from longthink.retry import retrying
 from longthink.store.engine import make_engine
 
 JobStatus = Literal[
@@ -127,8 +129,25 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _retried(method: F) -> F:
+    """``method``, tried again while the database is unreachable (a restart), for up to ``JobStore.retry_s``."""
+
+    @functools.wraps(method)
+    def run(self: JobStore, *args: Any, **kwargs: Any) -> Any:
+        return retrying(lambda: method(self, *args, **kwargs), window_s=self.retry_s, what=f"jobs: {method.__name__}")
+
+    return cast(F, run)
+
+
 class JobStore:
-    """The service's tables. Synchronous (SQLAlchemy Core); the app calls it through ``asyncio.to_thread``."""
+    """The service's tables. Synchronous (SQLAlchemy Core); the app calls it through ``asyncio.to_thread``. What the
+    runs need (jobs, API keys) rides out a restart of the database: an operation that lost its connection is tried
+    again for up to ``retry_s`` seconds (updates set values, so doing one twice is harmless)."""
+
+    retry_s = 30.0
 
     def __init__(self, url: str) -> None:
         self.engine: Engine = make_engine("sqlite://" if url.startswith("memory") else url)
@@ -142,12 +161,14 @@ class JobStore:
             conn.execute(sa.text("SELECT 1"))
 
     # -- jobs -----------------------------------------------------------------------------------------------
+    @_retried
     def add(self, job: Job) -> None:
         row = {f: getattr(job, f) for f in Job.__dataclass_fields__}
         row["options"], row["artifacts"] = dict(job.options), list(job.artifacts)
         with self.engine.begin() as conn:
             conn.execute(jobs_table.insert().values(**row))
 
+    @_retried
     def update(self, run_id: str, **values: Any) -> None:
         values["updated_at"] = time.time()
         if "artifacts" in values:
@@ -155,6 +176,7 @@ class JobStore:
         with self.engine.begin() as conn:
             conn.execute(jobs_table.update().where(jobs_table.c.run_id == run_id).values(**values))
 
+    @_retried
     def get(self, run_id: str, tenant: str | None = None) -> Job | None:
         q = sa.select(jobs_table).where(jobs_table.c.run_id == run_id)
         if tenant is not None:
@@ -163,6 +185,7 @@ class JobStore:
             row = conn.execute(q).mappings().first()
         return _job(row) if row else None
 
+    @_retried
     def page(self, query: JobQuery) -> tuple[list[Job], int]:
         """A page of the tenant's jobs (newest first) and how many match in all."""
         c = jobs_table.c
@@ -181,6 +204,7 @@ class JobStore:
             rows = conn.execute(q.limit(query.limit).offset(query.offset)).mappings().all()
         return [_job(r) for r in rows], int(total)
 
+    @_retried
     def unfinished(self) -> list[Job]:
         """Jobs a restarted server must start or resume (queued, running, interrupted), oldest first."""
         q = sa.select(jobs_table).where(jobs_table.c.status.in_(["queued", "running", "interrupted"]))
@@ -188,6 +212,7 @@ class JobStore:
             rows = conn.execute(q.order_by(jobs_table.c.created_at)).mappings().all()
         return [_job(r) for r in rows]
 
+    @_retried
     def committed_tokens(self, tenant: str) -> int:
         """Tokens the tenant has spent, plus the budgets of its runs not finished yet (what they may still
         spend): what a new run's budget is added to before it is checked against the tenant's cap."""
@@ -214,12 +239,14 @@ class JobStore:
             )
         return key
 
+    @_retried
     def tenant_of(self, key: str) -> Tenant | None:
         q = sa.select(keys_table).where(keys_table.c.key_hash == hash_key(key), keys_table.c.revoked.is_(False))
         with self.engine.connect() as conn:
             row = conn.execute(q).mappings().first()
         return Tenant(row["tenant"], row["token_cap"]) if row else None
 
+    @_retried
     def has_keys(self) -> bool:
         with self.engine.connect() as conn:
             q = sa.select(sa.func.count()).select_from(keys_table).where(keys_table.c.revoked.is_(False))

@@ -23,7 +23,7 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from longthink.agents.options import AgentOptions
-from longthink.api import Agent, RunResult
+from longthink.api import Agent, RunResult, check_request
 from longthink.config import Settings
 from longthink.domains.pipeline import attach_files
 from longthink.errors import ConfigError
@@ -187,6 +187,7 @@ class RunManager:
         agent = self.agent(opts)  # validates options, strategy and domain names before anything is stored
         budget = agent.options.budget_tokens
         text = attach_files(request, dict(files)) if files else request
+        check_request(text, agent.options.max_request_chars)  # not stored if it could not run (NUL, surrogates)
         now = time.time()
         job = Job(
             run_id=uuid.uuid4().hex[:16], tenant=tenant.name, request=text, options=opts, status="queued",

@@ -5,8 +5,11 @@ thread takes the buffer in batches and writes each batch with :meth:`Store.apply
 ``batch_size`` events are waiting, every ``interval_s`` seconds otherwise, and on :meth:`flush` and
 :meth:`close`. Because ``apply`` is idempotent, a batch that fails is retried as a whole; when it keeps
 failing, its events are written one by one and those that still fail are kept in :attr:`unwritten` (and
-logged) so that they can be replayed later with ``store.apply(observer.unwritten)``. A failing store never
-raises into the run.
+logged) so that they can be replayed later with ``store.apply(observer.unwritten)``. A batch that fails because
+the database is unreachable (:func:`~longthink.retry.transient`: the store has already retried it for its
+own window) is not split: it stays in :attr:`unwritten` with every later event behind it, in order (a row is the
+projection of its events in order), and the next write — at the latest on :meth:`flush` or :meth:`close` — tries
+them all again first. A failing store never raises into the run.
 
     store = open_store()
     with StoreObserver(store, bus):
@@ -25,6 +28,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from longthink.events import Event, EventBase, EventBus
+from longthink.retry import transient
 from longthink.store.protocol import Store
 
 log = logging.getLogger(__name__)
@@ -54,6 +58,7 @@ class StoreObserver:
         self.batches = 0
         self.busy_s = 0.0  # CPU time the writer thread spent writing (time.thread_time)
         self.unwritten: list[Event] = []
+        self._stalled = False  # unwritten holds events kept back by a lost connection: they are written first
         self._buffer: deque[Event | threading.Event] = deque()
         self._wake = threading.Event()
         self._closing = False
@@ -130,6 +135,8 @@ class StoreObserver:
             closing = self._closing
             self._drain()
             if closing:
+                if self._stalled:
+                    self._write([])  # a last try for the events a lost connection kept back
                 return
 
     def _drain(self) -> None:
@@ -145,7 +152,7 @@ class StoreObserver:
                 else:
                     markers.append(item)
                     break
-            if batch:
+            if batch or (markers and self._stalled):
                 started = time.thread_time()
                 self._write(batch)
                 self.busy_s += time.thread_time() - started
@@ -153,12 +160,20 @@ class StoreObserver:
                 marker.set()
 
     def _write(self, batch: list[Event]) -> None:
+        if self._stalled:  # the events kept back by a lost connection go first, then these, in order
+            batch, self.unwritten, self._stalled = [*self.unwritten, *batch], [], False
         for attempt in range(self.retries + 1):
             try:
                 self.written += self.store.apply(batch)
                 self.batches += 1
                 return
-            except Exception:
+            except Exception as exc:
+                if transient(exc):
+                    log.warning("writing %d events failed: the database is unreachable; they wait for the next "
+                                "write", len(batch), exc_info=True)  # fmt: skip
+                    self.unwritten.extend(batch)
+                    self._stalled = True
+                    return
                 log.warning("writing %d events failed (attempt %d)", len(batch), attempt + 1, exc_info=True)
                 if attempt < self.retries:
                     time.sleep(self.retry_delay_s * 4**attempt)

@@ -13,6 +13,9 @@ runs, plans and steps.
 SQLite files are opened in WAL mode (readers never block the writer) with ``synchronous=NORMAL``, foreign keys
 on and a busy timeout (10 s by default). PostgreSQL is reached by URL (``postgresql+psycopg://user@host/db``);
 the tables go into the connection's current schema (set ``?options=-csearch_path%3Dmyschema`` to choose one).
+Every operation rides out a restart of the server: one that fails on a lost connection is tried again for up to
+``retry_s`` seconds (:mod:`longthink.retry`; writes are idempotent, so a transaction that died with its
+connection is simply written again).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, make_url
 
 from longthink.events import Event, event_from_row
+from longthink.retry import retrying
 from longthink.store import codec
 from longthink.store.engine import is_memory, make_engine
 from longthink.store.export import export_jsonl
@@ -125,11 +129,15 @@ _KEYS: dict[sa.Table, tuple[str, ...]] = {
 class SqlStore(UpsertByKind):
     """A :class:`~longthink.store.protocol.Store` on SQLite or PostgreSQL.
 
-    ``migrate=True`` (the default) brings the schema to the latest Alembic revision when opened.
+    ``migrate=True`` (the default) brings the schema to the latest Alembic revision when opened. ``retry_s``: how
+    long an operation that lost its connection is retried (a database restart) before its error is raised.
     """
 
-    def __init__(self, url: str | URL, *, migrate: bool = True, busy_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, url: str | URL, *, migrate: bool = True, busy_timeout_s: float = 10.0, retry_s: float = 30.0
+    ) -> None:
         self.url = make_url(url)
+        self.retry_s = retry_s
         self.engine = make_engine(self.url, busy_timeout_s=busy_timeout_s)
         self.dialect = self.engine.dialect.name
         self._insert: Callable[[sa.Table], Any] = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
@@ -139,10 +147,13 @@ class SqlStore(UpsertByKind):
             threading.RLock() if is_memory(self.url) else contextlib.nullcontext()
         )
         if migrate:
-            run_migrations(self.engine)
+            self._retrying(lambda: run_migrations(self.engine), "migrating the store")
 
     def __repr__(self) -> str:
         return f"SqlStore({self.url.render_as_string(hide_password=True)!r})"
+
+    def _retrying(self, operation: Callable[[], R], what: str) -> R:
+        return retrying(operation, window_s=self.retry_s, what=f"store: {what}")
 
     @contextlib.contextmanager
     def _begin(self) -> Iterator[Connection]:
@@ -185,32 +196,47 @@ class SqlStore(UpsertByKind):
         events = list(events)
         if not events:
             return 0
-        with self._begin() as conn:
-            fresh = self._append(conn, events)
-            changes = project(fresh)
-            changes.new_runs.clear()  # inserted by _append already
-            self._write(conn, changes)
-        return len(fresh)
+
+        def apply() -> int:
+            with self._begin() as conn:
+                fresh = self._append(conn, events)
+                changes = project(fresh)
+                changes.new_runs.clear()  # inserted by _append already
+                self._write(conn, changes)
+            return len(fresh)
+
+        return self._retrying(apply, f"writing {len(events)} events")
 
     def append_events(self, events: Iterable[Event]) -> int:
         events = list(events)
         if not events:
             return 0
-        with self._begin() as conn:
-            return len(self._append(conn, events))
+
+        def append() -> int:
+            with self._begin() as conn:
+                return len(self._append(conn, events))
+
+        return self._retrying(append, f"writing {len(events)} events")
 
     def events(self, run_id: str, *, after: int = 0) -> list[Event]:
         stmt = sa.select(EVENTS).where(EVENTS.c.run_id == run_id, EVENTS.c.seq > after).order_by(EVENTS.c.seq)
-        with self._connect() as conn:
-            return [
-                event_from_row(r.kind, r.run_id, r.seq, r.ts, r.step_id, r.data if r.data is not None else {})
-                for r in conn.execute(stmt)
-            ]
+
+        def read() -> list[Event]:
+            with self._connect() as conn:
+                return [
+                    event_from_row(r.kind, r.run_id, r.seq, r.ts, r.step_id, r.data if r.data is not None else {})
+                    for r in conn.execute(stmt)
+                ]
+
+        return self._retrying(read, f"reading the events of run {run_id}")
 
     def last_seq(self, run_id: str) -> int:
-        with self._connect() as conn:
-            value = conn.execute(sa.select(sa.func.max(EVENTS.c.seq)).where(EVENTS.c.run_id == run_id)).scalar()
-        return int(value or 0)
+        def read() -> int:
+            with self._connect() as conn:
+                value = conn.execute(sa.select(sa.func.max(EVENTS.c.seq)).where(EVENTS.c.run_id == run_id)).scalar()
+            return int(value or 0)
+
+        return self._retrying(read, f"reading the last event of run {run_id}")
 
     # -- writing rows ---------------------------------------------------------------------------------------
     def _insert_new(self, conn: Connection, table: sa.Table, records: Iterable[Any]) -> None:
@@ -256,8 +282,12 @@ class SqlStore(UpsertByKind):
     def _upsert(self, **rows: Any) -> None:
         changes = Changes(**rows)
         changes.parents()
-        with self._begin() as conn:
-            self._write(conn, changes)
+
+        def write() -> None:
+            with self._begin() as conn:
+                self._write(conn, changes)
+
+        self._retrying(write, "writing rows")
 
     # -- queries --------------------------------------------------------------------------------------------
     def list_runs(self, query: RunQuery | None = None) -> list[RunRecord]:
@@ -272,10 +302,17 @@ class SqlStore(UpsertByKind):
         stmt = stmt.order_by(RUNS.c.created_at.desc(), by_id.desc())
         if query.limit is not None:
             stmt = stmt.limit(max(0, query.limit))
-        with self._connect() as conn:
-            return [RunRecord(**r._mapping) for r in conn.execute(stmt)]
+
+        def read() -> list[RunRecord]:
+            with self._connect() as conn:
+                return [RunRecord(**r._mapping) for r in conn.execute(stmt)]
+
+        return self._retrying(read, "listing runs")
 
     def get_run(self, run_id: str) -> RunDetail | None:
+        return self._retrying(lambda: self._get_run(run_id), f"reading run {run_id}")
+
+    def _get_run(self, run_id: str) -> RunDetail | None:
         def rows(table: sa.Table) -> list[dict[str, Any]]:
             return [dict(r._mapping) for r in conn.execute(sa.select(table).where(table.c.run_id == run_id))]
 
