@@ -270,6 +270,9 @@ _register_rewards_commands(app)
 from longthink.cli.service_cmds import register as _register_service_commands  # noqa: E402
 
 _register_service_commands(app)
+from longthink.cli.batch_cmd import register as _register_batch_command  # noqa: E402
+
+_register_batch_command(app)
 
 
 def main() -> None:
