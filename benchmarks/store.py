@@ -41,7 +41,7 @@ import sqlalchemy as sa
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from provenance import provenance
 
-from longthink.events import EventBus
+from longthink.events import CandidateGenerated, EventBus
 from longthink.llm import SamplingParams
 from longthink.search import Problem, SearchContext
 from longthink.store import MemoryStore, SqlStore, Store, StoreObserver
@@ -58,10 +58,10 @@ def reply(prompt: str, params: SamplingParams, i: int) -> str:
 
 
 def summary_of(i: int, text: str) -> dict[str, Any]:
-    return {"id": f"p/direct.{i}", "index": i % 8, "parent_id": None, "depth": 0, "text": text, "answer": str(i),
-            "parse_error": None, "finish_reason": "stop", "prompt_tokens": 20, "completion_tokens": 60,
-            "latency_s": 0.0, "model": "function", "prompt_hash": "0123456789abcdef", "seed": i,
-            "mean_logprob": -0.5, "partial": False}  # fmt: skip
+    return {"id": f"p/direct.{i}", "problem_id": "p", "index": i % 8, "parent_id": None, "depth": 0, "text": text,
+            "answer": str(i), "parse_error": None, "finish_reason": "stop", "prompt_tokens": 20,
+            "completion_tokens": 60, "latency_s": 0.0, "model": "function", "prompt_hash": "0123456789abcdef",
+            "seed": i, "mean_logprob": -0.5, "partial": False}  # fmt: skip
 
 
 async def sample_workload(bus: EventBus, calls: int, n: int) -> int:
@@ -77,7 +77,7 @@ async def sample_workload(bus: EventBus, calls: int, n: int) -> int:
 async def emit_workload(bus: EventBus, calls: int, n: int) -> int:
     text = reply("", SamplingParams(), 0)
     for i in range(calls * n):
-        bus.emit("candidate_generated", problem_id="p", candidate=summary_of(i, text))
+        bus.emit(CandidateGenerated(problem_id="p", candidate=summary_of(i, text)))
     return calls * n
 
 
