@@ -462,3 +462,20 @@ def test_open_store_follows_the_settings(tmp_path: Path, monkeypatch: pytest.Mon
     with pytest.raises(ConfigError, match="db_url") as err:
         open_store()
     assert "secret" not in str(err.value)
+
+
+@pytest.mark.parametrize("text", ["plain", "héllo ✓ 🙂", "a NUL \x00 here", "an escaped \\u0000", "lone \ud83d"])
+@pytest.mark.parametrize("logprob", [-1.5, 1e-7, float("nan"), float("inf")])
+def test_the_fast_event_encoding_reads_back_like_the_codec_s(text: str, logprob: float) -> None:
+    from longthink.store import codec
+    from longthink.store.records import CandidateRecord, clean
+
+    c = Candidate(id="c", problem_id="p", index=0, text=text, answer="1", parse_error=None, finish_reason="stop",
+                  prompt_tokens=1, completion_tokens=2, latency_s=0.0, model="m", prompt_hash="h",
+                  mean_logprob=logprob)  # fmt: skip
+    e = ev.CandidateGenerated(problem_id="p", candidate=c)
+    assert json.loads(codec.event_data(e)) == json.loads(codec.dumps(e.data))
+    record = clean(CandidateRecord.of("r", c))
+    assert "\x00" not in record.text
+    assert record.mean_logprob is None or record.mean_logprob == logprob
+    assert (record.mean_logprob is None) == (logprob != logprob or logprob == float("inf"))

@@ -54,6 +54,20 @@ def dumps(obj: Any) -> str:
     return _STRICT.encode(_sanitize(obj)) if "\\u0000" in text else text
 
 
+def event_data(event: Any) -> str:
+    """:func:`dumps` of a typed event's ``data`` (its own fields), serialised by pydantic in one pass: the same
+    JSON values, at a fraction of the cost (the store's hot path). pydantic writes non-finite floats as ``null``
+    already; a NUL character or a lone surrogate (which pydantic refuses) takes the general path."""
+    try:
+        text: str = event.model_dump_json(exclude=_EVENT_ENVELOPE)
+    except ValueError:  # pydantic's serialisation error (a lone surrogate)
+        return dumps(event.data)
+    return dumps(event.data) if "\\u0000" in text else text
+
+
+_EVENT_ENVELOPE = {"kind", "run_id", "seq", "ts", "step_id"}
+
+
 def loads(text: str | bytes) -> Any:
     return json.loads(text)
 

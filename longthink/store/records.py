@@ -272,6 +272,14 @@ def finite(value: float | None) -> float | None:
 def clean(record: R) -> R:
     """``record`` with NUL characters replaced and non-finite floats set to None (the same object if clean)."""
     strs, get_strs, floats, get_floats = _typed_fields(type(record))
+    if not isinstance(record, ScoreRecord | StepRecord):  # the hot path: one check of all the text, one of the floats
+        try:
+            if "\x00" not in "".join(filter(None, get_strs(record))) and math.isfinite(
+                sum(filter(None, get_floats(record)))
+            ):
+                return record
+        except (TypeError, OverflowError):  # not all text, or not all numbers: field by field below
+            pass
     changes: dict[str, Any] = {}
     for name, value in zip(strs, get_strs(record), strict=True):
         if type(value) is str and "\x00" in value:

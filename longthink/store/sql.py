@@ -24,7 +24,7 @@ import contextlib
 import operator
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TextIO, TypeVar
 
 import sqlalchemy as sa
@@ -67,10 +67,15 @@ class _BulkInsert:
     temporary staging table, then one ``INSERT ... SELECT``. Row values come from the record (or event)
     attributes named like the columns; JSON columns go through the store's codec."""
 
-    def __init__(self, table: sa.Table, dialect: sa.Dialect) -> None:
+    def __init__(
+        self, table: sa.Table, dialect: sa.Dialect, serialise: Mapping[str, Callable[[Any], str]] | None = None
+    ) -> None:
         self.columns = tuple(table.c.keys())
-        self._get = operator.attrgetter(*self.columns)
-        self._json_at = [i for i, c in enumerate(table.c) if isinstance(c.type, sa.JSON)]
+        serialise = serialise or {}
+        # a column named in ``serialise`` is written as what its function makes of the record (already JSON text)
+        self._get = operator.attrgetter(*(c if c not in serialise else "__class__" for c in self.columns))
+        self._own = [(i, serialise[c]) for i, c in enumerate(self.columns) if c in serialise]
+        self._json_at = [i for i, c in enumerate(table.c) if isinstance(c.type, sa.JSON) and c.name not in serialise]
         self.postgresql = dialect.name == "postgresql"
         q = dialect.identifier_preparer.quote
         cols, name = ", ".join(q(c) for c in self.columns), q(table.name)
@@ -88,8 +93,8 @@ class _BulkInsert:
             self.sql = (f"INSERT INTO {name} ({cols}) VALUES ({marks}) ON CONFLICT DO NOTHING",)
 
     def rows(self, records: Iterable[Any]) -> list[tuple[Any, ...]]:
-        get, json, dumps = self._get, self._json_at, codec.dumps
-        if not json:
+        get, json, own, dumps = self._get, self._json_at, self._own, codec.dumps
+        if not json and not own:
             return [get(r) for r in records]
         out: list[tuple[Any, ...]] = []
         for r in records:
@@ -97,6 +102,8 @@ class _BulkInsert:
             for i in json:
                 if values[i] is not None:
                     values[i] = dumps(values[i])
+            for i, serialise in own:
+                values[i] = serialise(r)
             out.append(tuple(values))
         return out
 
@@ -141,7 +148,8 @@ class SqlStore(UpsertByKind):
         self.engine = make_engine(self.url, busy_timeout_s=busy_timeout_s)
         self.dialect = self.engine.dialect.name
         self._insert: Callable[[sa.Table], Any] = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-        self._bulk = {t: _BulkInsert(t, self.engine.dialect) for t in (EVENTS, CANDIDATES, SCORES, TOOL_CALLS, BUDGETS)}
+        self._bulk = {t: _BulkInsert(t, self.engine.dialect) for t in (CANDIDATES, SCORES, TOOL_CALLS, BUDGETS)}
+        self._bulk[EVENTS] = _BulkInsert(EVENTS, self.engine.dialect, {"data": codec.event_data})
         # One in-memory SQLite connection is shared by every thread: take turns.
         self._guard: contextlib.AbstractContextManager[Any] = (
             threading.RLock() if is_memory(self.url) else contextlib.nullcontext()
