@@ -479,3 +479,28 @@ def test_the_fast_event_encoding_reads_back_like_the_codec_s(text: str, logprob:
     assert "\x00" not in record.text
     assert record.mean_logprob is None or record.mean_logprob == logprob
     assert (record.mean_logprob is None) == (logprob != logprob or logprob == float("inf"))
+
+
+def test_rows_written_by_another_writer_first_are_kept_once_and_the_rest_are_added(sql_url: str) -> None:
+    """The bulk path's conflict branch: a batch whose rows partly exist (a concurrent writer, or a candidate of
+    redone work) keeps the first write of each and adds the new ones, in the same transaction as the rest."""
+    from longthink.store.tables import CANDIDATES
+
+    def record(i: int, text: str) -> CandidateRecord:
+        c = Candidate(id=f"c{i}", problem_id="p", index=i, text=text, answer=str(i), parse_error=None,
+                      finish_reason="stop", prompt_tokens=1, completion_tokens=2, latency_s=0.0, model="m",
+                      prompt_hash="h")  # fmt: skip
+        return CandidateRecord.of("r1", c, created_at=1.0)
+
+    store = SqlStore(sql_url)
+    try:
+        store.apply([ev.RunStarted(request="q").model_copy(update={"run_id": "r1", "seq": 1, "ts": 1.0})])
+        with store._begin() as conn:
+            store._bulk[CANDIDATES](conn, [record(0, "first"), record(1, "first")])
+        with store._begin() as conn:
+            store._bulk[CANDIDATES](conn, [record(1, "second"), record(2, "second")])
+        with store._connect() as conn:
+            rows = conn.execute(sa.select(CANDIDATES.c.id, CANDIDATES.c.text).order_by(CANDIDATES.c.id)).all()
+        assert [tuple(r) for r in rows] == [("c0", "first"), ("c1", "first"), ("c2", "second")]
+    finally:
+        store.close()

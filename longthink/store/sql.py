@@ -63,8 +63,9 @@ from longthink.store.tables import BUDGETS, CANDIDATES, EVENTS, PLANS, RUNS, SCO
 
 class _BulkInsert:
     """``INSERT ... ON CONFLICT DO NOTHING`` of many rows by the driver's fastest path (the hot path of the
-    observer: events and candidates): ``executemany`` of tuples on SQLite; on PostgreSQL ``COPY`` into a
-    temporary staging table, then one ``INSERT ... SELECT``. Row values come from the record (or event)
+    observer: events and candidates): ``executemany`` of tuples on SQLite; on PostgreSQL ``COPY`` straight into
+    the table under a savepoint, and when a row exists already (a unique violation), ``COPY`` into a temporary
+    staging table, then one ``INSERT ... SELECT ... ON CONFLICT DO NOTHING``. Row values come from the record (or event)
     attributes named like the columns; JSON columns go through the store's codec."""
 
     def __init__(
@@ -83,6 +84,7 @@ class _BulkInsert:
         if self.postgresql:
             stage = q(f"_lt_stage_{table.name}")
             self.sql = (
+                f"COPY {name} ({cols}) FROM STDIN",
                 f"CREATE TEMP TABLE IF NOT EXISTS {stage} (LIKE {name}) ON COMMIT DELETE ROWS",
                 f"COPY {stage} ({cols}) FROM STDIN",
                 f"INSERT INTO {name} ({cols}) SELECT {cols} FROM {stage} ON CONFLICT DO NOTHING",
@@ -114,8 +116,22 @@ class _BulkInsert:
         if not self.postgresql:
             conn.exec_driver_sql(self.sql[0], rows)
             return
-        create, copy, insert, clear = self.sql
+        import psycopg
+
+        direct, create, copy, insert, clear = self.sql
         with conn.connection.driver_connection.cursor() as cur:  # type: ignore[union-attr]
+            # Straight into the table under a savepoint: the rows are new unless another writer or a redone piece
+            # of work wrote them first, and then (a unique violation) they go through the staging table instead.
+            cur.execute("SAVEPOINT lt_copy")
+            try:
+                with cur.copy(direct) as stream:
+                    for row in rows:
+                        stream.write_row(row)
+            except psycopg.errors.UniqueViolation:
+                cur.execute("ROLLBACK TO SAVEPOINT lt_copy")
+            else:
+                cur.execute("RELEASE SAVEPOINT lt_copy")
+                return
             cur.execute(create)
             with cur.copy(copy) as stream:
                 for row in rows:
