@@ -5,10 +5,14 @@
 
 Measured on this machine (2 shared CPU cores), each the median of ``--repeats`` repetitions:
 
-- ``agent``: CPU seconds of whole agent runs in this process (``longthink.testing.arithmetic_llm``, no store, an
-  in-memory checkpointer), at two widths — ``cot`` (one candidate per step) and ``self_consistency`` with
-  ``--wide-n`` candidates per step — fitted as ``per_run + per_candidate * candidates``: the orchestration
-  (LangGraph, planning, parsing, scoring, budget, events) a worker spends besides waiting for the model.
+- ``agent``: the orchestration (LangGraph, planning, parsing, scoring, budget, events) a worker spends besides
+  waiting for the model, as ``per_run + per_candidate * candidates``. ``per_candidate`` is the CPU time of a
+  search's sampling per candidate (``SearchContext.sample`` with the instant test backend, n=8 per call, ~290
+  characters a candidate: parsing, the candidate's record and its events); ``per_run`` is what a whole agent run
+  (``longthink.testing.arithmetic_llm``, ``cot``, no store, an in-memory checkpointer) costs beyond its candidates.
+  (Fitting both from two widths of agent runs does not work: ``self_consistency`` with ``--wide-n`` samples makes
+  fewer model requests than ``cot`` per candidate, and the difference drowns in the per-request cost; both runs are
+  recorded as a cross-check.)
 - ``postgresql``: writing a search's events (``SearchContext.sample`` with the instant test backend, n=8 per call) to
   the real server with ``SqlStore.apply`` in batches of 2048: the writer's CPU (this process), the server's CPU (every
   ``postgres`` process's user+system time from ``/proc``) and the write-ahead log it produced
@@ -105,7 +109,13 @@ def measure_agent(cfg: Config) -> dict[str, Any]:
         wide.append(_agent_cpu("self_consistency", {"n": cfg.wide_n}, cfg.agent_runs))
     cpu_n, cand_n, ev_n = (statistics.median(x[i] for x in narrow) for i in range(3))
     cpu_w, cand_w, ev_w = (statistics.median(x[i] for x in wide) for i in range(3))
-    per_candidate = max(cpu_w - cpu_n, 0.0) / max(cand_w - cand_n, 1e-9)
+    sampled = []
+    asyncio.run(_search_events(10, 8))  # imports and first-use caches
+    for _ in range(cfg.repeats):
+        c0 = time.process_time()
+        events = asyncio.run(_search_events(cfg.pg_calls, 8))
+        sampled.append((time.process_time() - c0) / sum(e.kind == "candidate_generated" for e in events))
+    per_candidate = statistics.median(sampled)
     per_run = max(cpu_n - per_candidate * cand_n, 0.0)
     return {
         "cot": {"cpu_s_per_run": round(cpu_n, 5), "candidates_per_run": cand_n, "events_per_run": ev_n},
