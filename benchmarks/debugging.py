@@ -212,7 +212,7 @@ def without_docstring(source: str, function: str) -> tuple[str, str]:
 
 def debug_input(m: Mutant) -> DebugInput:
     source, _ = without_docstring(m.source, m.entry_point)
-    return DebugInput(source, m.tests, MODULE, "", "", f"{MODULE}.py", "test_solution.py")
+    return DebugInput.single(source, m.tests, MODULE, tests_name="test_solution.py")
 
 
 def patch_problem(m: Mutant, s: Settings) -> Problem:

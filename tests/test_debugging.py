@@ -152,7 +152,7 @@ async def test_test_scorer_on_hand_made_good_half_and_bad_patches() -> None:
     scores = await scorer.score(Problem("p", ()), [candidate(t, i) for i, t in enumerate(texts)])
     values = [s.value for s in scores]
     assert values[0] == 1.0 and scorer.reports["c0"].all_passed  # the real fix passes every test
-    assert values[1] == pytest.approx(2 / 3) and "FAILED test_mean" in scores[1].rationale
+    assert values[1] == pytest.approx(2 / 3) and "FAILED test_stats.py::test_mean" in scores[1].rationale
     assert values[2] == pytest.approx(1 / 3)  # only the untouched spread() test passes
     assert values[3] == 0.0 and scores[3].rationale.startswith("failed candidate")
     assert values[4] == 0.0 and "does not parse" in scores[4].rationale
@@ -173,8 +173,8 @@ def test_a_reply_is_read_once_into_a_patch() -> None:
 async def test_the_test_scorer_uses_the_payload_and_a_failed_reading_as_is() -> None:
     inp = parse_request(REQUEST)
     scorer = TestScorer(inp, Sandbox(use_bwrap=None), expected=3)
-    problem = Problem("p", (), "code", parser=PatchReader(inp.source))
-    good = PatchReader(inp.source)(GOOD, False).payload
+    problem = Problem("p", (), "code", parser=PatchReader(inp))
+    good = PatchReader(inp)(GOOD, False).payload
     # the text says nothing usable: a scorer that re-read it would fail the first and pass nothing
     trusted = dataclasses.replace(candidate("(text not read again)", 0), answer=GOOD_BODY, payload=good)
     failed = dataclasses.replace(candidate(GOOD, 1), answer=None, parse_error="the patch does not parse: x")
@@ -202,7 +202,7 @@ async def test_iterative_repair_shows_a_child_its_parents_test_output() -> None:
 
     def reply(prompt: str, params: SamplingParams, index: int) -> str:
         prompts.append(prompt)
-        return GOOD_BODY if "That fix is not right yet" in prompt and "left side is" in prompt else HALF_BODY
+        return GOOD_BODY if "That fix is not right yet" in prompt and "where 3.0 = mean" in prompt else HALF_BODY
 
     inp = parse_request(REQUEST)
     scorer = TestScorer(inp, Sandbox(use_bwrap=None), expected=3)
@@ -213,7 +213,7 @@ async def test_iterative_repair_shows_a_child_its_parents_test_output() -> None:
     children = [c for c in found.candidates if c.parent_id is not None]
     assert len(found.candidates) == 4 and len(children) == 2
     assert {c.parent_id for c in children} <= {c.id for c in found.candidates[:2]}
-    assert any("FAILED test_mean" in p for p in prompts)  # the child saw the parent's failing test
+    assert any("FAILED test_stats.py::test_mean" in p for p in prompts)  # the child saw the parent's failing test
     assert all(isinstance(c.payload, Patch) for c in found.candidates)  # every reply read once, into a patch
 
 

@@ -56,3 +56,46 @@ def test_debugging_pack_on_the_embedded_model(tmp_path: Path) -> None:
         assert patch.verified is False and patch.reason and result.status != "done"
     print(f"\ndebugging pack on the embedded model: {elapsed:.1f}s, status {result.status}, "
           f"{len(candidates)} patch candidates; patch: {patch.reason}")  # fmt: skip
+
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "domains" / "debugging" / "examples" / "shop"
+
+
+def test_cli_repo_on_the_embedded_model(tmp_path: Path) -> None:
+    """`longthink solve --domain debugging --repo` on the README's example project (a bug in shop/prices.py that the
+    tests reach through shop/cart.py): the tests run with pytest in the sandbox, the localisation names
+    parse_price from the tracebacks, every patch candidate is scored, and a fix is a diff that `git apply` takes
+    in a copy of the project, after which the project's suite passes."""
+    import json
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LONGTHINK_N_THREADS": "1", "LONGTHINK_CONFIG": str(tmp_path / "none.toml"),
+           "LONGTHINK_DB_URL": f"sqlite:///{tmp_path / 'runs.db'}"}  # fmt: skip
+    cli = Path(sys.executable).parent / "longthink"
+    argv = [str(cli), "solve", "--domain", "debugging", "--repo", str(EXAMPLE), "--json",
+            "Prices with a dollar sign crash; fix the bug"]  # fmt: skip
+    start = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=env, check=False)
+    elapsed = time.perf_counter() - start
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    steps = result["steps"]
+    assert steps["reproduce"]["answer"] == "1/7 tests pass"
+    assert steps["localise"]["data"]["suspects"][0] == "shop/prices.py::parse_price"
+    patch = steps["patch"]
+    print(f"\n--repo on the embedded model: {elapsed:.1f}s, status {result['status']}; patch: {patch['reason']}")
+    if not steps["validate"]["verified"]:  # a clear failure, with what was tried
+        assert result["status"] != "done" and patch["reason"]
+        return
+    assert patch["data"]["files"] == ["shop/prices.py"] and result["status"] == "done"
+    project = tmp_path / "shop"
+    shutil.copytree(EXAMPLE, project)
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    (tmp_path / "fix.diff").write_text(patch["data"]["diff"])
+    subprocess.run(["git", "apply", str(tmp_path / "fix.diff")], cwd=project, check=True)
+    suite = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(project / "tests")],
+                           cwd=project, capture_output=True, text=True, check=False)  # fmt: skip
+    assert suite.returncode == 0, suite.stdout[-1500:]

@@ -1,129 +1,219 @@
-"""Running a module's tests in the sandbox: :func:`run_tests` runs a module's source against tests (``test_*``
-functions or ``unittest.TestCase`` classes) in a :class:`~longthink.tools.sandbox.Sandbox` and reports each test's
-outcome (the reward of the debugging pack is the share that pass); :class:`RunTestsTool` wraps it as a tool.
+"""Running tests in the sandbox with real pytest: :func:`run_project` runs a project's tests (every test, or the
+selected node ids) and :func:`run_tests` a module's source against one test file; both report each test's
+outcome from pytest's own hooks (the reward of the debugging pack is the share that pass). :class:`RunTestsTool`
+wraps :func:`run_tests` as a tool.
+
+pytest and the packages it imports (:func:`pytest_libraries`, found from pytest's installed metadata) are bound
+read-only into the sandbox; nothing else of the host's environment is importable there. The runner
+(:data:`RUNNER`) is a small pytest plugin of our own: it writes one JSON line per test (its node id, outcome and
+pytest's short traceback), one per collection error, the number of collected tests and pytest's exit status,
+each after a random marker on a copy of the real stdout (pytest captures the test's own output). The terminal
+reporter is unregistered (its options stay known to a project's ``addopts``), so pytest's report never crowds the
+marked lines out of the output cap. Each test runs
+under a per-test alarm and with ``random.seed(0)``; setting up, running and tearing down a test each get the
+per-test time.
+
+A report says why no test could be judged (:attr:`TestReport.error`, with :attr:`TestReport.error_kind`):
+``"collection"`` (a test file does not import or parse), ``"no_tests"`` (nothing collected), ``"usage"`` (pytest
+refused its arguments or configuration), ``"crash"``, ``"timeout"`` or ``"killed"``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from longthink.errors import ConfigError
 from longthink.tools.base import ToolResult
 
 if TYPE_CHECKING:  # imported when used: the sandbox module re-exports this one's names
     from longthink.tools.sandbox import Sandbox, SandboxResult
 
+RUNNER_NAME = "_longthink_pytest.py"
 RUNNER = r'''
-"""Runs the tests in the sandbox: each test's outcome as one JSON line after a marker, flushed at once."""
-import ast, json, linecache, random, signal, sys, traceback, types, unittest
+"""Runs pytest in the work directory: each test's outcome as one JSON line after a marker, flushed at once."""
+import json, os, random, signal, sys
 
-MARK, TEST_FILE, MODULE, PER_TEST = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
-sys.path.insert(0, ".")
+MARK, PER_TEST, ARGS = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+OUT = os.fdopen(os.dup(1), "w")  # pytest captures fd 1 while a test runs: this copy is the report's
+os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+HERE = os.getcwd()
+sys.path.insert(0, HERE)  # the project's packages import as they do from its root
+if os.path.isdir("src"):
+    sys.path.insert(1, os.path.join(HERE, "src"))
+import pytest
 
 
-def report(name, passed, message=""):
-    sys.stdout.write(MARK + json.dumps({"test": name, "passed": passed, "message": message[-1500:]}) + "\n")
-    sys.stdout.flush()
-
-
-class TestTimeout(BaseException):
-    pass
+def emit(**row):
+    OUT.write(MARK + json.dumps(row) + "\n")
+    OUT.flush()
 
 
 def on_alarm(signum, frame):
-    raise TestTimeout(f"test took longer than {PER_TEST:g} s")
+    pytest.fail(f"test took longer than {PER_TEST:g} s", pytrace=False)
 
 
 signal.signal(signal.SIGALRM, on_alarm)
 
 
-def explain_assert(exc):
-    """For a bare ``assert left <op> right``: the values of both sides (what pytest would show), from evaluating
-    them again (a side with side effects, such as a random draw, shows its second value)."""
-    try:
-        frame = exc.__traceback__
-        while frame.tb_next is not None:
-            frame = frame.tb_next
-        line = linecache.getline(frame.tb_frame.f_code.co_filename, frame.tb_lineno).strip()
-        node = ast.parse(line).body[0]
-        if not isinstance(node, ast.Assert) or not isinstance(node.test, ast.Compare) or len(node.test.ops) != 1:
-            return ""
-        scope = (frame.tb_frame.f_globals, frame.tb_frame.f_locals)
-        left = eval(compile(ast.Expression(node.test.left), "<assert>", "eval"), *scope)
-        right = eval(compile(ast.Expression(node.test.comparators[0]), "<assert>", "eval"), *scope)
-        return f"  where the left side is {left!r:.300} and the right side is {right!r:.300}\n"
-    except BaseException:
-        return ""
-
-
-def run(name, fn):
-    random.seed(0)  # tests that draw random inputs give the same report on every run
+def timed():
     signal.setitimer(signal.ITIMER_REAL, PER_TEST)
     try:
-        fn()
-    except (Exception, TestTimeout) as exc:
+        return (yield)
+    finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.endswith("_runner.py")]
-        detail = explain_assert(exc) if isinstance(exc, AssertionError) and not str(exc) else ""
-        text = "".join(traceback.format_list(frames[-3:])) + "".join(traceback.format_exception_only(type(exc), exc))
-        report(name, False, text + detail)
-    else:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        report(name, True)
 
 
-source = open(TEST_FILE).read()
-try:
-    tree = ast.parse(source, TEST_FILE)
-except SyntaxError as exc:
-    report("<collect>", False, f"SyntaxError in {TEST_FILE}: {exc}")
-    sys.exit(2)
-namespace = {"__name__": "__tests__", "__file__": TEST_FILE}
-random.seed(0)
-try:
-    signal.setitimer(signal.ITIMER_REAL, PER_TEST)
-    exec(compile(tree, TEST_FILE, "exec"), namespace)
-    signal.setitimer(signal.ITIMER_REAL, 0)
-except (Exception, TestTimeout) as exc:
-    signal.setitimer(signal.ITIMER_REAL, 0)
-    report("<collect>", False, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-4:]))
-    sys.exit(2)
-found = 0
-for key, value in list(namespace.items()):
-    if key.startswith("test") and isinstance(value, types.FunctionType):
-        found += 1
-        run(key, value)
-    elif isinstance(value, type) and issubclass(value, unittest.TestCase):
-        for case in unittest.defaultTestLoader.loadTestsFromTestCase(value):
-            found += 1
-            def call(case=case):
-                outcome = unittest.TestResult()
-                case.run(outcome)
-                problems = outcome.failures + outcome.errors
-                if problems:
-                    raise AssertionError(problems[0][1])
-            run(case.id().split(".", 1)[-1], call)
-if not found:
-    report("<collect>", False, f"no test functions (test_*) or TestCase classes found in {TEST_FILE}")
+class Reporter:
+    def __init__(self):
+        self.rows = {}
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_configure(self, config):
+        config.option.tbstyle = "short"  # failures as pytest's short tracebacks
+        terminal = config.pluginmanager.getplugin("terminalreporter")
+        if terminal is not None:  # its options stay known (a project's addopts may use them); it prints nothing
+            config.pluginmanager.unregister(terminal)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_setup(self, item):
+        random.seed(0)  # tests that draw random inputs give the same report on every run
+        return (yield from timed())
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item):
+        return (yield from timed())
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(self, item, nextitem):
+        return (yield from timed())
+
+    def pytest_runtest_logreport(self, report):
+        row = self.rows.setdefault(report.nodeid, {"outcome": "passed", "message": ""})
+        xfail = hasattr(report, "wasxfail")
+        if report.failed and row["outcome"] != "failed":
+            where = "" if report.when == "call" else f"error in {report.when}:\n"
+            row.update(outcome="failed", message=where + report.longreprtext)
+        elif report.skipped and row["outcome"] == "passed":
+            row.update(outcome="xfailed" if xfail else "skipped", message=str(report.longrepr)[-300:])
+        elif report.passed and report.when == "call" and xfail:
+            row["outcome"] = "xpassed"
+
+    def pytest_runtest_logfinish(self, nodeid, location):
+        row = self.rows.pop(nodeid, {"outcome": "failed", "message": "no report"})
+        emit(test=nodeid, outcome=row["outcome"], message=row["message"][-2500:])
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            emit(collect=report.nodeid or ".", message=report.longreprtext[-2500:])
+
+    def pytest_collection_finish(self, session):
+        emit(collected=len(session.items))
+
+    def pytest_sessionfinish(self, session, exitstatus):
+        emit(exit=int(exitstatus))
+
+
+# tmp_path lives in the work directory: the fallback's /tmp is the host's, shared by runs of other sandbox users
+args = ["-p", "no:cacheprovider", "--rootdir", HERE, "--confcutdir", HERE,
+        "--basetemp", os.path.join(HERE, ".pytest-tmp"), *ARGS]
+sys.exit(pytest.main(args, plugins=[Reporter()]))
 '''
+
+REPORT_CHARS = 2_000_000
+"""The output cap of a test run (at least): one line per test, so a suite of thousands of tests fits."""
+ErrorKind = Literal["collection", "no_tests", "usage", "crash", "timeout", "killed"]
+Outcome = Literal["passed", "failed", "skipped", "xfailed", "xpassed"]
+
+
+@cache
+def pytest_libraries() -> tuple[Path, ...]:
+    """Where pytest and every package it needs are installed (a package's folder or a module's file each): what
+    the sandbox binds read-only so that tests run with real pytest. Found from the installed distributions'
+    metadata (pytest's requirements, followed), so a new pytest that needs another package still works."""
+    from importlib import metadata
+
+    try:
+        from packaging.requirements import Requirement  # one of pytest's own requirements
+    except ImportError:
+        raise ConfigError("pytest is not installed: the debugging pack runs tests with it (pip install pytest)",
+                          field="pytest") from None  # fmt: skip
+    found: dict[str, Path] = {}
+    todo, seen = ["pytest"], set()
+    while todo:
+        name = re.sub(r"[-_.]+", "-", todo.pop()).lower()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            if name == "pytest":
+                raise ConfigError("pytest is not installed: the debugging pack runs tests with it (pip install pytest)",
+                                  field="pytest") from None  # fmt: skip
+            continue
+        for req in dist.requires or []:
+            parsed = Requirement(req)
+            if parsed.marker is None or parsed.marker.evaluate({"extra": ""}):
+                todo.append(parsed.name)
+        for top in {f.parts[0] for f in dist.files or () if len(f.parts) >= 1}:
+            if top.endswith((".dist-info", ".egg-info", ".pth", ".data")) or top in ("..", "__pycache__", "bin"):
+                continue
+            path = Path(str(dist.locate_file(top)))
+            if path.is_dir() or (path.suffix == ".py" and path.is_file()):
+                found[path.name] = path
+    return tuple(found[k] for k in sorted(found))
+
+
+@cache
+def sandbox_libraries() -> tuple[Path, ...]:
+    """:func:`pytest_libraries` as the sandbox user can read them: where they are installed when that user can
+    (always unless the host runs as root and the environment lies in a private folder such as ``/root``), else a
+    copy made once per process in a fresh temporary folder that everyone may read."""
+    from longthink.tools.sandbox import readable_by_sandbox
+
+    libs = pytest_libraries()
+    if all(readable_by_sandbox(p) for p in libs):
+        return libs
+    root = Path(tempfile.mkdtemp(prefix="longthink-pytest-"))
+    for lib in libs:
+        if lib.is_dir():
+            shutil.copytree(lib, root / lib.name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(lib, root / lib.name)
+    for path in [root, *root.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return tuple(root / lib.name for lib in libs)
 
 
 @dataclass(frozen=True, slots=True)
 class TestOutcome:
+    """One test, by its pytest node id. ``passed`` means it did not fail (skipped and expected failures do not
+    fail, as pytest's exit status says); ``outcome`` says which."""
+
     __test__ = False  # not a pytest class
 
     name: str
     passed: bool
     message: str = ""
+    outcome: Outcome = "passed"
 
 
 @dataclass(frozen=True, slots=True)
 class TestReport:
-    """Each test's outcome, and the sandbox run. ``error`` says why no test could run (syntax error, crash)."""
+    """Each test's outcome, and the sandbox run. ``error`` says why no test could be judged (see the module
+    docstring; ``error_kind`` names the case); ``collected`` is how many tests pytest collected (None when it did
+    not get that far)."""
 
     __test__ = False  # not a pytest class
 
@@ -131,10 +221,13 @@ class TestReport:
     run: SandboxResult
     error: str | None = None
     expected: int = 0
+    error_kind: ErrorKind | None = None
+    collected: int | None = None
+    collect_errors: tuple[tuple[str, str], ...] = field(default=())
 
     @property
     def total(self) -> int:
-        return max(len([o for o in self.outcomes if o.name != "<collect>"]), self.expected)
+        return max(len(self.outcomes), self.expected)
 
     @property
     def passed(self) -> int:
@@ -152,16 +245,20 @@ class TestReport:
         return [o for o in self.outcomes if not o.passed]
 
     def summary(self, max_chars: int = 1500, max_failures: int = 3) -> str:
-        """A short text for prompts and reports: the count, then the first failures' messages (without the
-        ``^^^`` marker lines)."""
+        """A short text for prompts and reports: the count, then the first failures' short tracebacks (without
+        the ``^^^`` marker lines)."""
         head = f"{self.passed}/{self.total} tests passed"
+        skipped = sum(1 for o in self.outcomes if o.outcome in ("skipped", "xfailed"))
+        if skipped:
+            head += f" ({skipped} skipped or expected to fail)"
         if self.error:
             head += f"; {self.error}"
-        failures = self.failures()
         lines = [head]
+        for where, message in self.collect_errors[:max_failures]:
+            lines.append(f"ERROR collecting {where}:\n" + _tail(message, 14))
+        failures = self.failures()
         for o in failures[:max_failures]:
-            kept = [line for line in o.message.strip().splitlines() if line.strip(" ^~")]
-            lines.append(f"FAILED {o.name}: " + "\n".join(kept))
+            lines.append(f"FAILED {o.name}:\n" + _tail(o.message, 12))
         if len(failures) > max_failures:
             lines.append(f"... and {len(failures) - max_failures} more failing")
         text = "\n".join(lines)
@@ -171,13 +268,110 @@ class TestReport:
         return {
             "passed": self.passed,
             "total": self.total,
+            "collected": self.collected,
             "error": self.error,
-            "tests": [{"name": o.name, "passed": o.passed, "message": o.message} for o in self.outcomes],
+            "error_kind": self.error_kind,
+            "tests": [
+                {"name": o.name, "passed": o.passed, "outcome": o.outcome, "message": o.message} for o in self.outcomes
+            ],
+            "collect_errors": [{"where": w, "message": m} for w, m in self.collect_errors],
             "timed_out": self.run.timed_out,
             "killed_by": self.run.killed_by,
             "sandboxed_by": self.run.sandboxed_by,
             "duration_s": round(self.run.duration_s, 3),
         }
+
+
+def _tail(message: str, lines: int) -> str:
+    kept = [line for line in message.strip().splitlines() if line.strip(" ^~")]
+    return "\n".join(kept[-lines:])
+
+
+async def run_project(
+    sandbox: Sandbox,
+    files: Mapping[str, str],
+    *,
+    select: Sequence[str] = (),
+    per_test_s: float = 3.0,
+    expected: int = 0,
+) -> TestReport:
+    """Run pytest over ``files`` (path -> text: the code, its tests, ``conftest.py``, pytest's configuration) in
+    the sandbox: the tests named by ``select`` (pytest node ids or test files), or every test pytest finds. A
+    test that is not reached (the run crashed or timed out) counts as failed when ``expected`` says how many
+    there are."""
+    for name in files:
+        if name == RUNNER_NAME or name.startswith(("/", "-")) or ".." in Path(name).parts:
+            raise ValueError(f"bad file name for a test run: {name!r}")
+    for node in select:
+        if node.startswith("-"):
+            raise ValueError(f"a selected test must be a node id, not an option: {node!r}")
+    mark = f"@@{secrets.token_hex(8)}@@"
+    limits = replace(sandbox.limits, output_chars=max(sandbox.limits.output_chars, REPORT_CHARS))
+    result = await sandbox.run({**files, RUNNER_NAME: RUNNER}, RUNNER_NAME, [mark, f"{per_test_s:g}", *select],
+                               limits=limits, libraries=sandbox_libraries())  # fmt: skip
+    return read_report(result, mark, expected, sandbox.limits.wall_s)
+
+
+def read_report(result: SandboxResult, mark: str, expected: int = 0, wall_s: float = 0.0) -> TestReport:
+    """The :class:`TestReport` of a run of :data:`RUNNER` (its marked lines in ``result.stdout``)."""
+    outcomes: list[TestOutcome] = []
+    collect_errors: list[tuple[str, str]] = []
+    collected: int | None = None
+    exit_status: int | None = None
+    for line in result.stdout.splitlines():
+        at = line.find(mark)
+        if at < 0:
+            continue
+        try:
+            row = json.loads(line[at + len(mark) :])
+        except ValueError:
+            continue
+        if not isinstance(row, dict):
+            continue
+        if "test" in row:
+            outcome = str(row.get("outcome", "failed"))
+            kind: Outcome = outcome if outcome in ("passed", "failed", "skipped", "xfailed", "xpassed") else "failed"  # type: ignore[assignment]
+            outcomes.append(TestOutcome(str(row["test"]), kind != "failed", str(row.get("message", "")), kind))
+        elif "collect" in row:
+            collect_errors.append((str(row["collect"]), str(row.get("message", ""))))
+        elif "collected" in row and isinstance(row["collected"], int):
+            collected = row["collected"]
+        elif "exit" in row and isinstance(row["exit"], int):
+            exit_status = row["exit"]
+    error, error_kind = _why(result, outcomes, collect_errors, collected, exit_status, wall_s)
+    return TestReport(tuple(outcomes), result, error, expected, error_kind, collected, tuple(collect_errors))
+
+
+def _why(
+    result: SandboxResult,
+    outcomes: list[TestOutcome],
+    collect_errors: list[tuple[str, str]],
+    collected: int | None,
+    exit_status: int | None,
+    wall_s: float,
+) -> tuple[str | None, ErrorKind | None]:
+    """Why the run judged no test, or not every test: (message, kind), or (None, None)."""
+    if collect_errors:
+        where, message = collect_errors[0]
+        last = next((ln.strip().removeprefix("E").strip() for ln in reversed(message.splitlines()) if ln.strip()), "")
+        more = f" (and {len(collect_errors) - 1} more)" if len(collect_errors) > 1 else ""
+        return f"collection error in {where}{more}: {last[:300]}", "collection"
+    if result.timed_out:
+        return f"the test run timed out after {wall_s:g} s", "timeout"
+    if result.killed_by:
+        return f"the test run was killed ({result.killed_by})", "killed"
+    if exit_status == 5 or (collected == 0 and not outcomes):
+        return "no tests collected: pytest found no test functions (test_*) or test classes", "no_tests"
+    if exit_status in (3, 4) or (collected is None and exit_status is None and not outcomes):
+        tail = result.stderr.strip()[-300:] or result.stdout.strip()[-300:]
+        what = "pytest could not start" if exit_status is None else "pytest refused to run"
+        return f"{what} (exit {result.exit_code if exit_status is None else exit_status}): {tail}", "usage"
+    if exit_status is None and result.truncated:
+        return f"the test run's report was cut at the output cap after {len(outcomes)} tests", "crash"
+    if exit_status is None:
+        return f"the test run crashed (exit {result.exit_code}) after {len(outcomes)} tests: " \
+               f"{result.stderr.strip()[-300:]}", "crash"  # fmt: skip
+    return None, None
 
 
 async def run_tests(
@@ -188,40 +382,19 @@ async def run_tests(
     module: str = "solution",
     per_test_s: float = 3.0,
     expected: int = 0,
+    tests_name: str = "test_module.py",
 ) -> TestReport:
-    """Run ``tests`` (``test_*`` functions or ``unittest.TestCase`` classes, which import ``module``) against
-    ``source`` saved as ``module.py``. A test that is not reached (the run crashed or timed out) counts as
-    failed when ``expected`` says how many there are."""
+    """Run ``tests`` (one test file that imports ``module``, saved as ``tests_name``) against ``source`` saved as
+    ``module.py``, with pytest (see :func:`run_project`)."""
     if not module.isidentifier():
         raise ValueError(f"module name must be an identifier, got {module!r}")
-    mark = f"@@{secrets.token_hex(8)}@@"
-    files = {f"{module}.py": source, "test_module.py": tests, "_runner.py": RUNNER}
-    result = await sandbox.run(files, "_runner.py", [mark, "test_module.py", module, f"{per_test_s:g}"])
-    outcomes: list[TestOutcome] = []
-    for line in result.stdout.splitlines():
-        if not line.startswith(mark):
-            continue
-        try:
-            row = json.loads(line[len(mark) :])
-            outcomes.append(TestOutcome(str(row["test"]), bool(row["passed"]), str(row.get("message", ""))))
-        except (ValueError, KeyError, TypeError):
-            continue
-    error: str | None = None
-    collect = next((o for o in outcomes if o.name == "<collect>"), None)
-    if collect is not None:
-        error = collect.message.strip().splitlines()[-1] if collect.message.strip() else "tests could not be collected"
-    elif result.timed_out:
-        error = f"the test run timed out after {sandbox.limits.wall_s:g} s"
-    elif result.killed_by:
-        error = f"the test run was killed ({result.killed_by})"
-    elif not outcomes:
-        error = f"no test results (exit {result.exit_code}): {result.stderr.strip()[-300:]}"
-    return TestReport(tuple(outcomes), result, error, expected)
+    files = {f"{module}.py": source, tests_name: tests}
+    return await run_project(sandbox, files, per_test_s=per_test_s, expected=expected)
 
 
 class RunTestsArgs(BaseModel):
     source: str = Field(description="the Python module under test")
-    tests: str = Field(description="test functions (test_*) or unittest.TestCase classes importing the module")
+    tests: str = Field(description="a pytest test file (test_* functions, Test* or unittest.TestCase classes)")
     module: str = Field("solution", description="the module's import name", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -231,7 +404,7 @@ class RunTestsTool:
 
     sandbox: Sandbox | None = None
     name: str = "run_tests"
-    description: str = "run Python tests against a module's source in an isolated sandbox; reports each test"
+    description: str = "run pytest tests against a module's source in an isolated sandbox; reports each test"
     args_model: type[BaseModel] = RunTestsArgs
     _lazy: list[Sandbox] = field(default_factory=list, repr=False)
 

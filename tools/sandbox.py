@@ -12,12 +12,14 @@ namespaces (``--unshare-all``: no network, its own PIDs, IPC and hostname; ``--d
 bind of ``/usr`` and the interpreter's prefix, and nothing of the host writable: the work directory, ``/tmp`` and
 ``/dev/shm`` are private tmpfs mounts of ``disk_mb`` each (the files are copied in; a run that fills one gets
 ``ENOSPC``, never the host's disk or memory), and the root and ``/dev`` are read-only. No host path appears inside
-(``/proc/self/mountinfo`` shows none but the interpreter's). Without bwrap the resource limits still apply but the
+(``/proc/self/mountinfo`` shows none but the interpreter's and those of the read-only libraries a run
+may import, such as pytest's). Without bwrap the resource limits still apply but the
 network and the file system are not isolated: a warning says so, and every result's ``sandboxed_by`` names the
 mechanism (``"bwrap"`` or ``"rlimits"``).
 
-:func:`run_tests` (in :mod:`longthink.tools.run_tests`, re-exported here) runs a module's source against tests in
-the sandbox and reports each test's outcome; :class:`RunTestsTool` wraps it as a :class:`Tool`.
+:func:`run_project` and :func:`run_tests` (in :mod:`longthink.tools.run_tests`, re-exported here) run tests with
+real pytest in the sandbox (pytest is one of the read-only ``libraries`` a run may import) and report each test's
+outcome; :class:`RunTestsTool` wraps them as a :class:`Tool`.
 """
 
 from __future__ import annotations
@@ -53,6 +55,17 @@ serves where these ids cannot be used."""
 _uid_counter = itertools.count(random.randrange(len(UID_POOL)))
 WORKDIR = "/work"
 """Where the work directory appears inside a bwrap sandbox."""
+LIBDIR = "/opt/sandbox-lib"
+"""Where the libraries a run may import (:meth:`Sandbox.run`'s ``libraries``) appear inside a bwrap sandbox, each
+bound read-only under its own name."""
+BOOTSTRAP = (
+    "import runpy, sys\n"
+    "sys.path.insert(0, sys.argv[1])\n"
+    "sys.argv = sys.argv[2:]\n"
+    "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+)
+"""The ``-c`` program that starts ``main`` with the library directory on ``sys.path`` (``-I`` ignores
+``PYTHONPATH``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +114,12 @@ def _bwrap_options() -> frozenset[str]:
     return frozenset(word for word in (done.stdout + done.stderr).split() if word.startswith("--"))
 
 
-def _bwrap_base(interpreter: Path, files: Sequence[tuple[int, str]], disk_mb: int) -> list[str]:
+def _bwrap_base(
+    interpreter: Path, files: Sequence[tuple[int, str]], disk_mb: int, libraries: Sequence[Path] = ()
+) -> list[str]:
     """The bwrap command line up to the program: ``files`` are (open file descriptor, name) pairs copied into the
-    work directory (the descriptors must be passed to the child)."""
+    work directory (the descriptors must be passed to the child); ``libraries`` are bound read-only under
+    :data:`LIBDIR`, each by its name."""
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         raise FileNotFoundError("bwrap")
@@ -124,6 +140,8 @@ def _bwrap_base(interpreter: Path, files: Sequence[tuple[int, str]], disk_mb: in
         args += ["--ro-bind", str(interpreter), str(interpreter)]
     args += ["--proc", "/proc", "--dev", "/dev", *size, "--tmpfs", "/dev/shm", *size, "--tmpfs", "/tmp"]
     args += [*size, "--tmpfs", WORKDIR]
+    for lib in libraries:
+        args += ["--ro-bind", str(lib), f"{LIBDIR}/{lib.name}"]
     for fd, name in files:
         args += ["--file", str(fd), f"{WORKDIR}/{name}"]
     args += ["--remount-ro", "/dev", "--remount-ro", "/"]  # last: after every mount point is made
@@ -294,16 +312,23 @@ class Sandbox:
         args: Sequence[str] = (),
         *,
         limits: SandboxLimits | None = None,
+        libraries: Sequence[Path] = (),
     ) -> SandboxResult:
-        """Write ``files`` (name -> source) into a fresh work directory and run ``python main args`` there."""
+        """Write ``files`` (name -> source) into a fresh work directory and run ``python main args`` there.
+
+        ``libraries`` are host paths (a package's folder or a module's file, e.g. pytest's) that the run may import:
+        bound read-only inside a bwrap sandbox (nothing else of the host's environment is visible), linked from a
+        folder beside the work directory in the fallback; they must be readable by the sandbox user."""
         lim = limits or self.limits
+        libs = _check_libraries(libraries)
         async with self._slots:
             uid = _sandbox_uid()
             with tempfile.TemporaryDirectory(prefix="longthink-sbx-") as tmp:
                 host = _prepare(Path(tmp), files, uid)
+                lib_dir = LIBDIR if self.kind == "bwrap" else _link_libraries(Path(tmp), libs)
                 with contextlib.ExitStack() as opened:
                     fds = _open_all(host, files, opened) if self.kind == "bwrap" else []
-                    return await self._exec(host, fds, main, args, lim, uid)
+                    return await self._exec(host, fds, main, args, lim, uid, libs, lib_dir)
 
     async def _exec(
         self,
@@ -313,10 +338,13 @@ class Sandbox:
         args: Sequence[str],
         lim: SandboxLimits,
         uid: int | None,
+        libs: Sequence[Path] = (),
+        lib_dir: str = "",
     ) -> SandboxResult:
-        python = [str(self.interpreter), "-I", "-B", main, *args]
+        boot = ["-c", BOOTSTRAP, lib_dir] if libs else []
+        python = [str(self.interpreter), "-I", "-B", *boot, main, *args]
         if self.kind == "bwrap":  # the files are copied into the sandbox's own work directory
-            cmd, cwd, env = [*_bwrap_base(self.interpreter, fds, lim.disk_mb), *python], None, None
+            cmd, cwd, env = [*_bwrap_base(self.interpreter, fds, lim.disk_mb, libs), *python], None, None
         else:
             cmd, cwd, env = python, str(host), {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
         start = time.perf_counter()
@@ -370,6 +398,40 @@ def _open_all(host: Path, names: Mapping[str, str], stack: contextlib.ExitStack)
     return out
 
 
+def _check_libraries(libraries: Sequence[Path]) -> list[Path]:
+    """``libraries`` resolved; a clear error for one that is missing, that the sandbox user cannot read, or whose
+    name another one already takes."""
+    out: list[Path] = []
+    for lib in libraries:
+        path = Path(lib).resolve()
+        if not path.exists():
+            raise FileNotFoundError(f"sandbox library not found: {lib}")
+        if not readable_by_sandbox(path):
+            raise PermissionError(f"the sandbox user cannot read the library {path}")
+        if any(p.name == path.name for p in out):
+            raise ValueError(f"two sandbox libraries named {path.name!r}")
+        out.append(path)
+    return out
+
+
+def readable_by_sandbox(path: Path) -> bool:
+    """Whether the sandbox user can read ``path`` (a folder: list and enter it) through its parents."""
+    if os.geteuid() != 0:
+        return True
+    need = 0o005 if path.is_dir() else 0o004
+    return path.stat().st_mode & need == need and all(parent.stat().st_mode & 0o001 for parent in path.parents)
+
+
+def _link_libraries(tmp: Path, libraries: Sequence[Path]) -> str:
+    """The fallback's library folder: ``tmp/lib`` with a link to each library (outside the work directory)."""
+    lib = tmp / "lib"
+    lib.mkdir()
+    for path in libraries:
+        (lib / path.name).symlink_to(path)
+    lib.chmod(0o755)
+    return str(lib)
+
+
 def _kill_group(pid: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
@@ -392,9 +454,18 @@ def _prepare(tmp: Path, files: Mapping[str, str], uid: int | None) -> Path:
     return host
 
 
-from longthink.tools.run_tests import RUNNER, RunTestsArgs, RunTestsTool, TestOutcome, TestReport, run_tests  # noqa: E402
+from longthink.tools.run_tests import (  # noqa: E402
+    RUNNER,
+    RunTestsArgs,
+    RunTestsTool,
+    TestOutcome,
+    TestReport,
+    pytest_libraries,
+    run_project,
+    run_tests,
+)  # fmt: skip
 
 __all__ = [
     "RUNNER", "RunTestsArgs", "RunTestsTool", "Sandbox", "SandboxKind", "SandboxLimits", "SandboxResult", "TestOutcome",
-    "TestReport", "bwrap_available", "default_interpreter", "run_tests",
+    "TestReport", "bwrap_available", "default_interpreter", "pytest_libraries", "run_project", "run_tests",
 ]  # fmt: skip

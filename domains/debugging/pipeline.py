@@ -1,16 +1,21 @@
 """The debugging pack's plan and steps: reproduce -> localise -> patch -> validate -> explain.
 
-- **reproduce**: run the tests on the original code in the sandbox and record which fail (no model);
-- **localise**: name the suspect function(s): the file's functions seen in the failures' tracebacks, and, when the
-  file has several, a few cheap model votes;
+- **reproduce**: run the tests (all, or the node ids the request names) with pytest on the original code in the
+  sandbox and record which fail (no model). No test collected, a test file that does not import, or tests that
+  already pass end the run here: the later steps are skipped and nothing is sampled;
+- **localise**: name the suspect function(s). A single file: its functions seen in the failures' tracebacks and,
+  when it has several, a few cheap model votes. A project: the functions ranked across its files by
+  :mod:`~longthink.domains.debugging.localise` (stack frames, what the failing tests call), and model votes among
+  the strong ones when there are several (a pasted traceback localises the same way when there are no tests);
 - **patch**: :func:`~longthink.domains.debugging.repair.search_patch` (the refine-with-feedback strategy:
   best-of-N, then iterative repair shown the test output), every reply read once into a patch and scored by
   running the tests (the scores land in the run's trace);
-- **validate**: run the whole test file again, fresh, on the chosen patch; verified when every test passes;
+- **validate**: run the same tests again, fresh, on the chosen patch; verified when every test passes;
 - **explain**: a short explanation by the model of what was wrong and what the patch changes.
 
 :meth:`DebuggingPipeline.synthesize` answers in Markdown: the status, the test results before and after, the
-unified diff and the explanation.
+unified diff (one per changed file, with paths from the project's root: ``git apply`` takes it) and the
+explanation.
 """
 
 from __future__ import annotations
@@ -20,8 +25,16 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from longthink.domains.debugging.repair import PatchReader, RepairSettings, TestScorer, patch_prompt, search_patch
-from longthink.domains.debugging.source import BadInput, DebugInput, parse_request, unified_diff
+from longthink.domains.debugging.localise import ranked, strong
+from longthink.domains.debugging.repair import (
+    PatchReader,
+    RepairSettings,
+    TestScorer,
+    patch_prompt,
+    search_patch,
+    split_suspect,
+)  # fmt: skip
+from longthink.domains.debugging.source import BadInput, DebugInput, function_source, parse_request, project_diff
 from longthink.domains.pipeline import StepContext, StepOutput
 from longthink.errors import BudgetExceeded
 from longthink.events import ToolCalled
@@ -29,7 +42,7 @@ from longthink.llm.types import Message
 from longthink.outcome import StepOutcome
 from longthink.planners.plan import Plan, PlanStep
 from longthink.search.types import Problem
-from longthink.tools.sandbox import Sandbox, SandboxLimits, TestReport, run_tests
+from longthink.tools.sandbox import Sandbox, SandboxLimits, TestReport, run_project
 
 STEPS = ("reproduce", "localise", "patch", "validate", "explain")
 
@@ -41,6 +54,8 @@ class DebuggingPipeline:
     repair: RepairSettings = field(default_factory=RepairSettings)
     limits: SandboxLimits = field(default_factory=lambda: SandboxLimits(wall_s=20.0, cpu_s=10))
     localise_samples: int = 3
+    localise_choices: int = 4
+    """A project's model vote is among at most this many of the best-ranked suspects."""
     use_bwrap: bool | None = None
 
     def plan(self, request: str) -> Plan:
@@ -81,38 +96,90 @@ class DebuggingPipeline:
         return StepOutput(None, reason=f"unknown debugging step kind {kind!r}")
 
     # -- steps -----------------------------------------------------------------------------------------------------
+    async def _run(self, ctx: StepContext, inp: DebugInput, changed: Mapping[str, str], target: str) -> TestReport:
+        report = await run_project(self._sandbox(), {**inp.files, **changed}, select=inp.select)
+        ctx.emit(ToolCalled(call_id=f"{ctx.run_id}:run_tests:{target}", tool="run_tests",
+                            args={"target": target, "select": list(inp.select)}, ok=report.error is None,
+                            result=report.summary(), error=report.error, latency_s=report.run.duration_s))  # fmt: skip
+        return report
+
     async def _reproduce(self, ctx: StepContext, inp: DebugInput) -> StepOutput:
-        if not inp.tests:
+        if not inp.test_files:
             reason = "no tests given: the patch cannot be checked by running tests"
+            if inp.error:
+                reason += " (the reported error is used to localise the bug)"
             return StepOutput("no tests", text=inp.error, verified=False, reason=reason,
                               data={"report": None, "failure": inp.error, "total": 0}, strategy="sandbox")  # fmt: skip
-        report = await run_tests(self._sandbox(), inp.source, inp.tests, module=inp.module)
-        ctx.emit(ToolCalled(call_id=f"{ctx.run_id}:run_tests:original", tool="run_tests", args={"target": "original"},
-                            ok=report.error is None, result=report.summary(), error=report.error,
-                            latency_s=report.run.duration_s))  # fmt: skip
-        failure = report.summary(1200)
+        report = await self._run(ctx, inp, {}, "original")
+        failure = report.summary(1500)
         if inp.error:
             failure = f"{failure}\nReported error:\n{inp.error[-800:]}"
-        reproduced = not report.all_passed
-        reason = (f"reproduced: {report.passed}/{report.total} tests pass on the original code" if reproduced
-                  else "not reproduced: every test passes on the original code")  # fmt: skip
-        return StepOutput(f"{report.passed}/{report.total} tests pass", text=report.summary(), verified=reproduced,
-                          reason=reason, data={"report": report.as_dict(), "failure": failure, "total": report.total},
-                          strategy="sandbox")  # fmt: skip
+        data = {"report": report.as_dict(), "failure": failure, "total": report.total,
+                "failing": [o.name for o in report.failures()]}  # fmt: skip
+        stop = _stop_reason(report, inp)
+        if stop is not None:
+            return StepOutput(None, text=report.summary(), verified=False, reason=stop,
+                              data={**data, "stop": stop}, strategy="sandbox")  # fmt: skip
+        reason = f"reproduced: {report.passed}/{report.total} tests pass on the original code"
+        return StepOutput(f"{report.passed}/{report.total} tests pass", text=report.summary(), verified=True,
+                          reason=reason, data=data, strategy="sandbox")  # fmt: skip
 
     async def _localise(self, ctx: StepContext, inp: DebugInput) -> StepOutput:
+        if stop := ctx.input_data("reproduce").get("stop"):
+            return StepOutput(None, reason=f"skipped: {stop}", data={"stop": stop}, strategy="static")
+        repro = ctx.input_data("reproduce")
+        failure = str(repro.get("failure") or inp.error)
+        if inp.is_project:
+            return await self._localise_project(ctx, inp, failure, [str(n) for n in repro.get("failing") or []])
         names = inp.functions()
         if not names:
             return StepOutput(None, reason="the code has no functions or classes to patch")
-        failure = str(ctx.input_data("reproduce").get("failure") or inp.error)
         seen = [n for n in names if re.search(rf"\b{re.escape(n)}\b", failure)]
         if len(names) == 1:
             return StepOutput(names[0], verified=True, reason="the file has one function",
                               data={"suspects": names, "votes": {}}, strategy="static")  # fmt: skip
+        votes = await self._votes(ctx, f"```python\n{inp.source.rstrip()}\n```", failure, names)
+        ranked = [n for n, _ in votes.most_common()]
+        suspects = list(dict.fromkeys([*ranked[:1], *seen, *ranked[1:]])) or names[:1]
+        reason = f"model votes {dict(votes)}; in the tracebacks: {', '.join(seen) or 'none'}"
+        return StepOutput(", ".join(suspects), verified=True, reason=reason,
+                          data={"suspects": suspects, "votes": dict(votes)}, candidates=sum(votes.values()),
+                          strategy="vote")  # fmt: skip
+
+    async def _localise_project(
+        self, ctx: StepContext, inp: DebugInput, failure: str, failing: list[str]
+    ) -> StepOutput:
+        ranking = ranked(inp, failure, failing)
+        ranked_ = [f"{p}::{n}" for (p, n), _ in ranking]
+        if not ranked_:
+            first = [f"{p}::{n}" for p, n in inp.definitions()[:1]]
+            if not first:
+                return StepOutput(None, reason="the project's code has no functions or classes to patch")
+            return StepOutput(first[0], verified=False, reason="no evidence in the test output: the first function",
+                              data={"suspects": first, "votes": {}}, strategy="static")  # fmt: skip
+        top = [f"{p}::{n}" for p, n in strong(ranking)][: self.localise_choices]
+        if len(top) == 1:
+            why = f"the tracebacks and failing tests point to it (weight {ranking[0][1]:g}; next "
+            why += f"{ranking[1][1]:g})" if len(ranking) > 1 else "none)"
+            return StepOutput(top[0], verified=True, reason=why, data={"suspects": top, "static": ranked_,
+                              "votes": {}}, strategy="static")  # fmt: skip
+        shown = "\n\n".join(f"`{s}`:\n```python\n{_code_of(inp, s).rstrip()}\n```" for s in top)
+        names = [split_suspect(s)[1] for s in top]
+        votes = await self._votes(ctx, shown, failure, names)
+        by_name = {split_suspect(s)[1]: s for s in reversed(top)}
+        voted = [by_name[n] for n, _ in votes.most_common()]
+        final = list(dict.fromkeys([*voted[:1], *top]))
+        reason = f"static ranking {', '.join(top)}; model votes {dict(votes)}"
+        return StepOutput(", ".join(final[:3]), verified=True, reason=reason,
+                          data={"suspects": final, "votes": dict(votes), "static": ranked_},
+                          candidates=sum(votes.values()), strategy="frames+vote")  # fmt: skip
+
+    async def _votes(self, ctx: StepContext, shown: str, failure: str, names: list[str]) -> Counter[str]:
+        """A few cheap model votes for the function that holds the bug, among ``names``."""
         prompt = (
             Message.system("You locate bugs in Python code."),
             Message.user(
-                f"```python\n{inp.source.rstrip()}\n```\n\nThe tests give:\n```\n{failure.strip()[:1500]}\n```\n"
+                f"{shown}\n\nThe tests give:\n```\n{failure.strip()[:1500]}\n```\n"
                 f"Which function contains the bug? Answer with the function name only, one of: {', '.join(names)}."
             ),
         )  # fmt: skip
@@ -128,21 +195,19 @@ class DebuggingPipeline:
             )
             if hit:
                 votes[hit] += 1
-        ranked = [n for n, _ in votes.most_common()]
-        suspects = list(dict.fromkeys([*ranked[:1], *seen, *ranked[1:]])) or names[:1]
-        reason = f"model votes {dict(votes)}; in the tracebacks: {', '.join(seen) or 'none'}"
-        return StepOutput(", ".join(suspects), verified=True, reason=reason,
-                          data={"suspects": suspects, "votes": dict(votes)}, candidates=len(cands),
-                          strategy="vote")  # fmt: skip
+        return votes
 
     async def _patch(self, ctx: StepContext, inp: DebugInput) -> StepOutput:
-        if not inp.tests:
-            return StepOutput(None, reason="no tests to reward a patch with: attach a failing test", strategy="repair")
         repro = ctx.input_data("reproduce")
-        suspects = list(ctx.input_data("localise").get("suspects") or inp.functions()[:1])
+        if stop := repro.get("stop"):
+            return StepOutput(None, reason=f"skipped: {stop}", data={"stop": stop}, strategy="repair")
+        if not inp.test_files:
+            return StepOutput(None, reason="no tests to reward a patch with: attach a failing test", strategy="repair")
+        suspects_ = [str(s) for s in ctx.input_data("localise").get("suspects") or inp.functions()[:1]]
         failure = str(repro.get("failure") or inp.error)
-        problem = Problem(f"{ctx.run_id}:patch", patch_prompt(inp, suspects, failure), "code",
-                          max_tokens=self.repair.max_tokens, parser=PatchReader(inp.source))  # fmt: skip
+        prefer = tuple(p for s in suspects_ if (p := split_suspect(s)[0]))
+        problem = Problem(f"{ctx.run_id}:patch", patch_prompt(inp, suspects_, failure), "code",
+                          max_tokens=self.repair.max_tokens, parser=PatchReader(inp, prefer))  # fmt: skip
         scorer = TestScorer(inp, self._sandbox(), expected=int(repro.get("total") or 0))
         found = await search_patch(problem, ctx.search, scorer, self.repair)
         chosen = found.chosen
@@ -151,24 +216,22 @@ class DebuggingPipeline:
             return StepOutput(None, reason=f"{why} ({len(found.candidates)} candidates)",
                               candidates=len(found.candidates), strategy="best_of_n+repair")  # fmt: skip
         report = scorer.reports[chosen.id]
-        patched = scorer.patched[chosen.id]
-        diff = unified_diff(inp.source, patched, inp.code_name or f"{inp.module}.py")
+        changed = scorer.patched[chosen.id]
+        diff = project_diff(inp.files, changed)
         failed = sum(1 for c in found.candidates if c.id not in scorer.reports)
         reason = (f"best of {len(found.candidates)} candidates ({failed} failed to give a usable patch, "
                   f"{found.rounds} repair rounds): {report.passed}/{report.total} tests pass")  # fmt: skip
         return StepOutput(f"{report.passed}/{report.total} tests pass", text=diff, verified=report.all_passed,
-                          reason=reason, data={"patched": patched, "diff": diff, "candidate": chosen.id,
-                                               "score": report.pass_rate, "rounds": found.rounds},
+                          reason=reason, data={"patched": changed, "files": sorted(changed), "diff": diff,
+                                               "candidate": chosen.id, "score": report.pass_rate,
+                                               "rounds": found.rounds},
                           candidates=len(found.candidates), strategy="best_of_n+repair")  # fmt: skip
 
     async def _validate(self, ctx: StepContext, inp: DebugInput) -> StepOutput:
         patched = ctx.input_data("patch").get("patched")
-        if not isinstance(patched, str):
+        if not isinstance(patched, Mapping):
             return StepOutput(None, reason="no patch to validate", strategy="sandbox")
-        report: TestReport = await run_tests(self._sandbox(), patched, inp.tests, module=inp.module)
-        ctx.emit(ToolCalled(call_id=f"{ctx.run_id}:run_tests:patched", tool="run_tests", args={"target": "patched"},
-                            ok=report.error is None, result=report.summary(), error=report.error,
-                            latency_s=report.run.duration_s))  # fmt: skip
+        report = await self._run(ctx, inp, {str(k): str(v) for k, v in patched.items()}, "patched")
         ok = report.all_passed
         reason = "every test passes on the patched code" if ok else f"still failing: {report.summary(400)}"
         return StepOutput(f"{report.passed}/{report.total} tests pass", text=report.summary(), verified=ok,
@@ -205,6 +268,9 @@ class DebuggingPipeline:
         before = results.get("reproduce", none).answer or "not run"
         after = validate.answer or patch.answer or "not run"
         justification = "\n".join(f"- {s.id}: {results.get(s.id, none).reason}" for s in plan.steps)
+        stop = results.get("reproduce", none).data.get("stop")
+        if stop:
+            return None, f"Stopped before any patch was sampled: {stop}\n{justification}"
         if not diff:
             return None, justification
         fixed = validate.verified
@@ -221,3 +287,24 @@ class DebuggingPipeline:
 
 
 SYSTEM_EXPLAIN = "You explain bug fixes to programmers clearly and briefly."
+
+
+def _code_of(inp: DebugInput, suspect: str) -> str:
+    path, name = split_suspect(suspect)
+    return function_source(inp.files.get(path or inp.code_files[0], ""), name) or ""
+
+
+def _stop_reason(report: TestReport, inp: DebugInput) -> str | None:
+    """Why a run cannot go on to patching, or None: no test was collected, a test file does not import or parse
+    (or pytest refused its configuration), or every test already passes on the original code."""
+    selected = f" (selected: {', '.join(inp.select)})" if inp.select else ""
+    if report.error_kind == "no_tests":
+        return f"no tests collected from {', '.join(inp.test_files)}{selected}: nothing to reproduce the bug with"
+    if report.error_kind == "collection":
+        return f"{report.error}: fix the tests so that they import, then ask again"
+    if report.error_kind == "usage":
+        return f"pytest could not run the tests: {report.error}"
+    if report.all_passed:
+        return (f"the tests already pass on the original code ({report.passed}/{report.total}{selected}): "
+                "nothing fails, so there is no bug to reproduce; add a failing test")  # fmt: skip
+    return None

@@ -1,7 +1,8 @@
 """Patch search rewarded by executed tests: best-of-N sampled fixes, then iterative repair.
 
-Each reply is read once into a :class:`Patch` (:class:`PatchReader`, the patch problem's parser). The reward
-(:class:`TestScorer`) runs the tests in the sandbox on the patched file: its value is the share of tests that
+Each reply is read once into a :class:`Patch` (:class:`PatchReader`, the patch problem's parser): in a project each
+function of the reply goes to the file that defines it (:func:`patch_files`). The reward (:class:`TestScorer`) runs
+the tests with pytest in the sandbox on the project with the patched files: its value is the share of tests that
 pass; a reply without code, a patch that does not parse or that breaks the file scores 0 with the reason (a
 failed candidate, recorded in the trace like every other).
 
@@ -13,6 +14,7 @@ one batched call (a tree: every child records its parent). The best-scored candi
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import difflib
 import re
@@ -22,30 +24,93 @@ from dataclasses import dataclass, field, replace
 from pydantic import BaseModel, ConfigDict
 
 from longthink.answers import Parsed, extract_code
-from longthink.domains.debugging.source import DebugInput, apply_patch, function_source
+from longthink.domains.debugging.source import NOT_PYTHON, DebugInput, apply_patch, function_source
 from longthink.llm.types import Message
 from longthink.search.base import best_scored
 from longthink.search.context import SearchContext
 from longthink.search.feedback import RefineWithFeedback
 from longthink.search.types import Candidate, Problem, Reading, Score, StepResult
-from longthink.tools.sandbox import Sandbox, TestReport, run_tests
+from longthink.tools.sandbox import Sandbox, TestReport, run_project
 
 SYSTEM = "You are an expert Python programmer. You fix bugs with small, correct changes."
 MAX_FILE_LINES = 80
 """Files up to this size are shown whole in the patch prompt; longer ones show the suspect functions only."""
+MAX_SHOWN = 3
+"""A project's patch prompt shows at most this many suspect functions."""
+MAX_DOC_CHARS = 600
+"""A shown function's docstring goes into a project's patch prompt as text, cut to this length."""
+
+
+def split_suspect(suspect: str) -> tuple[str | None, str]:
+    """``"path::name"`` (a project's suspect) or ``"name"`` as (path or None, name)."""
+    path, sep, name = suspect.rpartition("::")
+    return (path, name) if sep else (None, suspect)
 
 
 def patch_prompt(inp: DebugInput, suspects: Sequence[str], failure: str, spec: str = "") -> tuple[Message, ...]:
-    """The prompt for a fix: the code (whole when short), ``spec`` (what the code should do, when known apart
-    from the code), what fails, and the format of the reply (the fixed function(s), whole, in one fenced
-    block)."""
-    names = [s for s in suspects if function_source(inp.source, s) is not None] or inp.functions()[:1]
+    """The prompt for a fix: the code (a short single file whole; in a project, the suspect functions with their
+    files), ``spec`` (what the code should do, when known apart from the code), what fails, and the format of the
+    reply (the fixed function(s), whole, in one fenced block). ``suspects`` are names, or ``path::name`` in a
+    project (see :func:`split_suspect`)."""
+    if inp.is_project:
+        return _project_prompt(inp, suspects, failure, spec)
+    names = [n for s in suspects if function_source(inp.source, n := split_suspect(s)[1]) is not None]
+    names = names or inp.functions()[:1]
     if len(inp.source.splitlines()) <= MAX_FILE_LINES:
         shown = inp.source
     else:
         shown = "\n\n".join(function_source(inp.source, n) or "" for n in names)
     target = ", ".join(f"`{n}`" for n in names)
     parts = [f"This Python code has a bug.\n\n```python\n{shown.rstrip()}\n```"]
+    return _finish(parts, inp, target, failure, spec)
+
+
+def _project_prompt(inp: DebugInput, suspects: Sequence[str], failure: str, spec: str) -> tuple[Message, ...]:
+    pairs = []
+    for s in suspects:
+        path, name = split_suspect(s)
+        for p in [path] if path else inp.code_files:
+            if p in inp.files and function_source(inp.files[p], name) is not None:
+                pairs.append((p, name))
+                break
+    if not pairs:
+        pairs = inp.definitions()[:1]
+    pairs = pairs[:MAX_SHOWN]
+    shown, docs = [], []
+    for path, name in pairs:
+        code, doc = split_docstring(function_source(inp.files[path], name) or "")
+        shown.append(f"From `{path}`:\n```python\n{code.rstrip()}\n```")
+        if doc:
+            docs.append(f"What `{name}` should do: {doc[:MAX_DOC_CHARS]}")
+    target = ", ".join(f"`{n}` (in `{p}`)" for p, n in pairs)
+    parts = ["This Python project has a bug. The failing tests point to this code.\n\n" + "\n\n".join(shown)]
+    spec = "\n\n".join([*docs, spec] if spec else docs)
+    return _finish(parts, inp, target, failure, spec)
+
+
+def split_docstring(code: str) -> tuple[str, str]:
+    """A function's (or class's) text without its docstring, and the docstring: a small model copies a docstring
+    shown in the code into every fix (the tokens go to the copy), so the prompt gives it as text beside the code;
+    :func:`~longthink.domains.debugging.source.apply_patch` puts the original back into a fix that leaves it out."""
+    try:
+        tree = ast.parse(code)
+    except NOT_PYTHON:
+        return code, ""
+    node = tree.body[0] if tree.body else None
+    if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) or len(node.body) < 2:
+        return code, ""
+    doc = ast.get_docstring(node, clean=False)
+    if doc is None:
+        return code, ""
+    first = node.body[0]
+    lines = code.splitlines(keepends=True)
+    if lines[first.lineno - 1][: first.col_offset].strip() or (first.end_lineno or 0) >= len(lines):
+        return code, ""  # the docstring shares its line with other code: leave it
+    rest = "".join(lines[: first.lineno - 1] + lines[first.end_lineno or first.lineno :])
+    return rest, " ".join(doc.split())
+
+
+def _finish(parts: list[str], inp: DebugInput, target: str, failure: str, spec: str) -> tuple[Message, ...]:
     if inp.description:
         parts.append(f"The user says: {inp.description}")
     if spec:
@@ -53,9 +118,13 @@ def patch_prompt(inp: DebugInput, suspects: Sequence[str], failure: str, spec: s
     if failure.strip():
         parts.append(f"Running the tests gives:\n```\n{failure.strip()}\n```")
     parts.append(
-        f"The bug is probably in {target}. Write the corrected {target} in full (you may leave out the docstring) "
-        "in one ```python code block. Keep the same name and signature. Do not write tests, examples or "
-        "explanations."
+        f"The bug is probably in {target}. Write the corrected code of that function in full (you may leave out "
+        "the docstring) in one ```python code block. Keep the same name and signature. Do not write tests, "
+        "examples or explanations."
+        if "," not in target
+        else f"The bug is probably in one of {target}. Write the corrected function(s) in full (you may leave out "
+        "the docstring) in one ```python code block. Keep the same names and signatures. Do not write tests, "
+        "examples or explanations."
     )
     return (Message.system(SYSTEM), Message.user("\n\n".join(parts)))
 
@@ -78,29 +147,81 @@ def reply_code(text: str, truncated: bool = False) -> Parsed:
 
 
 class Patch(BaseModel):
-    """A reply read as a patch: the ``code`` it gives and the file's ``source`` with it applied."""
+    """A reply read as a patch: the ``code`` it gives and the ``files`` it changes (path -> the patched text)."""
 
     model_config = ConfigDict(frozen=True)
 
     code: str
-    source: str
+    files: dict[str, str]
+
+    @property
+    def source(self) -> str:
+        """The first changed file's patched text (a single file's whole patch)."""
+        return next(iter(self.files.values()))
 
 
 @dataclass(frozen=True, slots=True)
 class PatchReader:
-    """Reads a reply into a :class:`Patch` of ``original`` (the patch problem's parser): the answer is the code;
-    a reply without code, or with a patch that does not parse or fit the file, is a failed reading."""
+    """Reads a reply into a :class:`Patch` of ``original`` (a file's text or a project), the patch problem's
+    parser: the answer is the code; a reply without code, or with a patch that does not parse or fit the code, is
+    a failed reading. In a project each function of the patch goes to the code file that defines it, the files
+    in ``prefer`` (the suspects') first."""
 
-    original: str
+    original: str | DebugInput
+    prefer: tuple[str, ...] = ()
 
     def __call__(self, text: str, truncated: bool) -> Reading:
         code = reply_code(text, truncated)
         if code.value is None:
             return Reading(None, code.error or "no code")
-        patched = apply_patch(self.original, code.value)
-        if patched.source is None:
-            return Reading(None, patched.error)
-        return Reading(code.value, None, Patch(code=code.value, source=patched.source))
+        inp = self.original if isinstance(self.original, DebugInput) else DebugInput.single(self.original, "")
+        files, error = patch_files(inp, code.value, self.prefer)
+        if files is None:
+            return Reading(None, error)
+        return Reading(code.value, None, Patch(code=code.value, files=files))
+
+
+def patch_files(inp: DebugInput, patch: str, prefer: Sequence[str] = ()) -> tuple[dict[str, str] | None, str | None]:
+    """The code files ``patch`` changes (path -> patched text), or (None, why not). One file of code takes the
+    patch as it is (:func:`apply_patch`); in a project the patch's imports and each function or class go to the
+    file that defines that name (``prefer``'s files first), functions it adds to the first file it changes."""
+    if len(inp.code_files) == 1:
+        done = apply_patch(inp.source, patch)
+        return ({inp.code_files[0]: done.source}, None) if done.source is not None else (None, done.error)
+    try:
+        tree = ast.parse(patch)
+    except NOT_PYTHON as exc:
+        return None, f"the patch does not parse: {exc}"
+    order = [p for p in dict.fromkeys([*prefer, *inp.code_files]) if p in inp.code_files]
+    owner: dict[str, str] = {}
+    for path in reversed(order):
+        for name in inp.functions(path):
+            owner[name] = path
+    lines = patch.splitlines(keepends=True)
+    imports = [ast.unparse(n) for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+    chunks: dict[str, list[str]] = {}
+    extra: list[str] = []
+    for node in tree.body:
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            continue
+        start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+        text = "".join(lines[start - 1 : node.end_lineno])
+        if node.name in owner:
+            chunks.setdefault(owner[node.name], []).append(text)
+        else:
+            extra.append(text)
+    if not chunks:
+        named = ", ".join(n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)) or "nothing"
+        return None, f"the patch defines {named}; none of the project's functions"
+    first = next(iter(chunks))
+    chunks[first].extend(extra)
+    out: dict[str, str] = {}
+    for path, parts in chunks.items():
+        done = apply_patch(inp.files[path], "\n".join(imports) + "\n\n" + "\n\n".join(parts))
+        if done.source is None:
+            return None, f"{path}: {done.error}"
+        out[path] = done.source
+    return out, None
 
 
 @dataclass
@@ -119,7 +240,7 @@ class TestScorer:
     expected: int = 0
     name: str = "tests"
     reports: dict[str, TestReport] = field(default_factory=dict)
-    patched: dict[str, str] = field(default_factory=dict)
+    patched: dict[str, dict[str, str]] = field(default_factory=dict)
 
     async def score(self, problem: Problem, candidates: Sequence[Candidate]) -> list[Score]:
         return list(await asyncio.gather(*(self._one(problem, c) for c in candidates)))
@@ -129,17 +250,19 @@ class TestScorer:
             return Reading(cand.answer, None, cand.payload)
         if isinstance(problem.parser, PatchReader):  # read when sampled, and it failed
             return Reading(None, cand.parse_error)
-        return PatchReader(self.inp.source)(cand.text, cand.finish_reason == "length")
+        return PatchReader(self.inp)(cand.text, cand.finish_reason == "length")
 
     async def _one(self, problem: Problem, cand: Candidate) -> Score:
         read = self._read(problem, cand)
         if not isinstance(read.payload, Patch):
             return Score(self.name, 0.0, rationale=f"failed candidate: {read.error}")
-        source = read.payload.source
-        self.patched[cand.id] = source
-        report = await run_tests(self.sandbox, source, self.inp.tests, module=self.inp.module, expected=self.expected)
+        changed = read.payload.files
+        self.patched[cand.id] = changed
+        files = {**self.inp.files, **changed}
+        report = await run_project(self.sandbox, files, select=self.inp.select, expected=self.expected)
         self.reports[cand.id] = report
-        note = "" if source != self.inp.source else " (the patch changes nothing)"
+        same = all(self.inp.files.get(p) == t for p, t in changed.items())
+        note = " (the patch changes nothing)" if same else ""
         return Score(self.name, report.pass_rate, rationale=report.summary(600) + note)
 
     def solved(self, cand: Candidate) -> bool:
@@ -188,7 +311,7 @@ async def search_patch(problem: Problem, ctx: SearchContext, scorer: TestScorer,
     or the budget is spent (what was scored so far is kept). The problem's replies are read as patches of the
     scorer's file (:class:`PatchReader`) unless it has a parser of its own."""
     if problem.parser is None:
-        problem = replace(problem, parser=PatchReader(scorer.inp.source))
+        problem = replace(problem, parser=PatchReader(scorer.inp))
     return await s.strategy(scorer).solve(problem, ctx)
 
 
@@ -198,10 +321,14 @@ def choose(candidates: Sequence[Candidate], scorer: TestScorer) -> Candidate | N
     ran = [c for c in candidates if c.id in scorer.patched]
     if not ran:
         return best_scored(candidates, scorer.name)
-    original = scorer.inp.source.splitlines()
+    files = scorer.inp.files
 
     def changed(c: Candidate) -> int:
-        patched = scorer.patched[c.id].splitlines()
-        return sum(1 for line in difflib.ndiff(original, patched) if line[:1] in "+-")
+        return sum(
+            1
+            for path, text in scorer.patched[c.id].items()
+            for line in difflib.ndiff(files.get(path, "").splitlines(), text.splitlines())
+            if line[:1] in "+-"
+        )
 
     return min(ran, key=lambda c: (-(c.score(scorer.name) or 0.0), changed(c), candidates.index(c)))

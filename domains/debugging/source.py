@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import difflib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from longthink.domains.pipeline import attached_files, request_text
@@ -39,27 +40,74 @@ class BadInput(ValueError):
     """The request has no code to debug (or it does not parse): the caller's fault, said clearly."""
 
 
+CONFIG_FILES = ("conftest.py", "pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini")
+"""Files that configure the tests: copied into the sandbox, never patched or run as tests."""
+_NODE_ID = re.compile(r"(?<![\w/.-])((?:[\w.-]+/)*[\w.-]+\.py(?:::[\w\[\]().,=+*/ -]*?[\w\]])*)(?=$|[\s,;:'\"`)])")
+
+
 @dataclass(frozen=True, slots=True)
 class DebugInput:
-    """The code under repair (``module``.py), its tests (may be empty) and the reported error (may be empty)."""
+    """A debugging request, read: the project's ``files`` (path -> text, as they are copied into the sandbox: the
+    code, its tests, ``conftest.py`` and pytest's configuration), which of them are the code under repair
+    (``code_files``, the first is the main one) and which hold tests (``test_files``), the reported error (may be
+    empty), the user's words, and the tests to run (``select``: pytest node ids named in the request; empty: all).
+    A request with one file of code is a project of that file (named ``module.py``) and its tests."""
 
-    source: str
-    tests: str
-    module: str
-    error: str
-    description: str
-    code_name: str = ""
-    tests_name: str = ""
+    files: Mapping[str, str]
+    code_files: tuple[str, ...]
+    test_files: tuple[str, ...] = ()
+    error: str = ""
+    description: str = ""
+    select: tuple[str, ...] = ()
 
-    def functions(self) -> list[str]:
-        """Names of the file's top-level functions and classes, in order."""
-        return [n.name for n in _defs(ast.parse(self.source))]
+    @classmethod
+    def single(
+        cls, source: str, tests: str, module: str = "solution", *, error: str = "", description: str = "",
+        tests_name: str = "",
+    ) -> DebugInput:  # fmt: skip
+        """One module's ``source`` (saved as ``module.py``) and one test file (saved as ``tests_name``, by default
+        ``test_<module>.py``; none when ``tests`` is empty)."""
+        code = f"{module}.py"
+        files = {code: source}
+        if tests:
+            files[tests_name or f"test_{module}.py"] = tests
+        return cls(files, (code,), tuple(n for n in files if n != code), error, description)
+
+    @property
+    def source(self) -> str:
+        """The main code file's text."""
+        return self.files[self.code_files[0]]
+
+    @property
+    def module(self) -> str:
+        """The main code file's import name (dotted for a file in a package folder)."""
+        return self.code_files[0].removesuffix(".py").removesuffix("/__init__").replace("/", ".")
+
+    @property
+    def tests(self) -> str:
+        """Every test file's text (empty without tests)."""
+        return "\n".join(self.files[n] for n in self.test_files)
+
+    @property
+    def is_project(self) -> bool:
+        """More than one file of code, or files in folders (paths and diffs then keep the project's layout)."""
+        return len(self.code_files) > 1 or any("/" in n for n in self.files)
+
+    def functions(self, path: str | None = None) -> list[str]:
+        """Names of the top-level functions and classes of code file ``path`` (the main one by default)."""
+        return [n.name for n in _defs(ast.parse(self.files[path or self.code_files[0]]))]
+
+    def definitions(self) -> list[tuple[str, str]]:
+        """(file, name) of every top-level function and class of every code file, in order."""
+        return [(path, name) for path in self.code_files for name in self.functions(path)]
 
 
 def looks_like_tests(name: str, text: str) -> bool:
     base = name.rsplit("/", 1)[-1].lower()
     if base.startswith("test_") or base.endswith("_test.py") or base.startswith("tests"):
         return True
+    if "/" in name:  # a project's file: its name says it all
+        return False
     return bool(re.search(r"(?m)^(def test_\w+|class \w+\(.*TestCase\)|import unittest|import pytest|assert )", text))
 
 
@@ -77,24 +125,39 @@ def _is_python(text: str) -> bool:
     return True
 
 
+def _in_test_folder(name: str) -> bool:
+    return any(part in ("tests", "test", "testing") for part in name.split("/")[:-1])
+
+
 def parse_request(request: str) -> DebugInput:
-    """The code, tests and error of ``request`` (see the module docstring); :class:`BadInput` without code."""
-    pieces: list[tuple[str, str]] = list(attached_files(request).items())
+    """The project, tests and error of ``request`` (see :class:`DebugInput`); :class:`BadInput` without code."""
+    attached = attached_files(request)
+    pieces: list[tuple[str, str, bool]] = [(n, t, True) for n, t in attached.items()]
     prose = request_text(request)
     for i, m in enumerate(_FENCE.finditer(prose)):
         lang = m.group(2).lower()
-        pieces.append((f"snippet{i}.{'py' if lang in ('', 'python', 'py', 'python3') else 'txt'}", m.group(3)))
+        pieces.append((f"snippet{i}.{'py' if lang in ('', 'python', 'py', 'python3') else 'txt'}", m.group(3), False))
     description = _FENCE.sub("", prose).strip()
     code: list[tuple[str, str]] = []
     tests: list[tuple[str, str]] = []
+    support: dict[str, str] = {}
     errors: list[str] = []
-    for name, text in pieces:
-        if looks_like_error(name, text):
+    for name, text, is_file in pieces:
+        base = name.rsplit("/", 1)[-1]
+        in_project = is_file and "/" in name
+        data_file = in_project and not name.endswith(".py") and not looks_like_error(name, text)
+        if is_file and (base in CONFIG_FILES or data_file):
+            support[name] = text
+        elif not in_project and looks_like_error(name, text):
             errors.append(text.strip())
-        elif looks_like_tests(name, text):
+        elif looks_like_tests(name, text) and name.endswith(".py"):
             tests.append((name, text))
+        elif in_project and _in_test_folder(name):
+            support[name] = text  # a helper module of the tests
         elif name.endswith(".py") or _is_python(text):
             code.append((name, text))
+        elif is_file and not looks_like_error(name, text):
+            support[name] = text
         else:
             errors.append(text.strip())
     if (tb := _TRACEBACK.search(description)) is not None:
@@ -104,16 +167,50 @@ def parse_request(request: str) -> DebugInput:
             code.append(tests.pop(next((i for i, (_, t) in enumerate(tests) if "def test_" not in t), 0)))
         else:
             raise BadInput("no code found: attach the file (--file) or paste it in a ```python block")
-    code_name, source = code[0]
-    source = source.rstrip("\n") + "\n"  # a file ends with a newline (attached files lose it)
-    module = _module_name(code_name)
-    if not _is_python(source):
-        raise BadInput(f"the code in {code_name!r} does not parse as Python")
-    test_name, test_text = tests[0] if tests else ("", "")
-    test_text = test_text.rstrip("\n") + "\n" if test_text else ""
-    if test_text and not re.search(rf"(?m)^\s*(from\s+{module}\s+import|import\s+{module}\b)", test_text):
-        test_text = f"from {module} import *  # added: the tests use the code's names\n{test_text}"
-    return DebugInput(source, test_text, module, "\n\n".join(errors), description, code_name, test_name)
+    for name, text in code:
+        if not _is_python(text):
+            raise BadInput(f"the code in {name!r} does not parse as Python")
+    error = "\n\n".join(errors)
+    if len(code) == 1 and "/" not in code[0][0] and not any("/" in n for n, _ in tests):
+        return _single(code[0], tests, support, error, description)
+    files = {**support, **{n: _ends(t) for n, t in code}, **{n: _ends(t) for n, t in tests}}
+    test_names = tuple(n for n, _ in tests)
+    return DebugInput(files, tuple(n for n, _ in code), test_names, error, description,
+                      _selected(description, test_names))  # fmt: skip
+
+
+def _ends(text: str) -> str:
+    return text.rstrip("\n") + "\n"  # a file ends with a newline (attached files lose it)
+
+
+def _single(
+    code: tuple[str, str], tests: list[tuple[str, str]], support: dict[str, str], error: str, description: str
+) -> DebugInput:
+    """One file of code, saved as ``module.py``; tests that do not import it get ``from module import *``; a test
+    file whose name pytest would not collect gets one it does."""
+    module = _module_name(code[0])
+    files = {**support, f"{module}.py": _ends(code[1])}
+    names = []
+    for i, (name, text) in enumerate(tests):
+        text = _ends(text)
+        if not re.search(rf"(?m)^\s*(from\s+{module}\s+import|import\s+{module}\b)", text):
+            text = f"from {module} import *  # added: the tests use the code's names\n{text}"
+        base = name.rsplit("/", 1)[-1]
+        if not re.fullmatch(r"test_\w+\.py|\w+_test\.py", base) or base == f"{module}.py":
+            base = f"test_{module}{'' if i == 0 else i}.py"
+        files[base] = text
+        names.append(base)
+    return DebugInput(files, (f"{module}.py",), tuple(names), error, description, _selected(description, tuple(names)))
+
+
+def _selected(description: str, test_files: tuple[str, ...]) -> tuple[str, ...]:
+    """The pytest node ids (``tests/test_x.py::test_y``) or test files the user names, that name a test file."""
+    out = []
+    for m in _NODE_ID.finditer(description):
+        node = m.group(1)
+        if node.split("::", 1)[0] in test_files and node not in out:
+            out.append(node)
+    return tuple(out)
 
 
 def _module_name(file_name: str) -> str:
@@ -271,3 +368,11 @@ def unified_diff(before: str, after: str, name: str = "solution.py") -> str:
             before.splitlines(keepends=True), after.splitlines(keepends=True), f"a/{name}", f"b/{name}"
         )
     )
+
+
+def project_diff(before: Mapping[str, str], changed: Mapping[str, str]) -> str:
+    """A multi-file unified diff (``a/PATH`` and ``b/PATH`` headers, files in path order) of the ``changed`` files
+    against ``before``: what ``git apply`` takes in the project's root. Files whose text did not change are left
+    out."""
+    paths = [p for p in sorted(changed) if changed[p] != before.get(p)]
+    return "".join(unified_diff(before.get(p, ""), changed[p], p) for p in paths)

@@ -69,18 +69,62 @@ def _agent(
     return Agent(settings=settings, options=options, scorer=scorer)
 
 
-def _with_files(request: str, files: list[Path]) -> str:
-    """The request with each ``--file`` attached (see :func:`longthink.domains.pipeline.attach_files`)."""
-    if not files:
+PROJECT_SUFFIXES = (".py", ".ini", ".toml", ".cfg")
+"""What a project folder (``--repo``, or ``--file`` naming a folder) contributes: its Python files and the
+configuration of its tests (``pytest.ini``, ``pyproject.toml``, ``setup.cfg``, ``tox.ini``)."""
+SKIPPED_DIRS = ("__pycache__", "node_modules", "build", "dist", "site-packages")
+MAX_PROJECT_FILES = 300
+MAX_PROJECT_BYTES = 2_000_000
+
+
+def _folder_files(root: Path, hint: str) -> dict[str, str]:
+    """The project files under ``root`` by their path relative to it (``/`` separated), skipping hidden folders
+    (``.git``, ``.venv``), virtual environments and build output; a clear error past the size limits."""
+    found: dict[str, str] = {}
+    size = 0
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        folders = rel.parts[:-1]
+        if any(p.startswith(".") or p in SKIPPED_DIRS or p.endswith(".egg-info") for p in folders):
+            continue
+        if any((root.joinpath(*folders[: i + 1]) / "pyvenv.cfg").exists() for i in range(len(folders))):
+            continue
+        if not path.is_file() or path.suffix not in PROJECT_SUFFIXES or rel.name.startswith("."):
+            continue
+        size += path.stat().st_size
+        if len(found) >= MAX_PROJECT_FILES or size > MAX_PROJECT_BYTES:
+            raise typer.BadParameter(f"{root} holds more than {MAX_PROJECT_FILES} files or "
+                                     f"{MAX_PROJECT_BYTES // 1_000_000} MB of code: point at a smaller folder",
+                                     param_hint=hint)  # fmt: skip
+        found[rel.as_posix()] = _read(path, hint)
+    if not found:
+        raise typer.BadParameter(f"{root} holds no Python files", param_hint=hint)
+    return found
+
+
+def _read(path: Path, hint: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise typer.BadParameter(f"{path} is not a UTF-8 text file", param_hint=hint) from None
+
+
+def _with_files(request: str, files: list[Path], repo: Path | None = None) -> str:
+    """The request with each ``--file`` attached (see :func:`longthink.domains.pipeline.attach_files`): a file by
+    its name, a folder's files (and ``repo``'s) by their paths inside it."""
+    if not files and repo is None:
         return request
     from longthink.domains.pipeline import attach_files
 
     contents: dict[str, str] = {}
     for path in files:
-        try:
-            contents[path.name] = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError:
-            raise typer.BadParameter(f"{path} is not a UTF-8 text file", param_hint="--file") from None
+        new = _folder_files(path, "--file") if path.is_dir() else {path.name: _read(path, "--file")}
+        for name, text in new.items():
+            if name in contents and contents[name] != text:
+                raise typer.BadParameter(f"two different files named {name}", param_hint="--file")
+            contents[name] = text
+    if repo is not None:
+        contents.update(_folder_files(repo, "--repo"))
     return attach_files(request, contents)
 
 
@@ -138,15 +182,26 @@ def register(app: typer.Typer) -> None:
             typer.Option(
                 "--file",
                 "-f",
-                help="Attach a file (code, tests, a CVRPLIB/Solomon instance, a CSV); repeat for several.",
+                help="Attach a file (code, tests, a CVRPLIB/Solomon instance, a CSV) or a folder's Python files; "
+                "repeat for several.",
                 exists=True,
-                dir_okay=False,
+                readable=True,
+            ),
+        ] = None,
+        repo: Annotated[
+            Path | None,
+            typer.Option(
+                "--repo",
+                help="A project folder: its Python files, tests and pytest configuration are attached by their "
+                "paths in it (the debugging pack runs its tests with pytest; the diff applies with git apply there).",
+                exists=True,
+                file_okay=False,
                 readable=True,
             ),
         ] = None,
     ) -> None:
         """Plan the request, search every step, verify, and print the plan and the answer."""
-        request = _with_files(request, files or [])
+        request = _with_files(request, files or [], repo)
         agent = _agent(strategy, budget, model, endpoint, threads, approve, domain, judge_model, mode, verifier)
         start = time.perf_counter()
         try:

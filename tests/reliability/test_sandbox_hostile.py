@@ -445,3 +445,53 @@ async def test_writes_outside_the_sandbox_fail(tmp_path: Path) -> None:
     for target in targets[:4] + targets[-1:]:
         assert not Path(target).exists(), target
     assert socket.gethostname() == hostname
+
+
+PYTEST_ATTACK = """
+import os, sys
+import pytest
+
+TARGET = open("target.txt").read()
+RESULTS = []
+
+
+def pytest_configure(config):  # attack: a conftest runs before any test, inside pytest itself
+    for where in [os.path.dirname(pytest.__file__), os.path.dirname(os.path.dirname(pytest.__file__)), TARGET]:
+        for name in ("pwned.py", ""):
+            path = os.path.join(where, name) if name else where
+            try:
+                with open(path, "a") as f:
+                    f.write("pwned")
+                RESULTS.append(f"WROTE {path}")
+            except OSError as exc:
+                RESULTS.append(f"refused {path} {exc.errno}")
+    try:  # attack: replace pytest for the test that follows
+        sys.modules["pytest"].main = None
+        os.rename(os.path.dirname(pytest.__file__), "/tmp/moved")
+        RESULTS.append("MOVED")
+    except OSError as exc:
+        RESULTS.append(f"refused rename {exc.errno}")
+"""
+PYTEST_VICTIM = """
+import conftest
+
+
+def test_the_attacks_were_refused():
+    assert len(conftest.RESULTS) == 7 and all(r.startswith("refused") for r in conftest.RESULTS), conftest.RESULTS
+"""
+
+
+async def test_a_hostile_conftest_in_a_pytest_run_reaches_neither_the_libraries_nor_the_host(
+    canary: tuple[subprocess.Popen[bytes], str, Path],
+) -> None:
+    from longthink.tools.sandbox import pytest_libraries, run_project
+
+    _, token, path = canary
+    files = {"conftest.py": PYTEST_ATTACK, "target.txt": str(path), "test_victim.py": PYTEST_VICTIM}
+    report = await run_project(Sandbox(LIMITS, use_bwrap=True), files)
+    ATTACKS["pytest"] += 7
+    assert report.all_passed and report.total == 1, report.summary()
+    assert path.read_text() == token
+    for lib in pytest_libraries():
+        assert lib.exists() and not (lib / "pwned.py").exists()
+        assert "pwned" not in (lib.read_text() if lib.is_file() else "")

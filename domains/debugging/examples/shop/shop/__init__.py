@@ -1,0 +1,1 @@
+"""A tiny shop: prices read from text, a cart that totals them."""

@@ -1,0 +1,184 @@
+"""Where a bug probably is, across a project's files, from the test output and the tracebacks (no model).
+
+Three kinds of evidence, weighed in this order:
+
+- **stack frames** in the code under repair: pytest's short tracebacks (``pkg/mod.py:12: in f``) and Python's
+  (``File "pkg/mod.py", line 12, in f``), from the failing tests or a traceback pasted into the request; the
+  innermost frame in the project's code of each failure weighs most (that is where the exception was raised or
+  the wrong value computed), the frames that called it less;
+- **the functions the failing tests call**: the names used in each failing test's function (found by its pytest
+  node id) that a code file defines at the top level;
+- **names in the failure text**: a code file's function named in the messages;
+- **what the suspects call**: a function that the suspects above call (a wrong value raises nothing, so the
+  frames stop at the test), weighed less than its caller.
+
+A frame's line is mapped to the top-level function or class of the file that holds it (what a patch replaces).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from longthink.domains.debugging.source import NOT_PYTHON, DebugInput
+
+_PY_FRAME = re.compile(r'File "([^"\n]+)", line (\d+), in ([\w<>.]+)')
+_PYTEST_FRAME = re.compile(r"(?m)^\s*([^\s:][^:\n]*\.py):(\d+):(?: in ([\w<>.]+))?")
+_FAILED = re.compile(r"(?m)^(?:FAILED|ERROR(?: collecting)?) ([^\s:]+\.py(?:::[^\s:]+)*)")
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One stack frame: the file (as the traceback names it), the line and the function."""
+
+    path: str
+    line: int
+    function: str
+
+
+def frames(text: str) -> list[Frame]:
+    """Every stack frame in ``text`` (Python and pytest tracebacks), in order of appearance."""
+    found: list[tuple[int, Frame]] = []
+    for m in _PY_FRAME.finditer(text):
+        found.append((m.start(), Frame(m.group(1), int(m.group(2)), m.group(3))))
+    for m in _PYTEST_FRAME.finditer(text):
+        found.append((m.start(), Frame(m.group(1).strip(), int(m.group(2)), m.group(3) or "")))
+    return [f for _, f in sorted(found, key=lambda pair: pair[0])]
+
+
+def project_path(inp: DebugInput, path: str) -> str | None:
+    """The project file a traceback's ``path`` names (absolute in the sandbox, relative, or with a host prefix):
+    the file whose path is the longest suffix of it; None for a file outside the project."""
+    path = path.replace("\\", "/")
+    best = None
+    for name in inp.files:
+        if (path == name or path.endswith("/" + name)) and (best is None or len(name) > len(best)):
+            best = name
+    return best
+
+
+def enclosing(source: str, line: int) -> str | None:
+    """The top-level function or class of ``source`` that holds ``line`` (1-based), or None."""
+    try:
+        tree = ast.parse(source)
+    except NOT_PYTHON:
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            if start <= line <= (node.end_lineno or node.lineno):
+                return node.name
+    return None
+
+
+def _blocks(failure: str) -> list[str]:
+    """``failure`` cut into one piece per failing test (the ``FAILED``/``ERROR`` headers of a report's summary);
+    the whole text when it has no such header (a pasted traceback)."""
+    starts = [m.start() for m in _FAILED.finditer(failure)]
+    if not starts:
+        return [failure]
+    head = [failure[: starts[0]]] if starts[0] > 0 else []
+    return head + [failure[a:b] for a, b in zip(starts, [*starts[1:], len(failure)], strict=True)]
+
+
+def test_names(inp: DebugInput, node_id: str) -> set[str]:
+    """The names used by the test function that pytest node id ``node_id`` names (its calls, attributes and
+    variables), or an empty set when the test is not found."""
+    parts = node_id.split("::")
+    path, func = parts[0], re.sub(r"\[.*$", "", parts[-1]) if len(parts) > 1 else ""
+    text = inp.files.get(path)
+    if text is None or not func:
+        return set()
+    try:
+        tree = ast.parse(text)
+    except NOT_PYTHON:
+        return set()
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == func:
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Name):
+                    names.add(sub.id)
+                elif isinstance(sub, ast.Attribute):
+                    names.add(sub.attr)
+    return names
+
+
+def suspects(inp: DebugInput, failure: str, failing: Sequence[str] = ()) -> list[tuple[str, str]]:
+    """(code file, top-level function or class) pairs ranked by the evidence of the module docstring, best
+    first. ``failing`` adds the node ids of failing tests that ``failure`` may not name."""
+    return [key for key, _ in ranked(inp, failure, failing)]
+
+
+INNERMOST = 4.0
+"""The weight of a failure's innermost frame in the project's code (where an exception was raised)."""
+
+
+def strong(ranking: Sequence[tuple[tuple[str, str], float]], share: float | None = None) -> list[tuple[str, str]]:
+    """The suspects worth showing the model: those whose weight is at least ``share`` of the best one's. By default
+    half when the best one raised an exception (its weight holds an innermost frame: the evidence is sharp), a
+    quarter otherwise (a wrong value: the bug may be in the function the test calls or in what that calls)."""
+    if not ranking:
+        return []
+    top = ranking[0][1]
+    cut = share if share is not None else (0.5 if top >= INNERMOST else 0.25)
+    return [key for key, w in ranking if w >= cut * top]
+
+
+def ranked(inp: DebugInput, failure: str, failing: Sequence[str] = ()) -> list[tuple[tuple[str, str], float]]:
+    """:func:`suspects` with each one's weight."""
+    weight: dict[tuple[str, str], float] = {}
+    order: list[tuple[str, str]] = []
+    code = set(inp.code_files)
+
+    def add(key: tuple[str, str], w: float) -> None:
+        if key not in weight:
+            order.append(key)
+        weight[key] = weight.get(key, 0.0) + w
+
+    for block in _blocks(failure):
+        in_code = []
+        for f in frames(block):
+            path = project_path(inp, f.path)
+            if path in code and path is not None:
+                name = enclosing(inp.files[path], f.line)
+                if name is not None:
+                    in_code.append((path, name))
+        for i, key in enumerate(in_code):
+            add(key, INNERMOST if i == len(in_code) - 1 else 1.5)
+    nodes = list(dict.fromkeys([*failing, *(m.group(1) for m in _FAILED.finditer(failure))]))
+    defined = inp.definitions()
+    for node in nodes:
+        used = test_names(inp, node)
+        for key in defined:
+            if key[1] in used:
+                add(key, 1.0)
+    for key in defined:
+        if re.search(rf"\b{re.escape(key[1])}\b", failure):
+            add(key, 0.5)
+    owners = {name: path for path, name in reversed(defined)}
+    for key in list(order):  # what the suspects call may hold the bug (a wrong value, no exception)
+        for name in _called(inp.files[key[0]], key[1]):
+            if name in owners and name != key[1]:
+                add((owners[name], name), 0.4 * weight[key])
+    return [(k, weight[k]) for k in sorted(order, key=lambda k: (-weight[k], order.index(k)))]
+
+
+def _called(source: str, name: str) -> set[str]:
+    """The names that top-level function or class ``name`` of ``source`` calls."""
+    try:
+        tree = ast.parse(source)
+    except NOT_PYTHON:
+        return set()
+    out: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.name == name:
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Call):
+                    if isinstance(sub.func, ast.Name):
+                        out.add(sub.func.id)
+                    elif isinstance(sub.func, ast.Attribute):
+                        out.add(sub.func.attr)
+    return out
