@@ -32,8 +32,9 @@ from datasets import GSM8K_INSTRUCTION, problem_seed
 from provenance import provenance, relative, sha256
 
 from longthink.answers import normalize_number
-from longthink.events import EventBus
+from longthink.events import EventBus, RunStarted, StepFinished, StepStarted
 from longthink.llm.cache import CachedLLM
+from longthink.outcome import StepOutcome
 from longthink.rewards.learned import VerifierArtifact
 from longthink.rewards.self_certainty import SelfCertainty
 from longthink.rewards.verifier import ReferenceMatch
@@ -114,7 +115,7 @@ async def collect(s: Settings, problems: Sequence[Problem]) -> dict[str, Any]:
     s.db.parent.mkdir(parents=True, exist_ok=True)
     store = open_store(f"sqlite:///{s.db}")
     bus = EventBus(run_id=f"verifier-traces-{s.seed}-{s.model}")
-    bus.emit("run_started", request=f"verifier training traces: {len(problems)} reasoning-gym problems")
+    bus.emit(RunStarted(request=f"training traces: {len(problems)} reasoning-gym problems", options={"model": s.model}))
     correct, certainty = ReferenceMatch(name="correct"), SelfCertainty()
     stats = {"problems": 0, "candidates": 0, "positives": 0, "wall_s": 0.0}
     start = time.perf_counter()
@@ -124,14 +125,20 @@ async def collect(s: Settings, problems: Sequence[Problem]) -> dict[str, Any]:
                 ctx = SearchContext(
                     llm=llm, events=bus, seed=problem_seed(s.seed, p.id), temperature=s.temperature, step_id=p.id
                 )
-                bus.emit("step_started", step_id=p.id, goal=p.question[:200], strategy="pool", problem_id=p.id,
-                         prompt=[{"role": m.role, "content": m.content} for m in p.prompt])  # fmt: skip
+                bus.emit(StepStarted(step_id=p.id, goal=p.question[:200], strategy="pool", problem_id=p.id,
+                                     prompt=[{"role": m.role, "content": m.content} for m in p.prompt]))  # fmt: skip
                 [cands] = await ctx.sample(p, s.samples, strategy="pool")
                 cands = await ctx.score(p, cands, correct)
                 cands = await ctx.score(p, cands, certainty)
                 right = sum((c.score("correct") or 0) >= 1 for c in cands)
-                bus.emit("step_finished", step_id=p.id, problem_id=p.id, strategy="pool", answer=None,
-                         candidates=len(cands), reason="training traces")  # fmt: skip
+                outcome = StepOutcome(
+                    step_id=p.id,
+                    strategy="pool",
+                    candidates=len(cands),
+                    accepted=True,
+                    reason="training traces: every candidate is kept, none is chosen",
+                )
+                bus.emit(StepFinished(step_id=p.id, outcome=outcome))
                 stats["problems"] += 1
                 stats["candidates"] += len(cands)
                 stats["positives"] += right

@@ -63,8 +63,8 @@ class Settings(BaseSettings):
     )
     model: str = Field(
         DEFAULT_MODEL,
-        description="A known model name (see `longthink models`), a GGUF path, a Hugging Face directory, "
-        "or the served model name on an endpoint.",
+        description="A known model name (see `longthink models`), a GGUF path, a Hugging Face directory, a folder "
+        "written by `longthink train`, or the served model name on an endpoint.",
     )
     judge_model: str | None = Field(
         None,

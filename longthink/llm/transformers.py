@@ -41,7 +41,7 @@ from longthink.llm.types import (
     SamplingParams,
     TokenLogprob,
 )
-from longthink.models import KNOWN_MODELS, ModelStore, find_spec
+from longthink.models import KNOWN_MODELS, ModelStore, find_spec, trained_gguf
 
 if TYPE_CHECKING:
     import torch
@@ -91,6 +91,8 @@ def _resolve(model: str | os.PathLike[str]) -> tuple[Path, str | None, str]:
     spec = find_spec(text) if not path.exists() else None
     if spec is not None:
         path = ModelStore().ensure(spec)  # raises ModelNotReady with an install hint
+    if path.is_dir() and not (path / "config.json").is_file() and (trained := trained_gguf(path)) is not None:
+        path = trained  # a `longthink train` output folder: its merged GGUF
     if path.is_file():
         if path.suffix.lower() != ".gguf":
             raise ConfigError(
