@@ -189,15 +189,9 @@ def labelled_from_store(
     store: Store, run_ids: Sequence[str] | None = None, label_scorer: str | Sequence[str] = LABEL_SCORERS
 ) -> list[LabelledGroup]:
     """:func:`labelled_groups` of the stored runs (by id, else all)."""
-    from longthink.store.export import step_lines
+    from longthink.store.export import stored_step_lines
 
-    ids = list(run_ids) if run_ids is not None else [r.id for r in store.list_runs()]
-    lines: list[dict[str, Any]] = []
-    for run_id in ids:
-        detail = store.get_run(run_id)
-        if detail is None:
-            raise ConfigError(f"no run {run_id!r} in the store", field="run_id")
-        lines.extend(step_lines(detail))
+    lines = stored_step_lines(store, run_ids)
     return labelled_groups(lines, label_scorer)
 
 

@@ -47,6 +47,20 @@ if TYPE_CHECKING:
     from longthink.store.protocol import Store
 
 
+def stored_step_lines(store: Store, run_ids: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """The export lines of the stored runs (by id, else all); a ``ConfigError`` names a run that is not stored."""
+    from longthink.errors import ConfigError
+
+    ids = list(run_ids) if run_ids is not None else [r.id for r in store.list_runs()]
+    lines: list[dict[str, Any]] = []
+    for run_id in ids:
+        detail = store.get_run(run_id)
+        if detail is None:
+            raise ConfigError(f"no run {run_id!r} in the store", field="run_id")
+        lines.extend(step_lines(detail))
+    return lines
+
+
 def step_lines(detail: RunDetail) -> Iterator[dict[str, Any]]:
     """The export lines of one run (see the module docstring)."""
     steps = {s.id: s for s in detail.steps}
