@@ -375,12 +375,22 @@ def api_spend(db: str, ckpt: str, run_id: str) -> Spend:
 def run_cases(procs: Any, chosen: list[Case], db: str, ckpt: str, ref_db: str, ref_ckpt: str, tmp: Path) -> None:
     SqlStore(db).close()  # migrated once; the attempts open it without migrating
     SqlStore(ref_db).close()
+    kills = rows = 0
+    spends: list[int] = []
     for case in chosen:
         log, ref_log = tmp / f"{case.run_id}.log", tmp / f"{case.run_id}.ref.log"
         reference(ref_db, ref_ckpt, case.run_id, ref_log)
         out = run_case(procs, db, ckpt, case, log)
-        check(out, record(db, case.run_id), record(ref_db, case.run_id), log, ref_log, api_spend(db, ckpt, case.run_id))
+        got = record(db, case.run_id)
+        spend = check(out, got, record(ref_db, case.run_id), log, ref_log, api_spend(db, ckpt, case.run_id))
+        kills += len(out.kills)
+        rows += 1 + sum(map(len, (got.events, got.candidates, got.scores, got.steps, got.plans, got.budgets)))
+        spends.append(spend.completion_tokens)
     assert len({c.run_id for c in chosen}) == len(chosen)
+    print(
+        f"\n{len(chosen)} runs killed {kills} times, all resumed to done; {rows} rows checked; final completion "
+        f"tokens {dict(sorted(Counter(spends).items()))}"
+    )
 
 
 def test_cases_cover_every_phase() -> None:
