@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import statistics
@@ -364,7 +365,8 @@ def main() -> None:
             "wal_mb_s": cfg.wal_mb_s,
         },
         "machine": {"cpus": os.cpu_count(), "load_average": {"start": load0, "end": os.getloadavg()}},
-        "provenance": provenance(cfg),
+        # (where the file goes is not a setting of the measurement, and a machine's path)
+        "provenance": provenance({k: v for k, v in dataclasses.asdict(cfg).items() if k != "out"}),
     }
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
