@@ -381,3 +381,17 @@ def test_registry_runs_on_a_loop_of_its_own() -> None:  # the pipeline keeps no 
     assert DomainRegistry([pack]).get("debugging").pipeline is pipeline
     asyncio.run(run_tests(pipeline._sandbox(), CODE, TESTS, module="stats"))
     asyncio.run(run_tests(pipeline._sandbox(), CODE, TESTS, module="stats"))
+
+
+def test_a_splice_that_does_not_parse_is_a_failed_patch_even_when_imports_are_added(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A spliced function that breaks the file (seen with a docstring kept at the wrong place) is reported, not
+    raised, also on the path that adds the patch's imports (which parses the file itself)."""
+    from longthink.domains.debugging import source
+
+    monkeypatch.setattr(source, "_keep_docstring", lambda *args: "def f(x):\nreturn math.floor(x)\n")
+    orig = 'import os\n\n\ndef f(x):\n    """Doc of f."""\n    return x + 1\n'
+    patched = apply_patch(orig, "import math\n\ndef f(x):\n    return math.floor(x)\n")
+    assert patched.source is None
+    assert patched.error is not None and "does not parse" in patched.error

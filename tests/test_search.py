@@ -383,3 +383,17 @@ def test_refine_feedback_by_name_and_validation() -> None:
         RefineWithFeedback(children=0)
     with pytest.raises(ConfigError, match="feedback"):
         RefineWithFeedback(template="try again")
+
+
+async def test_a_parser_that_raises_gives_failed_candidates_and_keeps_the_samples() -> None:
+    def parser(text: str, truncated: bool) -> Reading:
+        if "3" in text:
+            raise SyntaxError("invalid syntax")
+        return Reading(text.strip()[-1], None)
+
+    problem = replace(MATH, id="raising", parser=parser)
+    ctx = SearchContext(FunctionLLM(lambda prompt, params, i: f"Answer: {i + 1}"), seed=1)
+    [cands] = await ctx.sample(problem, 4)
+    assert [c.answer for c in cands] == ["1", "2", None, "4"]
+    assert cands[2].parse_error is not None and "the parser failed: SyntaxError" in cands[2].parse_error
+    assert cands[2].text == "Answer: 3"

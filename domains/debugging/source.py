@@ -287,10 +287,11 @@ def apply_patch(original: str, patch: str | None) -> Patched:
             + "\n\n".join("".join(patch_lines[n.lineno - 1 : n.end_lineno]) for n in extra)
             + "\n"
         )
-    body = _add_imports(body, old_tree, [n for n in others if isinstance(n, ast.Import | ast.ImportFrom)], hits)
     try:
+        ast.parse(body)  # e.g. a function body that only made sense at another indentation does not
+        body = _add_imports(body, old_tree, [n for n in others if isinstance(n, ast.Import | ast.ImportFrom)], hits)
         ast.parse(body)
-    except NOT_PYTHON as exc:  # e.g. a function body that only made sense at another indentation
+    except NOT_PYTHON as exc:
         return Patched(None, f"the patched file does not parse: {_why_not(exc)}")
     return Patched(body, None, tuple(n.name for n in hits))
 

@@ -185,7 +185,11 @@ class SearchContext:
         if partial:
             read = Reading(None, "partial solution")
         elif problem.parser is not None:
-            read = problem.parser(text, truncated)
+            try:
+                read = problem.parser(text, truncated)
+            except Exception as exc:  # a parser's bug must not lose the sample: the candidate is a failed one
+                log.warning("parser of %s failed on a candidate", problem.id, exc_info=True)
+                read = Reading(None, f"the parser failed: {type(exc).__name__}: {exc}"[:500])
         else:
             parsed = extract_answer(text, problem.answer_kind, truncated=truncated)
             read = Reading(parsed.value, parsed.error)
