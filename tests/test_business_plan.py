@@ -125,22 +125,27 @@ async def test_business_plan_end_to_end_with_a_double(tmp_path: Path) -> None:
     scores = {c["judge"] for c in situation.data["candidates"]}
     assert len(scores) == 2  # the judge really scored (and preferred the wrong one)
     assert [c["numbers"] for c in situation.data["candidates"]] == [0.0, 1.0]
-    # options explored: all three kept, the best-scored chosen
+    # options explored: all three kept, each computed by the financial model (all reach the goal), then the
+    # best-judged chosen; the projection step uses the chosen option's computed assumptions
     options = result.steps["options"]
     assert options.answer == "Office catering" and len(options.data["options"]) == 3
+    assert all(o["goal_met"] and o["plausible"] for o in options.data["options"])
     assert "**Office catering** (judge score 0.75) — **chosen**" in doc and "Loyalty app" in doc
+    assert "  - Financial model: Goal: profit +10% by Year 1." in doc
+    assert result.steps["projection"].data["reaches_goal"] is True
+    assert "The goal is not reached" not in doc and "Assumed figures" in doc  # the baseline was the model's
     # the document file
     [path] = result.steps["document"].artifacts
     assert Path(path) == tmp_path / "bp-1" / ARTIFACT and Path(path).read_text() == doc
     assert path in result.artifacts
     # the trace: candidates and scores of every searched step, tool calls, in the store
     kinds = [e.kind for e in events]
-    assert kinds.count("tool_called") == 2 and "candidate_scored" in kinds
+    assert kinds.count("tool_called") == 5 and "candidate_scored" in kinds  # baseline, 3 options, projection
     detail = agent.store.get_run("bp-1")
     assert detail is not None and detail.run.answer == doc
     stepped = {c.step_id for c in detail.candidates}
     assert {"baseline", "situation", "options", "strategy", "projection", "risks", "milestones"} <= stepped
-    assert {s.scorer for s in detail.scores} >= {"rubric_judge", "numbers", "assumptions"}
+    assert {s.scorer for s in detail.scores} >= {"rubric_judge", "numbers", "assumptions", "projection"}
 
 
 async def test_a_section_without_consistent_candidates_is_unverified(tmp_path: Path) -> None:
@@ -268,3 +273,72 @@ async def test_revisions_rewrite_a_section_whose_figures_disagree(tmp_path: Path
     assert revised and "$999,999" in revised[0]  # the revision was shown the disagreement
     assert "$999,999" not in (result.answer or "")
     assert result.steps["market"].candidates == 2  # no figures to check: no revision
+
+
+def proposals_by_option(small: dict[str, Any], big: dict[str, Any] | None):  # type: ignore[no-untyped-def]
+    """A consultant whose first proposals miss the goal (``small``) and whose refined ones (shown the financial
+    model's result) give ``big`` (None: still ``small``)."""
+    shown: list[str] = []
+
+    def fn(prompt: str, params: SamplingParams, index: int) -> str:
+        if "Propose the strategy's assumptions" in prompt:
+            if "The financial model computed" in prompt:
+                shown.append(prompt)
+                return json.dumps(big if big is not None else small)
+            return json.dumps(small)
+        return reply(prompt, params, index)
+
+    return fn, shown
+
+
+SMALL = {"revenue_growth_pct": 0, "levers": [{"name": "flyers", "revenue_uplift_pct": 0.5}],
+         "investments": [{"name": "print", "amount": 1000, "period": 1}]}  # fmt: skip
+
+
+async def test_the_projection_selects_and_refines_when_no_option_reaches_the_goal(tmp_path: Path) -> None:
+    fn, shown = proposals_by_option(SMALL, GOOD_PROJECTION)
+    agent = make_agent(tmp_path, FunctionLLM(fn))
+    result = await agent.asolve(REQUEST, run_id="bp-5")
+    options = result.steps["options"]
+    # first round: every option misses the goal; the two best are refined with the tool's result and reach it
+    assert shown and "goal not met" in shown[0] and "Revise the assumptions" in shown[0]
+    assert sum(o["refined"] == 1 for o in options.data["options"]) == 2
+    chosen = options.data["options"][options.data["chosen"]]
+    assert chosen["goal_met"] and chosen["refined"] == 1
+    assert result.steps["projection"].verified and result.status == "done", result.justification
+    assert "The goal is not reached" not in (result.answer or "")
+
+
+async def test_a_plan_that_misses_its_goal_says_so_and_is_not_done(tmp_path: Path) -> None:
+    fn, shown = proposals_by_option(SMALL, None)
+    agent = make_agent(tmp_path, FunctionLLM(fn))
+    result = await agent.asolve(REQUEST, run_id="bp-6")
+    doc = result.answer or ""
+    assert shown  # it searched further before giving up
+    assert doc.index("The goal is not reached") < doc.index("## 1. Situation")  # said at the top
+    assert "goal not met" in doc.split("## 1.")[0]  # with the best reachable figure
+    projection = result.steps["projection"]
+    assert not projection.verified and "does not reach the goal" in projection.reason
+    assert result.status == "partial"
+
+
+def test_plausibility_rules() -> None:
+    from longthink.domains.business_plan.proposals import Evaluated, plausibility
+
+    base = Assumptions(revenue=Decimal(2_000_000), variable_cost_pct=Decimal(40), fixed_costs=Decimal(1_000_000))
+    ok = plan_assumptions(base, json.dumps(GOOD_PROJECTION))
+    assert plausibility(ok) == ((), ())
+    wild = plan_assumptions(base, json.dumps({"revenue_growth_pct": 80, "levers": [
+        {"name": "viral", "revenue_uplift_pct": 60}, {"name": "x", "revenue_uplift_pct": 25}]}))  # fmt: skip
+    hard, soft = plausibility(wild)
+    assert any("organic revenue growth of 80" in h for h in hard) and any("'viral' adds 60" in h for h in hard)
+    assert any("together add" in h for h in hard) and soft  # no investment for revenue levers
+    no_var = Assumptions(revenue=Decimal(100_000), variable_cost_pct=Decimal(0), fixed_costs=Decimal(50_000))
+    saving = plan_assumptions(no_var, json.dumps({"levers": [{"name": "lean", "cost_saving_pct": 10}]}))
+    assert any("does not have" in h for h in plausibility(saving)[0])
+    # an implausible plan that reaches the goal ranks below a plausible one that reaches it
+    target = read_request(REQUEST).target
+    from longthink.domains.business_plan.model import project
+
+    good, bad = Evaluated.of(ok, project(ok), target), Evaluated.of(wild, project(wild), target)
+    assert good.met and bad.met and good.key() > bad.key() and good.value() == 1.0 and bad.value() < 0.5

@@ -20,7 +20,7 @@ def render_document(request: str, results: Mapping[str, StepOutcome]) -> tuple[s
     """The Markdown document from the step results, its whole-document number check against the final
     table (the sections that cite figures), and the sections that are missing."""
     title = request_text(request).strip().splitlines()[0][:100] if request_text(request).strip() else "Business plan"
-    parts = [f"# Business plan\n\n_Request: {title}_"]
+    parts = [f"# Business plan\n\n_Request: {title}_", *banners(results)]
     missing = []
     checked_text = []
     for i, section in enumerate(DOCUMENT_ORDER, 1):
@@ -57,3 +57,31 @@ def render_document(request: str, results: Mapping[str, StepOutcome]) -> tuple[s
 def _data(results: Mapping[str, StepOutcome], step_id: str) -> Mapping[str, Any]:
     out = results.get(step_id)
     return out.data if out is not None else {}
+
+
+ASSUMED = ("default", "proposed by the model", "assum")
+"""Words of a baseline note that mark a figure the request did not state."""
+
+
+def banners(results: Mapping[str, StepOutcome]) -> list[str]:
+    """What the reader must know before the plan, computed from the steps (never written by the model): that
+    the plan does not reach its goal (with the best reachable figure), and which figures are assumptions."""
+    out = []
+    proj = _data(results, "projection")
+    if proj.get("reaches_goal") is False:
+        line = str(proj.get("line") or "")
+        problems = [str(p) for p in proj.get("problems") or []]
+        why = line if proj.get("goal_met") is False else "its projection is not plausible: " + "; ".join(problems)
+        out.append(
+            "> **The goal is not reached.** No option explored reached it within the budget; this is the closest "
+            f"plan found, with its real figures, not a plan that meets the goal. {why}".rstrip()
+        )
+    notes = [str(n) for n in _data(results, "baseline").get("notes") or []]
+    assumed = [n for n in notes if any(w in n.lower() for w in ASSUMED)]
+    if assumed:
+        out.append(
+            "> **Assumed figures.** The request does not state every baseline figure, so these are assumptions, "
+            "not facts about the business: " + "; ".join(assumed) + ". Every figure computed from them (the "
+            "baseline, the table, the goal) is assumed too; state your own figures to replace them."
+        )
+    return out

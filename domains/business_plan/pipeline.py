@@ -24,6 +24,7 @@ Every sampled step is a search strategy composed with the pack's readers, scorer
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import re
 from collections.abc import Mapping, Sequence
@@ -34,6 +35,7 @@ from longthink.domains.business_plan.claims import NumberCheck
 from longthink.domains.business_plan.document import ARTIFACT, render_document
 from longthink.domains.business_plan.figures import summary_line, table_of, target_data, target_line, target_of
 from longthink.domains.business_plan.model import Projection, assumptions_markdown, project
+from longthink.domains.business_plan.proposals import Evaluated, OptionPlan, choose, refine_prompt
 from longthink.domains.business_plan.readers import (
     BaselineReader,
     ProjectionReader,
@@ -98,6 +100,8 @@ class BusinessPlanPipeline:
     judge_scale: int = 5
     request_chars: int = 1200
     revisions: int = 0
+    refine_rounds: int = 1
+    refine_top: int = 2
 
     def plan(self, request: str) -> Plan:
         steps = [
@@ -111,6 +115,13 @@ class BusinessPlanPipeline:
             for s in SECTIONS
         ]
         return Plan(goal=f"A business plan for: {request_text(request)[:300]}", steps=steps)
+
+    def questions(self, request: str) -> list[Any]:
+        """The baseline facts ``request`` lacks, as :class:`~longthink.events.Question` s asked before planning (see
+        :func:`.request.missing_facts`); none when it states its figures."""
+        from longthink.domains.business_plan.request import missing_facts
+
+        return list(missing_facts(request_text(request)))
 
     async def run_step(self, ctx: StepContext) -> StepOutput:
         section = BY_ID.get(ctx.step.id)
@@ -302,7 +313,8 @@ class BusinessPlanPipeline:
 
     async def _section(self, ctx: StepContext, section: Section) -> StepOutput:
         table, target, facts = self._facts(ctx)
-        proj = table_of(ctx.input_data("projection"))
+        # the projection's table once it exists; before it, the chosen option's (the strategy cites its figures)
+        proj = table_of(ctx.input_data("projection")) or table_of(ctx.input_data("options"))
         lines = [facts] if facts else []
         if target is not None:
             lines.append(f"Goal: {target.metric} +{target.pct}% by period {target.period}.")
@@ -325,8 +337,13 @@ class BusinessPlanPipeline:
         return self._output(section, chosen, check, cands)
 
     async def _options(self, ctx: StepContext, section: Section) -> StepOutput:
-        facts = self._facts(ctx)[2]
-        context = [facts] + [f"{BY_ID[d].title}: {ctx.input_text(d)[:400]}" for d in section.depends_on]
+        """Options written, judged, and each turned into assumptions the financial model computes; the projection
+        selects (see :mod:`.proposals`), refined with the tool's result when none reaches the goal."""
+        base_table, target, facts = self._facts(ctx)
+        deps = [d for d in section.depends_on if d != "baseline"]
+        context = [facts] + [f"{BY_ID[d].title}: {ctx.input_text(d)[:400]}" for d in deps]
+        if target is not None and base_table is not None:
+            context.append(f"Goal: {target.describe(base_table.assumptions.period)}.")
         user = (
             f"Request: {_request(ctx.request, self.request_chars)}\n\n"
             + "\n".join(context)
@@ -336,95 +353,185 @@ class BusinessPlanPipeline:
         judge = self._judge(ctx, section, problem)
         found = await run(best_of(self.options_k, judge, option_selector, temperature=1.0), problem, ctx.search)
         cands = list(found.candidates)
-        options = []
-        for c in cands:
+        plans: list[OptionPlan] = []
+        for i, c in enumerate(cands):
             body = text_of(c)
+            if not body.strip():
+                continue
             m = re.search(r"option\s*\d*\s*[:\-]\s*(.+)", body, re.I)
-            name = option_name(m.group(1) if m else body.strip().splitlines()[0] if body.strip() else "(empty)")
-            options.append({"id": c.id, "name": name, "text": body, "judge": c.score("rubric_judge")})
-        if found.chosen is None:
+            name = option_name(m.group(1) if m else body.strip().splitlines()[0])
+            plans.append(OptionPlan(i, name, body, c.score("rubric_judge")))
+        if not plans:
             return StepOutput(None, reason="no usable option", candidates=len(cands))
-        best = cands.index(found.chosen)
+        searched = 0
+        if base_table is not None:
+            prompts = {p.index: self._proposal_prompt(ctx, base_table, target, p.text) for p in plans}
+            searched += sum(await asyncio.gather(*(
+                self._propose(ctx, p, prompts[p.index], base_table, target, f"option{p.index + 1}") for p in plans
+            )))  # fmt: skip
+            for r in range(1, self.refine_rounds + 1):
+                if target is None or any(p.best is not None and p.best.met and p.best.plausible for p in plans):
+                    break
+                if ctx.search.budget.exhausted:
+                    break
+                top = sorted(plans, key=lambda p: (*p.key(), -p.index), reverse=True)[: self.refine_top]
+                searched += sum(await asyncio.gather(*(
+                    self._propose(ctx, p, refine_prompt(prompts[p.index], p, target), base_table, target,
+                                  f"option{p.index + 1}-refine{r}", refined=r)
+                    for p in top
+                )))  # fmt: skip
+        chosen = choose(plans)
+        assert chosen is not None
+        for p in plans:
+            if p.best is not None:
+                self._tool_called(ctx, p.best.table, f"option {p.index + 1} ({p.name}): {p.outcome()}")
         lines = []
-        for i, o in enumerate(options):
-            score = "n/a" if o["judge"] is None else f"{o['judge']:.2f}"
-            mark = " — **chosen**" if i == best else ""
-            body = re.sub(r"^\s*\**option\s*\d*\s*[:\-][^\n]*\n?", "", str(o["text"]), flags=re.I).strip()
-            lines.append(f"- **{o['name']}** (judge score {score}){mark}: {body}")
+        for p in plans:
+            score = "n/a" if p.judge is None else f"{p.judge:.2f}"
+            mark = " — **chosen**" if p is chosen else ""
+            body = re.sub(r"^\s*\**option\s*\d*\s*[:\-][^\n]*\n?", "", p.text, flags=re.I).strip()
+            lines.append(f"- **{p.name}** (judge score {score}){mark}: {body}\n  - Financial model: {p.outcome()}")
         text = "\n".join(lines)
-        data = {"options": options, "chosen": best, "chosen_text": options[best]["text"]}
-        why = f"kept option {best + 1} of {len(options)} by rubric judge"
-        return StepOutput(
-            str(options[best]["name"]), text, True, why, data, candidates=len(cands), strategy="options+rubric_judge"
-        )
+        best = chosen.best
+        reaches = best is not None and best.plausible and (best.met or best.met is None)
+        data: dict[str, Any] = {
+            "options": [p.to_json() for p in plans],
+            "chosen": plans.index(chosen),
+            "chosen_text": chosen.text,
+            "goal_met": None if best is None else best.met,
+            "reaches_goal": reaches,
+        }
+        if best is not None:
+            data["table"] = best.table.to_json()
+        if best is None:
+            why = (
+                f"kept option {chosen.index + 1} of {len(cands)} by rubric judge; no option gave computable assumptions"
+            )
+        elif reaches:
+            why = f"kept option {chosen.index + 1} of {len(cands)}: the financial model says {best.line or 'computed'}"
+        else:
+            why = (f"no option reaches the goal within the budget ({searched} proposals computed); the closest, "
+                   f"option {chosen.index + 1}: {chosen.outcome()}")  # fmt: skip
+        return StepOutput(str(chosen.name), text, True, why, data, candidates=len(cands) + searched,
+                          strategy="options+financial_model+rubric_judge")  # fmt: skip
 
-    async def _projection(self, ctx: StepContext, section: Section) -> StepOutput:
-        base_table, target, facts = self._facts(ctx)
-        if base_table is None:
-            return StepOutput(None, reason="no baseline table (the baseline step failed)")
-        baseline = base_table.assumptions
-        strategy = ctx.input_text("strategy")[:600]
+    def _proposal_prompt(self, ctx: StepContext, base: Projection, target: Target | None, strategy: str) -> str:
+        baseline = base.assumptions
         goal = (
             "none stated" if target is None else f"{target.metric} +{target.pct}% by {baseline.period} {target.period}"
         )
-        user = PROJECTION_PROMPT.format(
-            request=_request(ctx.request, 600),
-            baseline=summary_line(base_table),
-            goal=goal,
-            strategy=strategy or "(none)",
-            period=baseline.period,
+        return PROJECTION_PROMPT.format(request=_request(ctx.request, 600), baseline=summary_line(base), goal=goal,
+                                        strategy=strategy[:600] or "(none)", period=baseline.period)  # fmt: skip
+
+    async def _propose(
+        self,
+        ctx: StepContext,
+        option: OptionPlan,
+        prompt: str,
+        base: Projection,
+        target: Target | None,
+        tag: str,
+        *,
+        refined: int = 0,
+    ) -> int:
+        """``extract_n`` assumption proposals for ``option``, each computed by the financial model and scored by
+        what it gives (:class:`.proposals.Evaluated`); the option keeps its best. Returns the number sampled."""
+        problem = dataclasses.replace(
+            self._problem(ctx, prompt, ProjectionReader(base.assumptions), kind="json", max_tokens=self.json_tokens),
+            id=f"{ctx.run_id}:{ctx.step.id}:{tag}",
         )
-        problem = self._problem(ctx, user, ProjectionReader(baseline), kind="json", max_tokens=self.json_tokens)
-        tables: dict[str, Projection] = {}
+        evaluated: dict[str, Evaluated] = {}
 
         def verdict(_: Problem, c: Candidate) -> Verdict:
-            table = project(c.payload)
-            tables[c.id] = table
-            line, met = target_line(table, target)
-            stretch = sum(abs(lv.revenue_uplift_pct) + abs(lv.cost_saving_pct) for lv in table.assumptions.levers)
-            stretch += abs(table.assumptions.revenue_growth_pct)
-            value = (1.0 if met or met is None else 0.5) - min(float(stretch), 100.0) / 1000
-            return Verdict(value, line or "valid assumptions")
+            ev = Evaluated.of(c.payload, project(c.payload), target)
+            evaluated[c.id] = ev
+            return Verdict(ev.value(), ev.verdict())
 
-        search = best_of(self.extract_n, Verifier(verdict, name="assumptions"), best_valid(lambda c: c.id in tables))
-        found = await run(search, problem, ctx.search)
-        cands = list(found.candidates)
-        notes = []
-        if found.chosen is not None:
-            table = tables[found.chosen.id]
+        select = best_valid(lambda c: c.id in evaluated)
+        try:
+            found = await run(best_of(self.extract_n, Verifier(verdict, name="projection"), select), problem,
+                              ctx.search)  # fmt: skip
+        except BudgetExceeded as exc:
+            option.errors.append(f"budget spent: {exc}")
+            return 0
+        option.tried += len(found.candidates)
+        option.errors += [str(c.parse_error) for c in found.candidates if c.id not in evaluated and c.parse_error]
+        for ev in evaluated.values():
+            if option.offer(ev):
+                option.refined = refined
+        return len(found.candidates)
+
+    async def _projection(self, ctx: StepContext, section: Section) -> StepOutput:
+        """The chosen option's computed assumptions (from the options step, where the projection selected) or, when
+        the options step computed none, proposals for the strategy scored the same way; the table, the goal line
+        and a commentary checked against the table. Not verified when the plan misses the goal or is
+        implausible."""
+        base_table, target, facts = self._facts(ctx)
+        if base_table is None:
+            return StepOutput(None, reason="no baseline table (the baseline step failed)")
+        notes: list[str] = []
+        usable = True
+        cands = 0
+        picked = table_of(ctx.input_data("options"))
+        if picked is not None:
+            ev = Evaluated.of(picked.assumptions, picked, target)
+            notes.append("assumptions of the chosen option, as the financial model selected them")
         else:
-            table = project(baseline)
-            notes.append("no valid proposal from the model: the table keeps the baseline unchanged")
+            strategy = ctx.input_text("strategy") or str(ctx.input_data("options").get("chosen_text") or "")
+            option = OptionPlan(0, "strategy", strategy, None)
+            prompt = self._proposal_prompt(ctx, base_table, target, strategy)
+            cands += await self._propose(ctx, option, prompt, base_table, target, "strategy")
+            for r in range(1, self.refine_rounds + 1):
+                if option.best is not None and option.best.plausible and option.best.met is not False:
+                    break
+                if target is None or ctx.search.budget.exhausted:
+                    break
+                cands += await self._propose(ctx, option, refine_prompt(prompt, option, target), base_table, target,
+                                             f"strategy-refine{r}", refined=r)  # fmt: skip
+            if option.best is None:
+                ev, usable = Evaluated.of(base_table.assumptions, base_table, target), False
+                notes.append("no valid proposal from the model: the table keeps the baseline unchanged")
+            else:
+                ev = option.best
+        table = ev.table
         self._tool_called(ctx, table, table.markdown())
-        line, met = target_line(table, target)
+        line, met = ev.line, ev.met
+        reaches = usable and ev.plausible and met is not False
         facts_text = f"{facts}\nProjection table:\n{table.markdown()}\n{line}"
         chosen, check, prose = await self._prose(ctx, section, facts_text, table, goal=target)
         commentary = text_of(chosen) if chosen is not None else ""
+        flags = [f"Not plausible: {p}." for p in ev.problems]
         text = "\n\n".join(
             p
             for p in (
                 "**Assumptions**\n\n" + assumptions_markdown(table.assumptions),
                 table.markdown(),
                 line,
+                " ".join(flags),
                 commentary,
             )
             if p
         )
-        out = self._output(
-            section,
-            chosen,
-            check,
-            prose,
-            {"table": table.to_json(), "goal_met": met, "notes": notes, "commentary": commentary},
-        )
+        data = {
+            "table": table.to_json(),
+            "goal_met": met,
+            "reaches_goal": reaches,
+            "reached": None if ev.reached is None else str(ev.reached),
+            "problems": list(ev.problems),
+            "line": line,
+            "notes": notes,
+            "commentary": commentary,
+        }
+        out = self._output(section, chosen, check, prose, data)
         answer = line or summary_line(table, len(table.rows) - 1)
+        why = [] if reaches else ["the plan does not reach the goal" if met is False else "the plan is not usable"]
         return dataclasses.replace(
             out,
             answer=answer,
             text=text,
-            verified=out.verified and found.chosen is not None,
-            reason="; ".join([*notes, out.reason]),
-            candidates=len(cands) + len(prose),
+            verified=out.verified and reaches,
+            reason="; ".join([*why, *notes, *flags, out.reason]),
+            candidates=cands + len(prose),
         )
 
     def _document(self, ctx: StepContext) -> StepOutput:

@@ -59,9 +59,10 @@ SITUATION = Section(
 OPTIONS = Section(
     "options",
     "Options considered",
-    "Explore several strategies to reach the goal and keep the best-scored one",
+    "Explore several strategies to reach the goal, compute each one's projection with the financial model, and keep "
+    "the one that reaches the goal (then the best-judged)",
     "options",
-    ("situation", "market"),
+    ("situation", "market", "baseline"),
     instruction="Propose ONE strategy to reach the goal. Start with a line 'Option: <short name>', then two or "
     "three sentences: what the business will do and how it raises revenue or lowers costs.",
     rubric="The option is one concrete, feasible strategy for this business, explains how it raises revenue or "
@@ -84,7 +85,7 @@ PROJECTION = Section(
     "Financial projection",
     "Propose the strategy's assumptions as JSON; the financial model computes the projection table; comment on it",
     "projection",
-    ("baseline", "strategy"),
+    ("baseline", "strategy", "options"),
     instruction="Comment on the projection table in three or four sentences: how revenue, costs and profit evolve "
     "and whether the goal is met. Quote figures exactly as in the table.",
     rubric="Explains the projection correctly: the trend of revenue, costs and profit, and whether the goal is "

@@ -1,0 +1,235 @@
+"""Options as structured proposals, selected by the financial model: the projection is the domain's verifier.
+
+Each option the model writes is turned into assumptions (levers, costs, investments, timing: the JSON of
+:data:`~.sections.PROJECTION_PROMPT`), the financial model computes its table, and options are ranked by what the
+table says, before any judge:
+
+1. a proposal the tool could compute beats one it could not;
+2. a **plausible** proposal beats an implausible one (:func:`plausibility`: bounded growth and uplifts, savings
+   only on costs that exist, investments of a believable size);
+3. one that **reaches the goal** beats one that does not, and among those that miss it, the one that comes
+   closest wins (the shortfall in percentage points);
+4. then the rubric judge's score of the option's text; then fewer soft warnings (revenue levers that cost
+   nothing); then the smaller stretch (the sum of the uplifts, so the least heroic plan that reaches the goal).
+
+When no option reaches the goal, the best ones are refined with the tool's result as feedback
+(:func:`refine_prompt`) within the budget; if none reaches it still, the plan says so (the document opens with
+the best reachable figure; the step is not verified).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from longthink.domains.business_plan.figures import target_line
+from longthink.domains.business_plan.model import Assumptions, Projection
+from longthink.domains.business_plan.request import Target
+
+MAX_GROWTH_PCT = Decimal(30)
+"""The most organic revenue growth per period a plan may assume (beyond it the plan is a wish)."""
+MAX_LEVER_UPLIFT_PCT = Decimal(30)
+"""The most revenue one lever may add."""
+MAX_TOTAL_UPLIFT_PCT = Decimal(50)
+"""The most revenue all levers together may add (compounded)."""
+MAX_SAVING_PCT = Decimal(30)
+"""The largest cut in variable costs one lever may claim."""
+MAX_FIXED_CUT_PCT = Decimal(-20)
+"""The deepest yearly cut in fixed costs a plan may assume."""
+MAX_INVESTMENT_SHARE = Decimal(2)
+"""One-off investments may not exceed this many times the baseline revenue."""
+
+
+def plausibility(a: Assumptions) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The proposal's hard problems (it is implausible) and soft warnings (it is doubtful), each one sentence."""
+    hard: list[str] = []
+    soft: list[str] = []
+    if a.revenue_growth_pct > MAX_GROWTH_PCT:
+        hard.append(f"organic revenue growth of {a.revenue_growth_pct}% per {a.period} (at most {MAX_GROWTH_PCT}%)")
+    if a.fixed_cost_growth_pct < MAX_FIXED_CUT_PCT:
+        hard.append(f"fixed costs cut by {-a.fixed_cost_growth_pct}% per {a.period} (at most {-MAX_FIXED_CUT_PCT}%)")
+    total = Decimal(1)
+    for lever in a.levers:
+        if lever.revenue_uplift_pct > MAX_LEVER_UPLIFT_PCT:
+            hard.append(f"lever '{lever.name}' adds {lever.revenue_uplift_pct}% revenue (at most "
+                        f"{MAX_LEVER_UPLIFT_PCT}% per lever)")  # fmt: skip
+        if lever.cost_saving_pct > MAX_SAVING_PCT:
+            hard.append(f"lever '{lever.name}' saves {lever.cost_saving_pct}% of variable costs (at most "
+                        f"{MAX_SAVING_PCT}%)")  # fmt: skip
+        if lever.cost_saving_pct > 0 and a.variable_cost_pct == 0:
+            hard.append(f"lever '{lever.name}' saves on variable costs the business does not have")
+        total *= 1 + lever.revenue_uplift_pct / 100
+    if (total - 1) * 100 > MAX_TOTAL_UPLIFT_PCT:
+        hard.append(f"the levers together add {(total - 1) * 100:.0f}% revenue (at most {MAX_TOTAL_UPLIFT_PCT}%)")
+    base = a.revenue if a.revenue is not None else (a.price or Decimal(0)) * (a.volume or Decimal(0))
+    invested = sum((i.amount for i in a.investments), Decimal(0))
+    if base and invested > MAX_INVESTMENT_SHARE * base:
+        hard.append(f"investments of {invested:,} exceed {MAX_INVESTMENT_SHARE}x the baseline revenue")
+    raising = [lv.name for lv in a.levers if lv.revenue_uplift_pct > 0]
+    if raising and not a.investments and a.fixed_cost_growth_pct <= 0:
+        soft.append(f"revenue levers ({', '.join(raising)}) with no investment and no extra fixed costs")
+    return tuple(hard), tuple(soft)
+
+
+def achieved(table: Projection, target: Target | None) -> Decimal | None:
+    """What the table gives for the goal's metric at the goal's period: growth in percent since the baseline (or
+    the change in margin points); None without a goal or a figure."""
+    if target is None or target.period >= len(table.rows):
+        return None
+    if target.metric == "margin":
+        return table.rows[target.period].margin - table.rows[0].margin
+    return table.growth(target.metric, target.period, base=0)
+
+
+def stretch(a: Assumptions) -> Decimal:
+    """How heroic the proposal is: organic growth plus every lever's uplift and saving (percentage points)."""
+    return abs(a.revenue_growth_pct) + sum((abs(lv.revenue_uplift_pct) + abs(lv.cost_saving_pct) for lv in a.levers),
+                                           Decimal(0))  # fmt: skip
+
+
+@dataclass
+class Evaluated:
+    """One proposal computed by the financial model: its table, whether it reaches ``target``, its problems."""
+
+    assumptions: Assumptions
+    table: Projection
+    target: Target | None
+    problems: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    reached: Decimal | None = None
+    met: bool | None = None
+    line: str = ""
+
+    @classmethod
+    def of(cls, a: Assumptions, table: Projection, target: Target | None) -> Evaluated:
+        hard, soft = plausibility(a)
+        line, met = target_line(table, target)
+        return cls(a, table, target, hard, soft, achieved(table, target), met, line)
+
+    @property
+    def plausible(self) -> bool:
+        return not self.problems
+
+    @property
+    def shortfall(self) -> Decimal:
+        """Percentage points still missing to the goal (0 when met or without a goal)."""
+        if self.target is None or self.met or self.met is None:
+            return Decimal(0)
+        return self.target.pct - (self.reached if self.reached is not None else Decimal(-1000))
+
+    def key(self, judge: float = 0.0) -> tuple[Any, ...]:
+        """Higher is better (see the module docstring for the order)."""
+        return (self.plausible, bool(self.met) or self.met is None, -self.shortfall, judge, -len(self.warnings),
+                -stretch(self.assumptions))  # fmt: skip
+
+    def value(self) -> float:
+        """A score in [0, 1] for the trace: 1 for a plausible proposal that reaches the goal, less the further it
+        falls short, a quarter of that when it is implausible."""
+        if self.target is None or self.met:
+            base = 1.0
+        else:
+            base = max(0.0, min(0.9, 0.9 * float((self.reached or Decimal(0)) / self.target.pct))) if self.target.pct \
+                else 0.0  # fmt: skip
+        return round(base if self.plausible else base / 4, 4)
+
+    def verdict(self) -> str:
+        parts = [self.line or "computed"]
+        parts += [f"implausible: {p}" for p in self.problems]
+        parts += [f"doubtful: {w}" for w in self.warnings]
+        return "; ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "table": self.table.to_json(),
+            "goal_met": self.met,
+            "reached": None if self.reached is None else str(self.reached),
+            "plausible": self.plausible,
+            "problems": list(self.problems),
+            "warnings": list(self.warnings),
+            "line": self.line,
+        }
+
+
+@dataclass
+class OptionPlan:
+    """One option: its text and judge score, and the best proposal the financial model computed for it."""
+
+    index: int
+    name: str
+    text: str
+    judge: float | None
+    best: Evaluated | None = None
+    tried: int = 0
+    errors: list[str] = field(default_factory=list)
+    refined: int = 0
+
+    def key(self) -> tuple[Any, ...]:
+        judge = self.judge or 0.0
+        if self.best is None:
+            return (False, False, False, Decimal(-1000), judge, 0, Decimal(0))
+        return (True, *self.best.key(judge))
+
+    def offer(self, ev: Evaluated) -> bool:
+        """Keep ``ev`` when it ranks above the current best; True when it does."""
+        if self.best is None or ev.key(self.judge or 0.0) > self.best.key(self.judge or 0.0):
+            self.best = ev
+            return True
+        return False
+
+    def outcome(self) -> str:
+        """The option's result in words, for the document and the step's reason."""
+        if self.best is None:
+            return "no computable proposal" + (f" ({self.errors[-1][:120]})" if self.errors else "")
+        out = self.best.line or "computed"
+        if self.best.problems:
+            out += " — implausible: " + "; ".join(self.best.problems)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "text": self.text,
+            "judge": self.judge,
+            "proposals": self.tried,
+            "refined": self.refined,
+            "errors": self.errors[-3:],
+            **(
+                {"assumptions": self.best.assumptions.model_dump(mode="json"), **self.best.to_json()}
+                if self.best
+                else {"table": None, "goal_met": None}
+            ),
+        }
+
+
+def choose(options: list[OptionPlan]) -> OptionPlan | None:
+    """The best option (the earliest among equals)."""
+    if not options:
+        return None
+    return max(options, key=lambda o: (*o.key(), -o.index))
+
+
+def refine_prompt(base_prompt: str, option: OptionPlan, target: Target | None) -> str:
+    """The projection prompt again, shown the option's best proposal and what the financial model made of it."""
+    best = option.best
+    if best is None:
+        why = option.errors[-1] if option.errors else "the reply had no usable JSON"
+        return f"{base_prompt}\n\nYour previous reply could not be used: {why}. Reply with valid JSON only."
+    shown = best.assumptions.model_dump(mode="json", include={"revenue_growth_pct", "fixed_cost_growth_pct",
+                                                                   "levers", "investments"})  # fmt: skip
+    lines = [
+        f"Your previous assumptions: {json.dumps(shown)}",
+        f"The financial model computed: {best.line or 'no goal stated'}",
+    ]
+    lines += [f"Not plausible: {p}." for p in best.problems]
+    if target is not None and not best.met:
+        lines.append(
+            f"Revise the assumptions so the plan reaches the goal ({target.metric} +{target.pct}%) while staying "
+            f"plausible: organic growth at most {MAX_GROWTH_PCT}% per period, each lever at most "
+            f"{MAX_LEVER_UPLIFT_PCT}% more revenue or {MAX_SAVING_PCT}% lower variable costs, and the investments "
+            "the levers need. Combine levers (price, volume, cost savings) if one is not enough."
+        )
+    else:
+        lines.append("Revise the assumptions so every figure is plausible.")
+    return base_prompt + "\n\n" + "\n".join(lines) + "\nReply with the JSON only."
