@@ -37,6 +37,9 @@ from longthink.store import MemoryStore
 from longthink.testing import FunctionLLM
 
 REQUEST = "a business plan to grow our bakery chain's profit by 10% next year"
+STATED = REQUEST + "; revenue is $2,000,000 and profit $200,000"
+"""REQUEST with its baseline stated: the runs here test the plan. (A request without a baseline is asked for it, or
+takes the stated defaults labelled as assumptions: tests/test_clarify.py.)"""
 GOOD_PROJECTION = {
     "revenue_growth_pct": 3,
     "levers": [{"name": "office catering", "revenue_uplift_pct": 4, "cost_saving_pct": 2}],
@@ -85,7 +88,7 @@ def make_agent(tmp_path: Path, llm: Any = None, pipeline: BusinessPlanPipeline |
 
 async def test_business_plan_end_to_end_with_a_double(tmp_path: Path) -> None:
     agent = make_agent(tmp_path)
-    handle = agent.astream(REQUEST, run_id="bp-1")
+    handle = agent.astream(STATED, run_id="bp-1")
     events = [e async for e in handle]
     result = await handle.result()
     assert result.domain == "business_plan" and result.status == "done", result.justification
@@ -155,7 +158,7 @@ async def test_a_section_without_consistent_candidates_is_unverified(tmp_path: P
         return reply(prompt, params, index)
 
     agent = make_agent(tmp_path, FunctionLLM(wrong))
-    result = await agent.asolve(REQUEST, run_id="bp-2")
+    result = await agent.asolve(STATED, run_id="bp-2")
     situation = result.steps["situation"]
     assert not situation.verified and "DISAGREES" in situation.reason and "$999,999" in situation.reason
     assert result.status == "partial"
@@ -164,7 +167,7 @@ async def test_a_section_without_consistent_candidates_is_unverified(tmp_path: P
 
 async def test_budget_spent_degrades_to_a_partial_document(tmp_path: Path) -> None:
     agent = make_agent(tmp_path, budget_tokens=40)
-    result = await agent.asolve(REQUEST, run_id="bp-3")
+    result = await agent.asolve(STATED, run_id="bp-3")
     assert result.status in ("partial", "failed")
     failed = [s for s, r in result.steps.items() if r.answer is None]
     assert failed and any("budget" in str(result.steps[s].reason) for s in failed)
@@ -266,7 +269,7 @@ async def test_revisions_rewrite_a_section_whose_figures_disagree(tmp_path: Path
         return reply(prompt, params, index)
 
     agent = make_agent(tmp_path, FunctionLLM(wrong_then_fixed), BusinessPlanPipeline(revisions=1))
-    result = await agent.asolve(REQUEST, run_id="bp-4")
+    result = await agent.asolve(STATED, run_id="bp-4")
     situation = result.steps["situation"]
     assert situation.verified and "profit is $200,000" in situation.text
     assert situation.candidates == 4  # two drafts, then two revisions of the best one
@@ -298,7 +301,7 @@ SMALL = {"revenue_growth_pct": 0, "levers": [{"name": "flyers", "revenue_uplift_
 async def test_the_projection_selects_and_refines_when_no_option_reaches_the_goal(tmp_path: Path) -> None:
     fn, shown = proposals_by_option(SMALL, GOOD_PROJECTION)
     agent = make_agent(tmp_path, FunctionLLM(fn))
-    result = await agent.asolve(REQUEST, run_id="bp-5")
+    result = await agent.asolve(STATED, run_id="bp-5")
     options = result.steps["options"]
     # first round: every option misses the goal; the two best are refined with the tool's result and reach it
     assert shown and "goal not met" in shown[0] and "Revise the assumptions" in shown[0]
@@ -312,7 +315,7 @@ async def test_the_projection_selects_and_refines_when_no_option_reaches_the_goa
 async def test_a_plan_that_misses_its_goal_says_so_and_is_not_done(tmp_path: Path) -> None:
     fn, shown = proposals_by_option(SMALL, None)
     agent = make_agent(tmp_path, FunctionLLM(fn))
-    result = await agent.asolve(REQUEST, run_id="bp-6")
+    result = await agent.asolve(STATED, run_id="bp-6")
     doc = result.answer or ""
     assert shown  # it searched further before giving up
     assert doc.index("The goal is not reached") < doc.index("## 1. Situation")  # said at the top
@@ -342,3 +345,38 @@ def test_plausibility_rules() -> None:
 
     good, bad = Evaluated.of(ok, project(ok), target), Evaluated.of(wild, project(wild), target)
     assert good.met and bad.met and good.key() > bad.key() and good.value() == 1.0 and bad.value() < 0.5
+
+
+async def test_text_quality_decides_before_the_judge(tmp_path: Path) -> None:
+    def messy(prompt: str, params: SamplingParams, index: int) -> str:
+        if "'Market and competitors'" in prompt and "Evaluate a solution" not in prompt:
+            return [  # the judge prefers the first ("specific"): it is cut off and mixes in another script
+                "Our specific market: offices nearby 提高销售 and families.\n1. Offices.\n2.\n3.",
+                "Our market: offices near our shops and families on weekends.",
+            ][index % 2]
+        if "Propose ONE strategy" in prompt:
+            return ["Option: Office catering\nSell breakfast to offices [Insert company name].",
+                    "Option: Night bakery\nOpen at night for shift workers.",
+                    "Option: Loyalty app\nA loyalty app for regulars."][index % 3]  # fmt: skip
+        return reply(prompt, params, index)
+
+    agent = make_agent(tmp_path, FunctionLLM(messy))
+    result = await agent.asolve(REQUEST, run_id="bp-7")
+    market = result.steps["market"]
+    assert market.text == "Our market: offices near our shops and families on weekends."
+    assert [c["quality"] for c in market.data["candidates"]] == [0.0, 1.0]
+    options = result.steps["options"]  # the placeholder option loses despite the judge's preference
+    assert options.answer != "Office catering"
+    assert [o["quality"] for o in options.data["options"]][0] == 0.0
+    assert "提高" not in (result.answer or "")
+
+
+async def test_a_section_with_only_broken_candidates_is_flagged(tmp_path: Path) -> None:
+    def broken(prompt: str, params: SamplingParams, index: int) -> str:
+        if "'Market and competitors'" in prompt and "Evaluate a solution" not in prompt:
+            return "Our market is 提高销售 offices."
+        return reply(prompt, params, index)
+
+    result = await make_agent(tmp_path, FunctionLLM(broken)).asolve(REQUEST, run_id="bp-8")
+    market = result.steps["market"]
+    assert not market.verified and "script the request does not use" in market.reason

@@ -46,6 +46,7 @@ from longthink.domains.business_plan.readers import (
 from longthink.domains.business_plan.request import RequestFacts, Target, baseline_assumptions, read_request
 from longthink.domains.business_plan.search import (
     NumberChecks,
+    QualityCheck,
     SectionJudge,
     best_of,
     best_valid,
@@ -186,13 +187,14 @@ class BusinessPlanPipeline:
         problem = self._problem(ctx, user, SectionText(section.title))
         judge = self._judge(ctx, section, problem)
         numbers = None
+        quality = QualityCheck(request_text(ctx.request)).scorer()
         if table is not None and section.checks_numbers:
             ignore = (goal.pct,) if goal is not None else ()
             numbers = NumberChecks(table, periods, growth, ignore)
-            strategy = best_of(self.n, numbers.scorer(), section_selector(numbers), extra=(judge,),
+            strategy = best_of(self.n, numbers.scorer(), section_selector(numbers), extra=(quality, judge),
                                rounds=self.revisions, feedback=numbers.feedback)  # fmt: skip
         else:
-            strategy = best_of(self.n, judge, section_selector(None))
+            strategy = best_of(self.n, judge, section_selector(None), extra=(quality,))
         found = await run(strategy, problem, ctx.search)
         chosen, cands = found.chosen, list(found.candidates)
         return chosen, numbers.checks.get(chosen.id) if numbers and chosen else None, cands
@@ -212,11 +214,21 @@ class BusinessPlanPipeline:
         judge = chosen.score("rubric_judge")
         reason = f"rubric judge {judge:.2f}" if judge is not None else "not judged"
         reason += f"; {check.summary()}" if check is not None else ""
+        problems = next((s.rationale for s in chosen.scores if s.scorer == "quality" and s.value == 0.0), None)
+        if problems is not None:  # no candidate was clean: the best one is kept, flagged
+            consistent = False
+            reason += f"; {problems}"
         data = {
             "judge": judge,
             "numbers": check.to_json() if check else None,
             "candidates": [
-                {"id": c.id, "judge": c.score("rubric_judge"), "numbers": c.score("numbers")} for c in cands
+                {
+                    "id": c.id,
+                    "judge": c.score("rubric_judge"),
+                    "numbers": c.score("numbers"),
+                    "quality": c.score("quality"),
+                }
+                for c in cands
             ],
             **(extra or {}),
         }
@@ -351,7 +363,9 @@ class BusinessPlanPipeline:
         )
         problem = self._problem(ctx, user, SectionText(section.title), max_tokens=min(self.section_tokens, 150))
         judge = self._judge(ctx, section, problem)
-        found = await run(best_of(self.options_k, judge, option_selector, temperature=1.0), problem, ctx.search)
+        quality = QualityCheck(request_text(ctx.request)).scorer()
+        found = await run(best_of(self.options_k, judge, option_selector, extra=(quality,), temperature=1.0), problem,
+                          ctx.search)  # fmt: skip
         cands = list(found.candidates)
         plans: list[OptionPlan] = []
         for i, c in enumerate(cands):
@@ -360,7 +374,7 @@ class BusinessPlanPipeline:
                 continue
             m = re.search(r"option\s*\d*\s*[:\-]\s*(.+)", body, re.I)
             name = option_name(m.group(1) if m else body.strip().splitlines()[0])
-            plans.append(OptionPlan(i, name, body, c.score("rubric_judge")))
+            plans.append(OptionPlan(i, name, body, c.score("rubric_judge"), quality=c.score("quality") or 0.0))
         if not plans:
             return StepOutput(None, reason="no usable option", candidates=len(cands))
         searched = 0
@@ -523,6 +537,8 @@ class BusinessPlanPipeline:
             "commentary": commentary,
         }
         out = self._output(section, chosen, check, prose, data)
+        if out.answer is None:  # no commentary: the table and the goal line still stand, and say what they say
+            out = dataclasses.replace(out, verified=True, data=data, reason="no commentary written")
         answer = line or summary_line(table, len(table.rows) - 1)
         why = [] if reaches else ["the plan does not reach the goal" if met is False else "the plan is not usable"]
         return dataclasses.replace(

@@ -9,8 +9,8 @@ table says, before any judge:
    only on costs that exist, investments of a believable size);
 3. one that **reaches the goal** beats one that does not, and among those that miss it, the one that comes
    closest wins (the shortfall in percentage points);
-4. then the rubric judge's score of the option's text; then fewer soft warnings (revenue levers that cost
-   nothing); then the smaller stretch (the sum of the uplifts, so the least heroic plan that reaches the goal).
+4. then the option text's quality (:mod:`.quality`) and the rubric judge's score of it; then fewer soft warnings
+   (revenue levers that cost nothing); then the smaller stretch (the sum of the uplifts, so the least heroic plan that reaches the goal).
 
 When no option reaches the goal, the best ones are refined with the tool's result as feedback
 (:func:`refine_prompt`) within the budget; if none reaches it still, the plan says so (the document opens with
@@ -34,6 +34,8 @@ MAX_LEVER_UPLIFT_PCT = Decimal(30)
 """The most revenue one lever may add."""
 MAX_TOTAL_UPLIFT_PCT = Decimal(50)
 """The most revenue all levers together may add (compounded)."""
+MAX_FIRST_GROWTH_PCT = Decimal(50)
+"""The most revenue may grow in the first period, organic growth and levers together."""
 MAX_SAVING_PCT = Decimal(30)
 """The largest cut in variable costs one lever may claim."""
 MAX_FIXED_CUT_PCT = Decimal(-20)
@@ -63,6 +65,10 @@ def plausibility(a: Assumptions) -> tuple[tuple[str, ...], tuple[str, ...]]:
         total *= 1 + lever.revenue_uplift_pct / 100
     if (total - 1) * 100 > MAX_TOTAL_UPLIFT_PCT:
         hard.append(f"the levers together add {(total - 1) * 100:.0f}% revenue (at most {MAX_TOTAL_UPLIFT_PCT}%)")
+    first = (total * (1 + a.revenue_growth_pct / 100) - 1) * 100
+    if first > MAX_FIRST_GROWTH_PCT:
+        hard.append(f"revenue grows {first:.0f}% in the first {a.period} (growth and levers together: at most "
+                    f"{MAX_FIRST_GROWTH_PCT}%)")  # fmt: skip
     base = a.revenue if a.revenue is not None else (a.price or Decimal(0)) * (a.volume or Decimal(0))
     invested = sum((i.amount for i in a.investments), Decimal(0))
     if base and invested > MAX_INVESTMENT_SHARE * base:
@@ -160,16 +166,20 @@ class OptionPlan:
     name: str
     text: str
     judge: float | None
+    quality: float = 1.0
     best: Evaluated | None = None
     tried: int = 0
     errors: list[str] = field(default_factory=list)
     refined: int = 0
 
     def key(self) -> tuple[Any, ...]:
+        """Higher is better: the best proposal's rank (see the module docstring), the option's text quality coming
+        just before the judge."""
         judge = self.judge or 0.0
         if self.best is None:
-            return (False, False, False, Decimal(-1000), judge, 0, Decimal(0))
-        return (True, *self.best.key(judge))
+            return (False, False, False, Decimal(-1000), self.quality, judge, 0, Decimal(0))
+        plausible, met, shortfall, *rest = self.best.key(judge)
+        return (True, plausible, met, shortfall, self.quality, *rest)
 
     def offer(self, ev: Evaluated) -> bool:
         """Keep ``ev`` when it ranks above the current best; True when it does."""
@@ -192,6 +202,7 @@ class OptionPlan:
             "name": self.name,
             "text": self.text,
             "judge": self.judge,
+            "quality": self.quality,
             "proposals": self.tried,
             "refined": self.refined,
             "errors": self.errors[-3:],
@@ -227,7 +238,8 @@ def refine_prompt(base_prompt: str, option: OptionPlan, target: Target | None) -
         lines.append(
             f"Revise the assumptions so the plan reaches the goal ({target.metric} +{target.pct}%) while staying "
             f"plausible: organic growth at most {MAX_GROWTH_PCT}% per period, each lever at most "
-            f"{MAX_LEVER_UPLIFT_PCT}% more revenue or {MAX_SAVING_PCT}% lower variable costs, and the investments "
+            f"{MAX_LEVER_UPLIFT_PCT}% more revenue or {MAX_SAVING_PCT}% lower variable costs, revenue at most "
+            f"{MAX_FIRST_GROWTH_PCT}% higher in the first period, and the investments "
             "the levers need. Combine levers (price, volume, cost savings) if one is not enough."
         )
     else:

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict
 
 from longthink.answers import extract_json, extract_text
 from longthink.domains.business_plan.model import Assumptions
+from longthink.domains.business_plan.quality import repair
 from longthink.domains.business_plan.request import RequestFacts, baseline_assumptions, plan_assumptions
 from longthink.search.types import Reading
 
@@ -30,14 +31,6 @@ def clean_section(text: str, title: str) -> str:
     return "\n".join(lines).strip()
 
 
-def trim(text: str) -> str:
-    """Drop an unfinished last sentence (a completion cut at its token limit)."""
-    cut = max(text.rfind(". "), text.rfind(".\n"), text.rfind("\n- "), text.rfind(".)"))
-    if text.rstrip().endswith((".", "!", "?", ")")) or cut < len(text) // 2:
-        return text.strip()
-    return text[: cut + 1].strip()
-
-
 def option_name(line: str, limit: int = 60) -> str:
     """An option's name: its heading line without markup, cut at a word boundary."""
     name = line.strip(" *#:")
@@ -49,13 +42,14 @@ def option_name(line: str, limit: int = 60) -> str:
 @dataclass(frozen=True, slots=True)
 class SectionText:
     """Reads a prose reply: the answer as for any text; the payload is the section's text, cleaned
-    (:func:`clean_section`) and trimmed to its last finished sentence (:func:`trim`)."""
+    (:func:`clean_section`) and cut back to its last finished sentence or list item when it was cut off
+    (:func:`~.quality.repair`: only its end is ever removed)."""
 
     title: str
 
     def __call__(self, text: str, truncated: bool) -> Reading:
         parsed = extract_text(text, truncated=truncated)
-        return Reading(parsed.value, parsed.error, trim(clean_section(text, self.title)))
+        return Reading(parsed.value, parsed.error, repair(clean_section(text, self.title)))
 
 
 class Proposal(BaseModel):

@@ -6,8 +6,11 @@
 - :class:`SectionJudge`: the section's rubric judge on the cleaned text, asked the section's short question;
 - :class:`NumberChecks`: the number verifier against the table, keeping each candidate's check for the report
   (and, when a prose section may be revised, its disagreements are the feedback);
-- a selector per step that keeps the pack's order of preference (figures first, then the judge, then the
-  earliest).
+- :class:`QualityCheck`: the text-quality checks (:mod:`.quality`: complete sentences and list items, no
+  characters from scripts the request does not use, no placeholders); a candidate cut at its token limit
+  ranks below a finished one;
+- a selector per step that keeps the pack's order of preference (text quality first, then figures, then the
+  judge, then the earliest).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from decimal import Decimal
 
 from longthink.domains.business_plan.claims import NumberCheck, check_numbers
 from longthink.domains.business_plan.model import Projection
+from longthink.domains.business_plan.quality import TextQuality, check_text
 from longthink.errors import BudgetExceeded
 from longthink.rewards.base import Scorer
 from longthink.rewards.judge import Judge
@@ -78,6 +82,28 @@ class NumberChecks:
         return "\n".join(check.problems()) if check is not None else rationales(c)
 
 
+@dataclass
+class QualityCheck:
+    """The text-quality verifier of a step's candidates against the request's scripts; ``checks`` keeps every
+    candidate's result. Value 1 for a clean, finished text, 0.5 for a clean one that was cut at its token
+    limit (cut back to its last finished sentence), 0 with any problem."""
+
+    request: str
+    checks: dict[str, TextQuality] = field(default_factory=dict)
+
+    def verdict(self, _: Problem, c: Candidate) -> Verdict:
+        cut = c.finish_reason == "length"
+        quality = check_text(text_of(c), self.request, truncated=False)
+        self.checks[c.id] = quality
+        if not quality.ok:
+            return Verdict(0.0, quality.summary())
+        return Verdict(0.5 if cut else 1.0, "cut at the token limit; ends at its last finished sentence" if cut
+                       else "no text problems")  # fmt: skip
+
+    def scorer(self) -> Verifier:
+        return Verifier(self.verdict, name="quality")
+
+
 def best_of(
     n: int,
     scorer: Scorer,
@@ -114,6 +140,7 @@ def section_selector(numbers: NumberChecks | None) -> Selector:
         return max(
             enumerate(cands),
             key=lambda ic: (
+                ic[1].score("quality") or 0.0,
                 (ic[1].score("numbers") or 0.0) if checked else 1.0,
                 ic[1].score("rubric_judge") or 0.0,
                 bool(text_of(ic[1]).strip()),
@@ -125,11 +152,12 @@ def section_selector(numbers: NumberChecks | None) -> Selector:
 
 
 def option_selector(cands: Sequence[Candidate]) -> Candidate | None:
-    """The best-judged option with a text (the earliest among equals)."""
+    """The best option with a text by quality, then the judge (the earliest among equals)."""
     usable = [i for i, c in enumerate(cands) if text_of(c).strip()]
     if not usable:
         return None
-    return cands[max(usable, key=lambda i: (cands[i].score("rubric_judge") or 0.0, -i))]
+    return cands[max(usable, key=lambda i: (cands[i].score("quality") or 0.0, cands[i].score("rubric_judge") or 0.0,
+                                            -i))]  # fmt: skip
 
 
 def first_ranked(cands: Sequence[Candidate]) -> Candidate | None:
