@@ -1,11 +1,13 @@
 """The deliberate agent as a compiled LangGraph ``StateGraph``:
 
-    intake -> plan -> approve -> [execute_step x ready steps, concurrently] -> verify -> (replan) -> ... -> synthesize
+    intake -> clarify -> plan -> approve -> [execute_step x ready steps, concurrently] -> verify -> (replan) -> ...
+           -> synthesize
 
 Independent steps fan out with ``Send`` and run concurrently; ``verify`` is the fan-in of each layer, which
-re-plans a failed step (bounded by ``AgentOptions.max_replans``) or moves on. Dependencies reach the nodes
-through the runtime context (:class:`AgentDeps`); the state is JSON-able so any checkpointer can persist it.
-The graph is built and validated when this module is imported.
+re-plans a failed step (bounded by ``AgentOptions.max_replans``) or moves on. ``clarify`` asks for the facts a
+domain pack needs and the request lacks (an interrupt, like ``approve``), or assumes their stated defaults.
+Dependencies reach the nodes through the runtime context (:class:`AgentDeps`); the state is JSON-able so any
+checkpointer can persist it. The graph is built and validated when this module is imported.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from longthink.agents import nodes, steps
 from longthink.agents.deps import AgentDeps
 from longthink.agents.state import AgentState, StepTask
 
-NODES = ("intake", "plan", "approve", "execute_step", "verify", "replan", "synthesize")
+NODES = ("intake", "clarify", "plan", "approve", "execute_step", "verify", "replan", "synthesize")
 
 
 S = TypeVar("S")
@@ -54,6 +56,7 @@ def events_first(node: Node[S]) -> Node[S]:
 def build_graph() -> StateGraph[AgentState, AgentDeps, AgentState, AgentState]:
     g: StateGraph[AgentState, AgentDeps, AgentState, AgentState] = StateGraph(AgentState, context_schema=AgentDeps)
     g.add_node("intake", events_first(nodes.intake))
+    g.add_node("clarify", events_first(nodes.clarify))
     g.add_node("plan", events_first(nodes.plan))
     g.add_node("approve", events_first(nodes.approve))
     g.add_node("execute_step", events_first(steps.execute_step), input_schema=StepTask)
@@ -61,7 +64,8 @@ def build_graph() -> StateGraph[AgentState, AgentDeps, AgentState, AgentState]:
     g.add_node("replan", events_first(nodes.replan))
     g.add_node("synthesize", events_first(nodes.synthesize))
     g.add_edge(START, "intake")
-    g.add_edge("intake", "plan")
+    g.add_edge("intake", "clarify")
+    g.add_conditional_edges("clarify", nodes.route_after_clarify, ["clarify", "plan"])
     g.add_edge("plan", "approve")
     g.add_conditional_edges("approve", nodes.route_after_approve, ["approve", "execute_step", "synthesize", "end"])
     g.add_edge("execute_step", "verify")

@@ -1,10 +1,12 @@
-"""The nodes of the deliberate agent graph: intake, planning and approval, the fan-out of steps (each step runs in
-:mod:`longthink.agents.steps`), verification, re-planning and synthesis. Dependencies come from LangGraph's runtime
-context (AgentDeps); state holds only JSON-able values so every checkpointer can persist it."""
+"""The nodes of the deliberate agent graph: intake, the facts a request lacks (clarify), planning and approval, the
+fan-out of steps (each step runs in :mod:`longthink.agents.steps`), verification, re-planning and synthesis.
+Dependencies come from LangGraph's runtime context (AgentDeps); state holds only JSON-able values so every
+checkpointer can persist it."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -15,10 +17,12 @@ from longthink.agents.deps import AgentDeps
 from longthink.agents.state import AgentState, StepTask
 from longthink.agents.steps import NUMBER_FORMAT, messages_of, outcome_of, search_context
 from longthink.budget import Budget, Spend
+from longthink.domains.pipeline import add_facts, questions_of
 from longthink.errors import BudgetExceeded
 from longthink.events import (
     Answer,
     PlanSelected,
+    Question,
     Replan,
     RunStarted,
     StepFinished,
@@ -44,7 +48,59 @@ async def intake(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, An
     if domain != "general":
         kind = deps.domains.get(domain).answer_kind
     deps.events.emit(RunStarted(request=request, answer_kind=kind, domain=domain, options=_options(deps)))
-    return {"domain": domain, "answer_kind": kind, "replans": 0, "status": "running"}
+    return {
+        "domain": domain,
+        "answer_kind": kind,
+        "replans": 0,
+        "status": "running",
+        "ask_missing": deps.options.ask_missing,
+        "approve_plan": deps.options.approve_plan,
+    }
+
+
+async def clarify(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
+    """Before planning, the facts the request lacks: the domain pipeline's questions (none for a pack without
+    ``questions`` or a request that states its facts). With ``ask_missing`` the run stops for a person (a LangGraph
+    interrupt, checkpointed like plan approval: a resumed run is not asked again), who answers
+    (``{"action": "answer", "answers": {question id: text}}``) or takes the defaults (``{"action": "defaults"}``);
+    without it the defaults are used at once. Answers are added to the request as facts, defaults as assumptions
+    (:func:`~longthink.domains.pipeline.add_facts`); an answer the pack still cannot read is asked again."""
+    if state.get("clarified") or state.get("plan"):
+        return {}
+    deps = runtime.context
+    pipeline = deps.pipeline(state.get("domain"))
+    request = state["request"]
+    asked = questions_of(pipeline, request)
+    if not asked:
+        return {"clarified": True, "clarify_error": None}
+    if not state.get("ask_missing", deps.options.ask_missing):  # the run's choice: an agent that resumes it keeps it
+        return {"request": _assume(request, asked), "clarified": True, "clarify_error": None}
+    # The caller (the API) announces the questions with a ``clarification_requested`` event when the run stops here.
+    reply = interrupt({"kind": "clarification", "request": request, "questions": [q.model_dump() for q in asked],
+                       "error": state.get("clarify_error")})  # fmt: skip
+    answers = reply.get("answers") if isinstance(reply, Mapping) and reply.get("action") == "answer" else None
+    given = {
+        q.id: " ".join(str(answers[q.id]).split())
+        for q in asked
+        if isinstance(answers, Mapping) and q.id in answers and str(answers[q.id] or "").strip()
+    }
+    request = add_facts(request, {q.label: given[q.id] for q in asked if q.id in given})
+    still = questions_of(pipeline, request)
+    unread = [q for q in still if q.id in given]
+    if unread:  # answered, yet the pack cannot read it: ask again (the answers it could read are kept)
+        why = "; ".join(f"no figure could be read from the answer to {q.label!r}: {given[q.id]!r}" for q in unread)
+        return {"request": request, "clarify_error": why}
+    return {"request": _assume(request, still), "clarified": True, "clarify_error": None}
+
+
+def _assume(request: str, questions: list[Question]) -> str:
+    """``request`` with the defaults of ``questions`` added, labelled as assumptions (nobody stated them)."""
+    return add_facts(request, {q.label: q.default for q in questions}, assumed=True)
+
+
+def route_after_clarify(state: AgentState) -> str:
+    """Ask again (an answer that could not be read) or plan."""
+    return "clarify" if state.get("clarify_error") and not state.get("clarified") else "plan"
 
 
 async def plan(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
@@ -112,7 +168,8 @@ def _plan_budget(deps: AgentDeps, name: str) -> Budget:
 async def approve(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
     """Optional human approval (a LangGraph interrupt): approve, edit (a new plan) or reject (with feedback)."""
     deps = runtime.context
-    if not deps.options.approve_plan or state.get("status") == "approved":
+    # the run's choice: an agent that resumes it (``runs resume``, default options) keeps asking for approval
+    if not state.get("approve_plan", deps.options.approve_plan) or state.get("status") == "approved":
         return {"status": "approved"}
     error = state.get("justification") if state.get("status") == "edit_invalid" else None
     # The caller (the API) announces the question with an ``approval_requested`` event when the run stops here.
@@ -345,6 +402,7 @@ def _options(deps: AgentDeps) -> dict[str, Any]:
         "budget_tokens": o.budget_tokens,
         "plan_candidates": o.plan_candidates,
         "approve_plan": o.approve_plan,
+        "ask_missing": o.ask_missing,
         "max_replans": o.max_replans,
         "answer_mode": o.answer_mode,
         "model": deps.llm.model,

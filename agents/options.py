@@ -61,6 +61,10 @@ class AgentOptions:
     judges). With a judge model and no injected scorer, steps are scored by that model's binary judge.
     ``max_request_chars``: the longest request (attached files included) the agent takes; a longer one, like any
     invalid option, is a ``ConfigError`` before anything runs or is stored.
+    ``ask_missing``: when the domain pack asks for facts the request lacks (a business plan's revenue and profit),
+    stop before planning and ask (the run is ``awaiting_input`` until ``Agent.resume`` answers); off (the default
+    for the Python API and the service; the interactive CLI turns it on), the questions' stated defaults are added
+    to the request, labelled as assumptions.
     """
 
     strategy: str = "auto"
@@ -71,6 +75,7 @@ class AgentOptions:
     plan_budget_share: float = 0.4
     max_plan_steps: int = 5
     approve_plan: bool = False
+    ask_missing: bool = False
     max_replans: int = 1
     verify_threshold: float = 0.0
     step_max_tokens: int = 256
@@ -101,8 +106,9 @@ class AgentOptions:
                 raise ConfigError(f"{name} must be a string or None", field=name)
         if not isinstance(self.strategy_options, Mapping) or not all(isinstance(k, str) for k in self.strategy_options):
             raise ConfigError("strategy_options must be a mapping of option names to values", field="strategy_options")
-        if not isinstance(self.approve_plan, bool):
-            raise ConfigError("approve_plan must be True or False", field="approve_plan")
+        for name in ("approve_plan", "ask_missing"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be True or False", field=name)
         if self.judge_model is not None and not self.judge_model.strip():
             raise ConfigError("judge_model must be a model name or path, or None", field="judge_model")
         if self.answer_mode not in ("auto", "text", "program"):

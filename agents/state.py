@@ -22,7 +22,7 @@ def add_spend(left: dict[str, Any] | None, right: dict[str, Any] | None) -> dict
 
 
 class AgentState(TypedDict, total=False):
-    request: str
+    request: str  # with the facts the run asked for added (clarify), as every later node sees it
     run_id: str
     domain: str
     answer_kind: str
@@ -34,6 +34,10 @@ class AgentState(TypedDict, total=False):
     justification: str
     status: str
     spend: Annotated[dict[str, Any], add_spend]
+    ask_missing: bool  # the run's AgentOptions.ask_missing (whoever resumes it)
+    approve_plan: bool  # the run's AgentOptions.approve_plan (whoever resumes it)
+    clarified: bool  # the missing facts were asked for (or assumed): never asked again
+    clarify_error: str | None  # why the last answers were not enough: asked again
 
 
 class StepTask(TypedDict):

@@ -11,8 +11,8 @@ verify, synthesize) through :meth:`longthink.api.Agent.asolve`, and writes the a
 ``answer_key`` (and, given ``result_key``, a JSON-able summary of the run: id, status, answer, justification,
 spend, domain). The agent keeps its own graph, budget, store and checkpoints, keyed by its own run id, whatever
 the outer graph's checkpointer and thread: a run that stops for plan approval (``AgentOptions(approve_plan=True)``)
-leaves the answer ``None`` and the summary's status ``"awaiting_approval"``, and ``agent.resume(run_id, ...)``
-goes on with it.
+leaves the answer ``None`` and the summary's status ``"awaiting_approval"`` (one that asks for missing facts,
+``AgentOptions(ask_missing=True)``, ``"awaiting_input"``), and ``agent.resume(run_id, ...)`` goes on with it.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """The Python API: ``Agent(...)`` with ``solve()`` (sync), ``asolve()`` (async), ``stream()`` (typed events),
-plan approval and resumption of interrupted runs by id. The CLI and the HTTP service only call this.
+questions for missing facts, plan approval and resumption of interrupted runs by id. The CLI and the HTTP service
+only call this.
 
     from longthink import Agent, AgentOptions
     agent = Agent(options=AgentOptions(budget_tokens=4000))
@@ -36,7 +37,7 @@ from longthink.checkpoints import default_checkpoints, open_checkpointer
 from longthink.config import Settings, load_settings
 from longthink.domains.registry import REGISTRY, DomainRegistry
 from longthink.errors import ConfigError
-from longthink.events import ApprovalRequested, Error, EventBus, RunResumed
+from longthink.events import ApprovalRequested, ClarificationRequested, Error, EventBus, Question, RunResumed
 from longthink.handle import RunHandle, SyncRunHandle
 from longthink.llm.base import LLM, run_sync
 from longthink.outcome import FINAL_STATUSES, Status, StepOutcome, outcomes
@@ -54,8 +55,9 @@ TERMINAL = FINAL_STATUSES
 @dataclass(frozen=True, slots=True)
 class RunResult:
     """The outcome of a run (or where it stopped: ``status`` "awaiting_approval" carries the plan to approve in
-    ``pending``; "interrupted" a run that was killed and can be resumed). ``steps``: every step's typed outcome;
-    ``spend``: what the whole run spent, across approvals, crashes and resumes."""
+    ``pending``; "awaiting_input" the questions to answer before planning (``pending["questions"]``, see
+    :attr:`questions`); "interrupted" a run that was killed and can be resumed). ``steps``: every step's typed
+    outcome; ``spend``: what the whole run spent, across questions, approvals, crashes and resumes."""
 
     run_id: str
     status: Status
@@ -66,6 +68,13 @@ class RunResult:
     spend: Spend = field(default_factory=Spend)
     pending: Mapping[str, Any] | None = None
     domain: str = "general"
+
+    @property
+    def questions(self) -> list[Question]:
+        """The questions a run ``awaiting_input`` asks (answer them with :meth:`Agent.resume`); else none."""
+        if self.status != "awaiting_input" or self.pending is None:
+            return []
+        return [Question.model_validate(q) for q in self.pending.get("questions") or []]
 
     @property
     def artifacts(self) -> list[str]:
@@ -281,6 +290,8 @@ class Agent:
         result = _result(run_id, snapshot)
         if result.status == "awaiting_approval" and result.pending is not None:
             bus.emit(ApprovalRequested(plan=dict(result.pending.get("plan") or {}), error=result.pending.get("error")))
+        elif result.status == "awaiting_input" and result.pending is not None:
+            bus.emit(ClarificationRequested(questions=result.questions, error=result.pending.get("error")))
         return result
 
     async def _lost_connection(
@@ -306,7 +317,8 @@ class Agent:
 
     def astream(self, request: str, *, run_id: str | None = None) -> RunHandle:
         """Start ``request``: a handle that yields every event as it happens (the last is ``answer``, or
-        ``approval_requested`` when the plan waits for a person) and whose ``result()`` is the :class:`RunResult`."""
+        ``clarification_requested`` / ``approval_requested`` when the run waits for a person) and whose ``result()``
+        is the :class:`RunResult`."""
         rid, graph_input = _start(request, run_id, self.options.max_request_chars)
         return self._handle(rid, graph_input)
 
@@ -329,13 +341,15 @@ class Agent:
         if not snapshot or not snapshot.values:
             raise ConfigError(f"no run {run_id!r} (no checkpoint found)", field="run_id")
         result = _result(run_id, snapshot)
-        if snapshot.next and result.status != "awaiting_approval":
+        if snapshot.next and result.status not in WAITING:
             return dataclasses.replace(result, status="interrupted")
         return result
 
     async def astream_resume(self, run_id: str, decision: Mapping[str, Any] | None = None) -> RunHandle:
         """Go on with run ``run_id``: answer a pending plan approval with ``decision`` ({"action": "approve"},
-        {"action": "edit", "plan": {...}}, {"action": "reject", "feedback": "..."}), or finish a run that was
+        {"action": "edit", "plan": {...}}, {"action": "reject", "feedback": "..."}), answer the questions of a run
+        awaiting input ({"action": "answer", "answers": {question id: text}}: a question left out takes its
+        default, labelled as an assumption; {"action": "defaults"}: every default), or finish a run that was
         interrupted (crash, kill) from its last checkpoint. Finished steps are not run again; what the run spent
         before counts against its budget. Returns a handle on the rest of the run."""
         decision = None if decision is None else check_decision(decision)
@@ -353,8 +367,8 @@ class Agent:
             restart = {"request": snapshot.values["request"], "run_id": run_id}
             return self._handle(run_id, restart, decision=action, resumed=True)
         waiting = any(t.interrupts for t in snapshot.tasks)
-        if waiting and decision is None:
-            raise ConfigError(f"run {run_id!r} waits for a plan decision: approve, edit or reject", field="decision")
+        if waiting:
+            _check_fits(run_id, _result(run_id, snapshot), decision)
         graph_input: Command[Any] | None = Command(resume=dict(decision or {})) if waiting else None
         return self._handle(run_id, graph_input, decision=action if waiting else None, resumed=True)
 
@@ -408,15 +422,34 @@ def check_run_id(run_id: Any) -> str:
     return run_id
 
 
+PLAN_ACTIONS = ("approve", "edit", "reject")
+"""What answers a plan waiting for approval."""
+INPUT_ACTIONS = ("answer", "defaults")
+"""What answers a run's questions (``awaiting_input``)."""
+WAITING = frozenset({"awaiting_approval", "awaiting_input"})
+"""The statuses of a run that waits for a person."""
+
+
 def check_decision(decision: Any) -> dict[str, Any]:
     """``decision`` as a dict, or a ``ConfigError`` (field "decision"): a mapping whose ``action`` is approve, edit or
-    reject (a typo must not reject a plan), with no NUL character or lone surrogate in any text (none could be
-    stored)."""
+    reject (a typo must not reject a plan), or answer (with ``answers``, question id -> text) or defaults, with no
+    NUL character or lone surrogate in any text (none could be stored)."""
     if not isinstance(decision, Mapping):
-        raise ConfigError(f"a plan decision is a mapping, not {type(decision).__name__}", field="decision")
+        raise ConfigError(f"a decision is a mapping, not {type(decision).__name__}", field="decision")
     action = decision.get("action", "approve")
-    if action not in ("approve", "edit", "reject"):
-        raise ConfigError(f"a decision's action is 'approve', 'edit' or 'reject', not {action!r:.40}", field="decision")
+    if action not in PLAN_ACTIONS + INPUT_ACTIONS:
+        raise ConfigError(
+            f"a decision's action is 'approve', 'edit' or 'reject' (a plan), or 'answer' or 'defaults' (questions), "
+            f"not {action!r:.40}",
+            field="decision",
+        )
+    answers = decision.get("answers")
+    if action == "answer" and (
+        not isinstance(answers, Mapping)
+        or not answers
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in answers.items())
+    ):
+        raise ConfigError("an 'answer' decision needs 'answers': question id -> text, at least one", field="decision")
     todo: list[Any] = [decision]
     while todo:
         value = todo.pop()
@@ -427,6 +460,22 @@ def check_decision(decision: Any) -> dict[str, Any]:
         elif isinstance(value, str) and ("\x00" in value or _not_utf8(value)):
             raise ConfigError(f"the decision holds a NUL character or invalid Unicode: {value!r:.60}", field="decision")
     return dict(decision)
+
+
+def _check_fits(run_id: str, waiting: RunResult, decision: Mapping[str, Any] | None) -> None:
+    """A ``ConfigError`` unless ``decision`` answers what run ``run_id`` waits for: a plan decision for a plan, an
+    answer (to the questions it asked) or the defaults for questions."""
+    if waiting.status == "awaiting_input":
+        ids = [q.id for q in waiting.questions]
+        if decision is None or decision.get("action", "approve") not in INPUT_ACTIONS:
+            raise ConfigError(f"run {run_id!r} waits for answers to its questions ({', '.join(ids)}): answer them or "
+                              "take the defaults", field="decision")  # fmt: skip
+        unknown = sorted(set(decision.get("answers") or {}) - set(ids))
+        if unknown:
+            raise ConfigError(f"run {run_id!r} asked no question {unknown[0]!r}; its questions are: {', '.join(ids)}",
+                              field="decision")  # fmt: skip
+    elif decision is None or decision.get("action", "approve") not in PLAN_ACTIONS:
+        raise ConfigError(f"run {run_id!r} waits for a plan decision: approve, edit or reject", field="decision")
 
 
 def _not_utf8(text: str) -> bool:
@@ -456,7 +505,8 @@ def _result(run_id: str, snapshot: Any) -> RunResult:
     plan = Plan.model_validate(values["plan"]) if values.get("plan") else None
     status: Status = "running"
     if pending is not None:
-        status = "awaiting_approval"
+        kind = pending.get("kind") if isinstance(pending, Mapping) else None
+        status = "awaiting_input" if kind == "clarification" else "awaiting_approval"
     elif values.get("status") in FINAL_STATUSES:
         status = values["status"]
     return RunResult(run_id, status, values.get("answer"), values.get("justification", ""), plan,

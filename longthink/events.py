@@ -9,7 +9,9 @@ Producers build the payload (``bus.emit(StepStarted(step_id="s1", goal=...))``);
 Unknown fields are refused when an event is built, so a typo in a producer fails in its tests, not in a
 consumer.
 
-Version history: 1 — typed events (this module); before it, free-form dicts (version 0).
+Version history: 2 — ``clarification_requested`` (a run asks for facts its request lacks, before planning) and
+the run status ``awaiting_input``; every version-1 event reads the same, but a version-1 reader refuses the new
+kind (the union of kinds is closed). 1 — typed events (this module); before it, free-form dicts (version 0).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from longthink.trace import Candidate
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 class _Model(BaseModel):
@@ -63,6 +65,23 @@ class ChatMessage(_Model):
     content: str
 
 
+class Question(_Model):
+    """A fact a run needs and its request does not state (asked before planning; see
+    :meth:`longthink.domains.pipeline.DomainPipeline.questions`). ``id`` names the answer (and labels it where it
+    is added to the request); ``text`` is what a person is asked; ``default`` the stated value used, labelled as an
+    assumption, when nobody answers; ``why`` what the run would otherwise have to invent."""
+
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z][A-Za-z0-9_]*$")
+    text: str = Field(min_length=1)
+    default: str = Field(min_length=1)
+    why: str = ""
+
+    @property
+    def label(self) -> str:
+        """The answer's label where it is added to the request ("yearly_revenue" -> "yearly revenue")."""
+        return self.id.replace("_", " ")
+
+
 # -- the kinds -----------------------------------------------------------------------------------------------
 class RunStarted(EventBase):
     """A run began: the request, what kind of answer it wants, the domain pack chosen, the run's options."""
@@ -78,7 +97,7 @@ class RunResumed(EventBase):
     """An interrupted or paused run goes on (after a plan decision, a crash or a kill)."""
 
     kind: Literal["run_resumed"] = "run_resumed"
-    decision: str | None = None  # approve | edit | reject, or None for a plain resume
+    decision: str | None = None  # approve | edit | reject | answer | defaults, or None for a plain resume
 
 
 class PlanProposed(EventBase):
@@ -110,6 +129,15 @@ class ApprovalRequested(EventBase):
     kind: Literal["approval_requested"] = "approval_requested"
     plan: dict[str, Any]
     error: str | None = None  # why the last edit was refused
+
+
+class ClarificationRequested(EventBase):
+    """The run waits, before planning, for a person to answer ``questions`` (or to accept their defaults);
+    ``error`` says why the last answers were not enough (a figure that could not be read)."""
+
+    kind: Literal["clarification_requested"] = "clarification_requested"
+    questions: list[Question]
+    error: str | None = None
 
 
 class StepStarted(EventBase):
@@ -243,6 +271,7 @@ Event: TypeAlias = Annotated[
     | PlanProposed
     | PlanSelected
     | ApprovalRequested
+    | ClarificationRequested
     | StepStarted
     | CandidateGenerated
     | CandidateScored
@@ -364,12 +393,14 @@ __all__ = [
     "CandidateGenerated",
     "CandidateScored",
     "ChatMessage",
+    "ClarificationRequested",
     "Error",
     "Event",
     "EventBase",
     "EventBus",
     "PlanProposed",
     "PlanSelected",
+    "Question",
     "Recorder",
     "Replan",
     "RunResumed",

@@ -13,10 +13,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from longthink.budget import Spend
 
-#: Where a run or a step stands. Runs: running -> (awaiting_approval ->) done | partial | failed | rejected, or
-#: interrupted (killed or stopped by an exception; resumable). Steps: running -> done (answer, verified) |
-#: partial (answer, not verified) | failed (no answer).
-Status = Literal["running", "awaiting_approval", "interrupted", "done", "partial", "failed", "rejected"]
+#: Where a run or a step stands. Runs: running -> (awaiting_input ->) (awaiting_approval ->) done | partial | failed |
+#: rejected, or interrupted (killed or stopped by an exception; resumable); awaiting_input: the run asks for facts
+#: its request lacks, before planning. Steps: running -> done (answer, verified) | partial (answer, not verified) |
+#: failed (no answer).
+Status = Literal[
+    "running", "awaiting_input", "awaiting_approval", "interrupted", "done", "partial", "failed", "rejected"
+]
 FINAL_STATUSES: frozenset[str] = frozenset({"done", "partial", "failed", "rejected"})
 
 StepKind = Literal["strategy", "tool", "domain", "plan", "answer"]

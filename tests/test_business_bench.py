@@ -92,6 +92,6 @@ async def test_the_longthink_arm_reads_the_run_result(tmp_path: Path) -> None:
     import test_business_plan as pack_tests
 
     s = business.Settings(queries=1, cache=tmp_path)
-    doc, info, tokens = await business.longthink(FunctionLLM(pack_tests.reply), pack_tests.REQUEST, s, "bench-1")
+    doc, info, tokens = await business.longthink(FunctionLLM(pack_tests.reply), pack_tests.STATED, s, "bench-1")
     assert doc.startswith("# Business plan") and info["status"] == "done" and tokens > 0
     assert info["numbers"]["consistent"] is True and info["missing"] == []

@@ -367,7 +367,7 @@ async def test_text_quality_decides_before_the_judge(tmp_path: Path) -> None:
     assert [c["quality"] for c in market.data["candidates"]] == [0.0, 1.0]
     options = result.steps["options"]  # the placeholder option loses despite the judge's preference
     assert options.answer != "Office catering"
-    assert [o["quality"] for o in options.data["options"]][0] == 0.0
+    assert options.data["options"][0]["quality"] == 0.0
     assert "提高" not in (result.answer or "")
 
 

@@ -25,6 +25,9 @@ EXAMPLES: list[ev.EventBase] = [
     ev.PlanProposed(plan_id="p/1", plan={"steps": []}, score=0.5, valid=True, scores={"structure": 0.5}),
     ev.PlanSelected(plan_id="p/1", plan={"steps": []}, index=0, reason="best"),
     ev.ApprovalRequested(plan={"steps": []}, error=None),
+    ev.ClarificationRequested(
+        questions=[ev.Question(id="yearly_revenue", text="Revenue?", default="$1,000,000 revenue", why="baseline")]
+    ),
     ev.StepStarted(step_id="s1", goal="g", strategy="cot", prompt=[ev.ChatMessage(role="user", content="hi")]),
     ev.CandidateGenerated(
         problem_id="p",
@@ -83,6 +86,8 @@ def test_producers_cannot_misspell_a_field_and_the_bus_takes_only_typed_events()
         ev.EventBus().emit("answer")  # type: ignore[arg-type]
     with pytest.raises(ValidationError):
         ev.parse_event({"kind": "no_such_kind", "run_id": "r", "seq": 1, "ts": 0.0})
+    with pytest.raises(ValidationError):  # a question's id names its answer: a plain identifier
+        ev.Question(id="yearly revenue?", text="t", default="d")
 
 
 def test_rows_written_by_an_older_version_still_read() -> None:

@@ -100,7 +100,7 @@ async def test_without_a_judge_model_the_policy_model_judges_and_steps_use_self_
 
 
 async def test_the_business_plan_pack_judges_sections_with_the_judge_model(tmp_path: Path) -> None:
-    from test_business_plan import REQUEST as PLAN_REQUEST
+    from test_business_plan import STATED as PLAN_REQUEST  # its baseline stated: nothing assumed
     from test_business_plan import reply as consultant
 
     def policy_only(prompt: str, params: SamplingParams, index: int) -> str:

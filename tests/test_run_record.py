@@ -54,7 +54,7 @@ def assert_record_matches(store: Store, result: RunResult) -> None:
         assert sid in rows, f"step {sid} has no row"
         row = rows[sid]
         assert (row.status, row.answer, row.verified) == (outcome.status, outcome.answer, outcome.verified), sid
-    if result.status in FINAL_STATUSES | {"awaiting_approval"}:
+    if result.status in FINAL_STATUSES | {"awaiting_approval", "awaiting_input"}:
         assert [s.id for s in detail.steps if s.status == "running"] == []
 
 

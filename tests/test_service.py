@@ -138,6 +138,51 @@ def test_a_plan_waits_for_approval_then_runs(server: ServiceProcess) -> None:
     assert late.status_code == 409
 
 
+BUSINESS = "Make a business plan to grow our company's profit by 10% next year."
+
+
+def test_a_run_asks_for_missing_facts_then_runs_with_the_answers(server: ServiceProcess) -> None:
+    base = server.base_url
+    run_id = start_run(base, {"request": BUSINESS, "domain": "business_plan", "ask_missing": True})
+    run = wait_status(base, run_id, {"awaiting_input"})
+    assert [q["id"] for q in run["pending_questions"]] == ["yearly_revenue", "profit"]
+    assert run["pending_questions"][0]["default"] == "$1,000,000 revenue (illustrative)" and run["plan"] is None
+    stream = events(base, run_id)
+    assert stream[-1]["data"]["status"] == "awaiting_input"
+    assert stream[-2]["event"] == "clarification_requested" and len(stream[-2]["data"]["questions"]) == 2
+    listed = httpx.get(f"{base}/v1/runs", params={"status": "awaiting_input"}).json()
+    assert run_id in [r["id"] for r in listed["runs"]]
+    assert httpx.post(f"{base}/v1/runs/{run_id}/approve", json={"action": "approve"}).status_code == 409
+    assert httpx.post(f"{base}/v1/runs/{run_id}/answer", json={}).status_code == 422
+    unknown = httpx.post(f"{base}/v1/runs/{run_id}/answer", json={"answers": {"colour": "blue"}})
+    assert unknown.status_code == 400 and "yearly_revenue" in unknown.json()["error"]["message"]
+    answers = {"yearly_revenue": "$2,400,000", "profit": "$180,000"}
+    ok = httpx.post(f"{base}/v1/runs/{run_id}/answer", json={"answers": answers})
+    assert ok.status_code == 202, ok.text
+    done = wait_status(base, run_id, {"done", "partial", "failed"})
+    assert "Facts from the user:" in done["plan"]["goal"] and "yearly revenue: $2,400,000" in done["plan"]["goal"]
+    baseline = next(s for s in done["steps"] if s["id"] == "baseline")
+    assert "revenue $2,400,000" in baseline["answer"] and "profit $180,000" in baseline["answer"]
+    kinds = [e["event"] for e in events(base, run_id)]
+    assert kinds.count("clarification_requested") == 1 and "run_resumed" in kinds
+    late = httpx.post(f"{base}/v1/runs/{run_id}/answer", json={"use_defaults": True})
+    assert late.status_code == 409
+
+
+def test_without_asking_a_run_and_a_chat_completion_use_the_defaults(server: ServiceProcess) -> None:
+    base = server.base_url
+    run_id = start_run(base, {"request": BUSINESS, "domain": "business_plan"})
+    done = wait_status(base, run_id, {"done", "partial", "failed"})
+    assert "Assumed (not stated; illustrative):" in done["plan"]["goal"]
+    assert "clarification_requested" not in [e["event"] for e in events(base, run_id)]
+    body = {"model": "longthink", "messages": [{"role": "user", "content": BUSINESS}],
+            "longthink": {"domain": "business_plan"}}  # fmt: skip
+    r = httpx.post(f"{base}/v1/chat/completions", json=body, timeout=120)  # never waits for answers
+    assert r.status_code == 200, r.text
+    chat_run = httpx.get(f"{base}/v1/runs/{r.json()['longthink']['run_id']}").json()
+    assert chat_run["status"] in ("done", "partial") and "Assumed (not stated" in chat_run["plan"]["goal"]
+
+
 def test_bad_input_gets_clear_4xx_errors(server: ServiceProcess) -> None:
     base = server.base_url
     cases = [
@@ -175,7 +220,7 @@ def test_operations_endpoints(server: ServiceProcess) -> None:
     assert ready.status_code == 200 and ready.json() == {"status": "ok", "database": "ok", "model": "ok"}
     schema = httpx.get(f"{base}/openapi.json").json()
     for path in ("/v1/runs", "/v1/runs/{run_id}", "/v1/runs/{run_id}/events", "/v1/runs/{run_id}/approve",
-                 "/v1/runs/{run_id}/cancel", "/v1/runs/{run_id}/artifacts/{name}", "/v1/chat/completions",
+                 "/v1/runs/{run_id}/answer", "/v1/runs/{run_id}/cancel", "/v1/runs/{run_id}/artifacts/{name}", "/v1/chat/completions",
                  "/v1/models"):  # fmt: skip
         assert path in schema["paths"], path
     wait_status(base, start_run(base), {"done"})

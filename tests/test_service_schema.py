@@ -26,7 +26,7 @@ from schemathesis import GenerationMode  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 
 EXAMPLES = 25
-"""Generated cases per operation and mode (13 operations x 2 modes): well under a minute in all on 2 cores."""
+"""Generated cases per operation and mode (14 operations x 2 modes): well under a minute in all on 2 cores."""
 
 OPERATIONS = (
     "POST /v1/runs",
@@ -35,6 +35,7 @@ OPERATIONS = (
     # Streams until the run rests: generated ids name no run, so it answers 404 at once.
     "GET /v1/runs/{run_id}/events",
     "POST /v1/runs/{run_id}/approve",
+    "POST /v1/runs/{run_id}/answer",
     "POST /v1/runs/{run_id}/cancel",
     "GET /v1/runs/{run_id}/artifacts/{name}",
     "GET /v1/runs/{run_id}/webhooks",
@@ -57,9 +58,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]
 
 @pytest.fixture(scope="module")
 def runs(server: ServiceProcess) -> dict[str, str]:
-    """Real runs for the per-run operations: one finished, one waiting for its plan to be approved."""
+    """Real runs for the per-run operations: one finished, one waiting for its plan to be approved, one waiting for
+    answers to its questions (a business plan without its baseline)."""
     out = {}
-    for name, body, want in (("finished", {}, "done"), ("awaiting", {"approve_plan": True}, "awaiting_approval")):
+    asking = {"request": "Make a business plan to grow our profit by 10% next year.", "domain": "business_plan",
+              "ask_missing": True}  # fmt: skip
+    for name, body, want in (("finished", {}, "done"), ("awaiting", {"approve_plan": True}, "awaiting_approval"),
+                             ("asking", asking, "awaiting_input")):  # fmt: skip
         r = httpx.post(f"{server.base_url}/v1/runs", json={"request": "What is 17 + 25?", **body}, timeout=30)
         assert r.status_code == 202, r.text
         out[name] = run_id = str(r.json()["id"])
@@ -107,11 +112,12 @@ def test_no_generated_request_gets_a_server_error(
     fuzz(api_schema, server, label, mode)
 
 
-@pytest.mark.parametrize("state", ["finished", "awaiting"])
+@pytest.mark.parametrize("state", ["finished", "awaiting", "asking"])
 @pytest.mark.parametrize("label", [op for op in OPERATIONS if "{run_id}" in op])
 def test_no_generated_request_on_a_real_run_gets_a_server_error(
     label: str, state: str, runs: dict[str, str], api_schema: Any, server: ServiceProcess
 ) -> None:
     """The per-run operations with the id of a run that exists (generated ids name none, so they only meet 404):
-    a finished run and one waiting for approval (which the generated approvals and cancels move on)."""
+    a finished run, one waiting for approval and one waiting for answers (which the generated decisions, answers
+    and cancels move on)."""
     fuzz(api_schema, server, label, GenerationMode.POSITIVE, path_parameters={"run_id": runs[state]})

@@ -49,7 +49,7 @@ SCENARIOS: dict[str, tuple[Callable[[Path], Agent], str, str]] = {  # builder, r
     "replanned": (_tools, general.REQUEST, "partial"),  # s2 never verifies: re-planned, then accepted as failed
     "tally-failed": (lambda p: tally.agent(tally.TallyPipeline(fail_report=True), p), tally.REQUEST, "failed"),
     "routing": (lambda p: routing.routing_agent(routing.extractor(routing.extraction()), p), routing.REQUEST, "done"),
-    "business_plan": (lambda p: business.make_agent(p), business.REQUEST, "done"),
+    "business_plan": (lambda p: business.make_agent(p), business.STATED, "done"),
     "debugging": (lambda p: debugging.debug_agent(debugging.fixer, p), debugging.REQUEST, "done"),
 }
 
@@ -90,6 +90,25 @@ async def _bad_edit_then_approve(agent: Agent, r: RunResult) -> RunResult:
     assert bad.status == "awaiting_approval" and bad.pending and bad.pending["error"]
     assert_record_matches(agent.store, bad)
     return await _approve(agent, bad)
+
+
+async def test_questions_are_recorded_as_the_api_reports_them(store: Store, tmp_path: Path) -> None:
+    """A business plan without its baseline waits for answers (awaiting_input, in the store too), is asked again
+    for an answer it cannot read, then runs with the answers."""
+    agent = business.make_agent(tmp_path, ask_missing=True)
+    agent.store = store
+    waiting = await agent.asolve(business.REQUEST, run_id="conf-questions")
+    assert waiting.status == "awaiting_input" and [q.id for q in waiting.questions] == ["yearly_revenue", "profit"]
+    assert_record_matches(store, waiting)
+    again = await agent.aresume(waiting.run_id, {"action": "answer", "answers": {"yearly_revenue": "lots"}})
+    assert again.status == "awaiting_input" and again.pending and again.pending["error"]
+    assert_record_matches(store, again)
+    answers = {"yearly_revenue": "$2,000,000", "profit": "$200,000"}
+    final = await agent.aresume(waiting.run_id, {"action": "answer", "answers": answers})
+    assert final.status == "done", final.justification
+    assert "| **Profit** | $200,000 |" in (final.answer or "")  # the table starts from the user's figures
+    assert_record_matches(store, final)
+    _same_as_reference(store, final.run_id)
 
 
 @pytest.mark.parametrize("decide", [_approve, _reject, _bad_edit_then_approve], ids=lambda f: f.__name__.strip("_"))

@@ -66,7 +66,7 @@ from longthink.domains.business_plan.sections import (
 )
 from longthink.domains.pipeline import StepContext, StepOutput, attached_files, request_text
 from longthink.errors import BudgetExceeded
-from longthink.events import ToolCalled
+from longthink.events import Question, ToolCalled
 from longthink.llm.types import Message
 from longthink.outcome import StepOutcome
 from longthink.planners.plan import Plan, PlanStep
@@ -117,7 +117,7 @@ class BusinessPlanPipeline:
         ]
         return Plan(goal=f"A business plan for: {request_text(request)[:300]}", steps=steps)
 
-    def questions(self, request: str) -> list[Any]:
+    def questions(self, request: str) -> list[Question]:
         """The baseline facts ``request`` lacks, as :class:`~longthink.events.Question` s asked before planning (see
         :func:`.request.missing_facts`); none when it states its figures."""
         from longthink.domains.business_plan.request import missing_facts

@@ -9,8 +9,9 @@ table says, before any judge:
    only on costs that exist, investments of a believable size);
 3. one that **reaches the goal** beats one that does not, and among those that miss it, the one that comes
    closest wins (the shortfall in percentage points);
-4. then the option text's quality (:mod:`.quality`) and the rubric judge's score of it; then fewer soft warnings
-   (revenue levers that cost nothing); then the smaller stretch (the sum of the uplifts, so the least heroic plan that reaches the goal).
+4. then the option text's quality (:mod:`.quality`) and the rubric judge's score of it; then fewer soft
+   warnings (revenue levers that cost nothing); then the smaller stretch (the sum of the uplifts, so the least
+   heroic plan that reaches the goal).
 
 When no option reaches the goal, the best ones are refined with the tool's result as feedback
 (:func:`refine_prompt`) within the budget; if none reaches it still, the plan says so (the document opens with

@@ -4,6 +4,11 @@ assumptions, parsed into validated :class:`~longthink.domains.business_plan.mode
 Numbers stated in the request are the baseline and win over the model's proposals; everything the request
 does not state is proposed by the model as JSON, validated, and otherwise replaced by stated defaults — never
 silently: every default and every override is listed in ``notes``.
+
+Before planning, :func:`missing_facts` asks for the baseline a request lacks (revenue; profit, margin or costs).
+The answers come back appended to the request (:func:`longthink.domains.pipeline.add_facts`) and are read like
+the request's own figures; defaults nobody stated come back as assumptions, read too but marked ``assumed``, and
+every note about them says so.
 """
 
 from __future__ import annotations
@@ -17,8 +22,9 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from longthink.answers import extract_json
-from longthink.domains.business_plan.claims import find_claims
+from longthink.domains.business_plan.claims import extract_numbers, find_claims
 from longthink.domains.business_plan.model import MAX_AMOUNT, Assumptions, Investment, Lever, Metric
+from longthink.domains.pipeline import Question, added_facts, without_facts
 
 DEFAULT_REVENUE = Decimal(1_000_000)
 DEFAULT_VARIABLE_PCT = Decimal(40)
@@ -56,13 +62,15 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class RequestFacts:
-    """What the request states: baseline figures by metric, the goal, the period unit and the horizon."""
+    """What the request states: baseline figures by metric, the goal, the period unit and the horizon.
+    ``assumed``: the figures that are defaults nobody stated (added to the request as assumptions), not facts."""
 
     figures: dict[str, Decimal] = field(default_factory=dict)
     target: Target | None = None
     period: Literal["year", "quarter"] = "year"
     periods: int = 3
     currency: str = "$"
+    assumed: frozenset[str] = frozenset()
 
 
 def _metric(word: str) -> Metric:
@@ -77,21 +85,23 @@ def _metric(word: str) -> Metric:
 def read_request(text: str) -> RequestFacts:
     """Baseline figures ("revenue of $2.4M", "profit of $180,000", "fixed costs $500k", "a 12% margin"), the
     goal ("grow profit by 10% next year"), quarters or years, and the horizon (default 3 periods, at least the
-    goal's period)."""
-    period: Literal["year", "quarter"] = "quarter" if _QUARTER.search(text) else "year"
+    goal's period). Facts added to the request (a person's answers, or defaults marked as assumed) complete the
+    figures the request's own words do not state."""
+    own = without_facts(text)
+    period: Literal["year", "quarter"] = "quarter" if _QUARTER.search(own) else "year"
     figures: dict[str, Decimal] = {}
     target: Target | None = None
-    m = _TARGET.search(text)
+    m = _TARGET.search(own)
     if m:
         target_metric, target_pct, span = _metric(m.group(1)), Decimal(m.group(2)), (m.start(2), m.end())
     else:
-        mb = _TARGET_BEFORE.search(text)
+        mb = _TARGET_BEFORE.search(own)
         target_metric, target_pct, span = (
             (_metric(mb.group(3)), Decimal(mb.group(1)), (mb.start(1), mb.end(2)))
             if mb
             else ("profit", Decimal(0), (-1, -1))
         )
-    horizon = _HORIZON.search(text)
+    horizon = _HORIZON.search(own)
     periods = 3
     target_period = 1
     if horizon:
@@ -102,9 +112,25 @@ def read_request(text: str) -> RequestFacts:
             periods = max(periods, n)
     if span[0] >= 0:
         target = Target(target_metric, target_pct, target_period)
+    _read_figures(own, period, figures, span)
+    assumed: set[str] = set()
+    cur = _CURRENCY.search(own)
+    currency = cur.group(0) if cur else None
+    for fact in added_facts(text):
+        known = set(figures)
+        _read_figures(_fact_sentence(fact.label, fact.value, currency or "$"), period, figures)
+        if fact.assumed:
+            assumed |= set(figures) - known
+        if currency is None and (cur := _CURRENCY.search(fact.value)):
+            currency = cur.group(0)
+    return RequestFacts(figures, target, period, periods, currency or "$", frozenset(assumed))
+
+
+def _read_figures(text: str, period: str, figures: dict[str, Decimal], skip: tuple[int, int] = (-1, -1)) -> None:
+    """The baseline figures ``text`` states, added to ``figures`` where it has none yet (``skip``: the goal)."""
     claims, _ = find_claims(text, horizon=40, period_word=period)
     for c in claims:
-        if span[0] <= c.number.start < span[1] or abs(c.number.value) > MAX_AMOUNT:
+        if skip[0] <= c.number.start < skip[1] or abs(c.number.value) > MAX_AMOUNT:
             continue  # the goal is not a baseline figure; nor is an absurd number
         if c.what == "level" and c.number.kind == "money" and c.metric not in figures:
             figures[c.metric] = c.number.value
@@ -112,8 +138,54 @@ def read_request(text: str) -> RequestFacts:
             figures["margin"] = c.number.value
         elif c.what == "share" and c.metric == "variable_costs":
             figures["variable_cost_pct"] = c.number.value
-    cur = _CURRENCY.search(text)
-    return RequestFacts(figures, target, period, periods, cur.group(0) if cur else "$")
+
+
+def _fact_sentence(label: str, value: str, currency: str) -> str:
+    """An answer as a sentence :func:`find_claims` reads: the answer alone when it names its own figure ("a 12%
+    margin", "costs of $2.2M"), else the question's label before it ("profit: 180k"), a bare number taken as
+    money ("yearly revenue: 2400000" -> "$2400000")."""
+    if find_claims(value)[0]:
+        return value
+    numbers = extract_numbers(value)
+    if len(numbers) == 1 and numbers[0].kind == "plain":
+        n = numbers[0]
+        value = f"{value[: n.start]}{currency}{value[n.start :]}"
+    return f"{label}: {value}"
+
+
+_PROFIT_FIGURES = frozenset({"profit", "margin", "fixed_costs", "total_costs"})
+"""Any of these, with the revenue, gives the baseline's costs and profit."""
+
+
+def missing_facts(request: str) -> list[Question]:
+    """What to ask before planning ``request``: its yearly revenue when it states none, and its profit (or margin,
+    or costs) when it states none of them. Each question's default is the figure the plan would otherwise assume
+    (:data:`DEFAULT_REVENUE`, a :data:`DEFAULT_MARGIN_PCT` margin), stated in words. A request that states its
+    figures (in its own words or in facts added to it) asks nothing."""
+    facts = read_request(request)
+    per = "quarterly" if facts.period == "quarter" else "yearly"
+    cur = facts.currency
+    asked = []
+    if "revenue" not in facts.figures:
+        asked.append(
+            Question(
+                id=f"{per}_revenue",
+                text=f"What is the company's {per} revenue today (e.g. {cur}2.4M)?",
+                default=f"{cur}{DEFAULT_REVENUE:,} revenue (illustrative)",
+                why="the projection starts from the baseline revenue; without it the plan would invent one",
+            )
+        )
+    if not _PROFIT_FIGURES & facts.figures.keys():
+        asked.append(
+            Question(
+                id="profit",
+                text=f"What is its {per} profit, margin or total costs today (e.g. {cur}180,000 profit, a 12% "
+                f"margin, or costs of {cur}2.2M)?",
+                default=f"a {DEFAULT_MARGIN_PCT}% margin (illustrative)",
+                why="the costs and the profit to grow follow from it; without it the plan would invent them",
+            )
+        )
+    return asked
 
 
 def _dec(value: Any) -> Decimal | None:
@@ -146,7 +218,9 @@ def baseline_assumptions(facts: RequestFacts, proposal: str | None) -> tuple[Ass
         notes.append("the model's proposal had no JSON object")
     f = facts.figures
     revenue = f.get("revenue")
-    if revenue is not None:
+    if revenue is not None and "revenue" in facts.assumed:
+        notes.append(f"revenue: assumed {facts.currency}{revenue:,} (a default, not stated: illustrative)")
+    elif revenue is not None:
         notes.append("revenue from the request")
     else:
         revenue = _dec(raw.get("revenue"))
@@ -156,7 +230,9 @@ def baseline_assumptions(facts: RequestFacts, proposal: str | None) -> tuple[Ass
             revenue = DEFAULT_REVENUE
             notes.append(f"revenue: illustrative default {DEFAULT_REVENUE:,}")
     var_pct = f.get("variable_cost_pct")
-    if var_pct is None:
+    if var_pct is not None and "variable_cost_pct" in facts.assumed:
+        notes.append(f"variable costs: assumed {var_pct}% of revenue (a default, not stated: illustrative)")
+    elif var_pct is None:
         var_pct = _dec(raw.get("variable_cost_pct"))
         if var_pct is None or not 0 <= var_pct < 100:
             var_pct = DEFAULT_VARIABLE_PCT
@@ -171,12 +247,21 @@ def baseline_assumptions(facts: RequestFacts, proposal: str | None) -> tuple[Ass
         profit = revenue * f["margin"] / 100
     if profit is None and "total_costs" in f:
         profit = revenue - f["total_costs"]
+    source = [k for k in ("profit", "margin", "total_costs") if k in f][:1]
     if "fixed_costs" in f:
         fixed = f["fixed_costs"]
-        notes.append("fixed costs from the request")
+        notes.append(
+            f"fixed costs: assumed {facts.currency}{fixed:,} (a default, not stated: illustrative)"
+            if "fixed_costs" in facts.assumed
+            else "fixed costs from the request"
+        )
     elif profit is not None:
         fixed = revenue - variable - profit
-        notes.append("fixed costs derived from the request's profit")
+        if source and source[0] in facts.assumed:
+            what = f"{f['margin']}% margin" if source[0] == "margin" else source[0].replace("_", " ")
+            notes.append(f"fixed costs derived from the assumed {what} (a default, not stated: illustrative)")
+        else:
+            notes.append("fixed costs derived from the request's profit")
         if fixed < 0:  # the model's variable share cannot fit the stated profit: keep the profit, shrink the share
             var_pct = max(Decimal(0), (revenue - profit) / revenue * 100 * Decimal("0.6"))
             variable = revenue * var_pct / 100

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from longthink.cli.dialogue import approval_loop, console, run_streamed
+from longthink.cli.dialogue import console, run_streamed, wait_loop
 
 runs_app = typer.Typer(help="Stored runs: list, show, export, resume.", no_args_is_help=True)
 JudgeModelOpt = Annotated[
@@ -48,6 +48,7 @@ def _agent(
     judge_model: str | None = None,
     mode: str | None = None,
     verifier: Path | None = None,
+    ask_missing: bool = False,
 ) -> Any:
     from longthink.agents.options import AgentOptions
     from longthink.api import Agent
@@ -58,6 +59,7 @@ def _agent(
         strategy=strategy or "auto",
         budget_tokens=budget if budget is not None else AgentOptions().budget_tokens,
         approve_plan=approve,
+        ask_missing=ask_missing,
         domain=domain,
         answer_mode=mode or "auto",
     )
@@ -166,7 +168,23 @@ def register(app: typer.Typer) -> None:
         endpoint: Annotated[list[str] | None, typer.Option("--endpoint", "-e")] = None,
         threads: Annotated[int | None, typer.Option("--threads")] = None,
         approve: Annotated[bool, typer.Option("--approve", help="Ask before executing the plan.")] = False,
-        as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+        yes: Annotated[
+            bool,
+            typer.Option(
+                "--yes",
+                "-y",
+                help="Do not ask for facts the request lacks (a business plan's revenue, profit): take each "
+                "question's stated default, labelled as an assumption in the result.",
+            ),
+        ] = False,
+        as_json: Annotated[
+            bool,
+            typer.Option(
+                "--json",
+                help="Print the result as JSON. Never waits on stdin for missing facts: their defaults are taken, "
+                "as with --yes (a plan to --approve is still asked for, on stderr).",
+            ),
+        ] = False,
         verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show every candidate.")] = False,
         domain: Annotated[
             str | None,
@@ -200,13 +218,15 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
     ) -> None:
-        """Plan the request, search every step, verify, and print the plan and the answer."""
+        """Plan the request, search every step, verify, and print the plan and the answer. Facts the request lacks
+        and the plan needs (a business plan's baseline) are asked for first, unless --yes or --json."""
         request = _with_files(request, files or [], repo)
-        agent = _agent(strategy, budget, model, endpoint, threads, approve, domain, judge_model, mode, verifier)
+        agent = _agent(strategy, budget, model, endpoint, threads, approve, domain, judge_model, mode, verifier,
+                       ask_missing=not (yes or as_json))  # fmt: skip
         start = time.perf_counter()
         try:
             result = run_streamed(agent, agent.astream(request), quiet=as_json, verbose=verbose)
-            result = approval_loop(agent, result, quiet=as_json)
+            result = wait_loop(agent, result, quiet=as_json, yes=yes or as_json)
         finally:
             agent.close()
         _print_result(result, as_json=as_json, elapsed=time.perf_counter() - start)
@@ -229,7 +249,7 @@ def register(app: typer.Typer) -> None:
         from longthink.cli.chat import ChatSession
 
         agent = _agent(strategy, budget, model, endpoint, threads, domain=domain, judge_model=judge_model, mode=mode,
-                       verifier=verifier)  # fmt: skip
+                       verifier=verifier, ask_missing=True)  # fmt: skip
         ChatSession(agent, console).loop()
 
     app.add_typer(runs_app, name="runs")
@@ -318,19 +338,26 @@ def runs_export(
 @runs_app.command("resume")
 def runs_resume(
     run_id: str,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the result as JSON (missing facts: as --yes).")
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Answer a run's questions with their defaults (as assumptions).")
+    ] = False,
     threads: Annotated[int | None, typer.Option("--threads")] = None,
 ) -> None:
-    """Finish a run that was interrupted (killed, crashed, or waiting for plan approval)."""
+    """Finish a run that was interrupted (killed, crashed, waiting for answers to its questions or for plan
+    approval)."""
+    from longthink.api import WAITING
     from longthink.llm.base import run_sync
 
     agent = _agent(None, None, None, None, threads)
     start = time.perf_counter()
     try:
         result = run_sync(agent.astatus(run_id))
-        if result.status != "awaiting_approval":
+        if result.status not in WAITING:
             result = run_sync(agent.aresume(run_id))
-        result = approval_loop(agent, result, quiet=as_json)
+        result = wait_loop(agent, result, quiet=as_json, yes=yes or as_json)
     finally:
         agent.close()
     _print_result(result, as_json=as_json, elapsed=time.perf_counter() - start)

@@ -1,7 +1,9 @@
 """``longthink chat``: a chat session over the Agent API.
 
 Commands: ``/approve on|off`` (ask before executing plans), ``/approve`` ``/edit`` ``/reject [feedback]`` (answer a
-waiting plan), ``/strategy NAME``, ``/budget N``, ``/domain NAME``, ``/history``, ``/help``, ``/quit``.
+waiting plan), ``/answer ...`` and ``/defaults`` (answer the questions of a run that waits for facts its request
+lacks; a plain message answers them too), ``/strategy NAME``, ``/budget N``, ``/domain NAME``, ``/history``,
+``/help``, ``/quit``.
 Earlier turns are given to later requests as context. Input history is kept between sessions (readline, in the
 user data directory).
 """
@@ -22,6 +24,8 @@ HELP = """commands:
   /approve on|off      ask me to approve each plan before it runs (now: {approve})
   /approve             approve the waiting plan        /reject [feedback]  reject it (re-plan with feedback)
   /edit                replace the waiting plan (one step per line, empty line ends)
+  /answer A; B         answer the waiting questions in order (or "id: text; id: text"; a message works too)
+  /defaults            take every question's default (the plan labels it as an assumption)
   /strategy NAME       strategy for every step (auto, cot, self_consistency, best_of_n, adaptive, ...)
   /budget N            generated-token budget per request (now: {budget})
   /domain NAME         a domain pack (routing, debugging, business_plan), general, or auto (now: {domain})
@@ -100,6 +104,10 @@ class ChatSession:
             from longthink.cli.dialogue import read_steps
 
             self._decide({"action": "edit", "plan": read_steps()})
+        elif name == "/answer":
+            self._answer(arg)
+        elif name == "/defaults":
+            self._decide({"action": "defaults"}, kind="awaiting_input")
         elif name == "/strategy" and arg:
             self._set(strategy=arg)
             self.console.print(f"strategy: {escape(arg)}")
@@ -137,6 +145,9 @@ class ChatSession:
         return f"Earlier in this conversation:\n{earlier}\n\nNow: {request}"
 
     def ask(self, request: str) -> None:
+        if self.pending is not None and self.pending[2] == "awaiting_input":
+            self._answer(request)  # a message while questions wait answers them
+            return
         if self.pending is not None:
             self.console.print("a plan is waiting: /approve, /edit or /reject it first")
             return
@@ -149,13 +160,24 @@ class ChatSession:
             return
         self._after(request, result)
 
-    def _decide(self, decision: dict[str, Any]) -> None:
-        if self.pending is None:
-            self.console.print("no plan is waiting")
+    def _answer(self, text: str) -> None:
+        """Answers to the waiting questions, from one line (see :func:`~longthink.cli.dialogue.parse_answers`)."""
+        if self.pending is None or self.pending[2] != "awaiting_input":
+            self.console.print("no question is waiting")
+            return
+        from longthink.cli.dialogue import parse_answers
+
+        answers = parse_answers(text, self.pending[3])
+        decision = {"action": "answer", "answers": answers} if answers else {"action": "defaults"}
+        self._decide(decision, kind="awaiting_input")
+
+    def _decide(self, decision: dict[str, Any], kind: str = "awaiting_approval") -> None:
+        if self.pending is None or self.pending[2] != kind:
+            self.console.print("no plan is waiting" if kind == "awaiting_approval" else "no question is waiting")
             return
         from longthink.cli.dialogue import run_streamed
 
-        request, run_id = self.pending
+        request, run_id = self.pending[:2]
         self.pending = None
         try:
             result = run_streamed(self.agent, self.agent.astream_resume(run_id, decision), quiet=False, ui=self.console)
@@ -167,8 +189,17 @@ class ChatSession:
     def _after(self, request: str, result: Any) -> None:
         from longthink.cli.render import plan_tree
 
+        if result.status == "awaiting_input":
+            self.pending = (request, result.run_id, result.status, result.questions)
+            if (result.pending or {}).get("error"):
+                self.console.print(f"[red]asked again[/red]: {escape(str(result.pending['error']))}")
+            self.console.print("[bold]the request does not state facts the plan needs[/bold]; answer them in order "
+                               "(separated by ';'), or /defaults to take the defaults as assumptions:")  # fmt: skip
+            for i, q in enumerate(result.questions, 1):
+                self.console.print(f"  {i}. {escape(q.text)} [dim](default: {escape(q.default)})[/dim]")
+            return
         if result.status == "awaiting_approval":
-            self.pending = (request, result.run_id)
+            self.pending = (request, result.run_id, result.status, [])
             plan = (result.pending or {}).get("plan", {})
             self.console.print(plan_tree(plan, "proposed plan: /approve, /edit or /reject [feedback]"))
             if (result.pending or {}).get("error"):

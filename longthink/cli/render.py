@@ -99,6 +99,12 @@ class EventRenderer:
     def _on_approval_requested(self, e: ev.ApprovalRequested) -> None:
         self.console.print("[yellow]the plan waits for approval[/yellow]")
 
+    def _on_clarification_requested(self, e: ev.ClarificationRequested) -> None:
+        ids = ", ".join(q.id for q in e.questions)
+        self.console.print(
+            f"[yellow]the run waits for facts the request does not state[/yellow] [dim]({escape(ids)})[/dim]"
+        )
+
     def _on_error(self, e: ev.Error) -> None:
         self.console.print(f"[red]error[/red]: {escape(e.message)}")
 

@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from longthink import __version__
 from longthink.config import Settings
 from longthink.errors import ConfigError
-from longthink.events import ApprovalRequested
+from longthink.events import ApprovalRequested, ClarificationRequested
 from longthink.llm.base import LLM
 from longthink.service import schemas as s
 from longthink.service.http import ApiError, Auth, BodyLimit, TenantDep, error_response, sse, sse_data
@@ -154,7 +154,7 @@ class Service:
 
     async def view(self, job: Job, *, detail: bool = True) -> s.RunView:
         steps: list[s.StepView] = []
-        plan = pending = None
+        plan = pending = questions = error = None
         spend = s.Spend(prompt_tokens=job.prompt_tokens, completion_tokens=job.completion_tokens, requests=job.requests)
         if detail and self.store is not None:
             record = await asyncio.to_thread(self.store.get_run, job.run_id)
@@ -172,9 +172,16 @@ class Service:
                 events = await asyncio.to_thread(self.store.events, job.run_id)
                 asks = [e for e in events if isinstance(e, ApprovalRequested)]
                 pending = dict(asks[-1].plan) if asks else None
+                error = asks[-1].error if asks else None
+            elif job.status == "awaiting_input":
+                events = await asyncio.to_thread(self.store.events, job.run_id)
+                asked = [e for e in events if isinstance(e, ClarificationRequested)]
+                questions = [s.QuestionView(**q.model_dump()) for q in asked[-1].questions] if asked else None
+                error = asked[-1].error if asked else None
         return s.RunView(
             id=job.run_id, status=job.status, request=job.request, domain=job.domain, answer=job.answer,
-            error=job.error, plan=plan, pending_plan=pending, steps=steps, spend=spend,
+            error=job.error, plan=plan, pending_plan=pending, pending_questions=questions, pending_error=error,
+            steps=steps, spend=spend,
             artifacts=[Path(a).name for a in job.artifacts], created_at=job.created_at, finished_at=job.finished_at,
             events_url=f"/v1/runs/{job.run_id}/events",
         )  # fmt: skip
@@ -275,7 +282,7 @@ def create_app(settings: Settings, *, config: ServiceConfig | None = None, llm: 
             raise ApiError(400, f"this server serves {settings.model!r}, not {body.model!r}", code="model_not_found")
         webhook = _webhook(body.webhook_url, config)
         options = body.model_dump(include={"domain", "strategy", "strategy_options", "budget_tokens", "answer_mode",
-                                           "approve_plan"})  # fmt: skip
+                                           "approve_plan", "ask_missing"})  # fmt: skip
         job = await _submit(svc, tenant, body.request, options, files=body.files, webhook_url=webhook)
         response.headers["Location"] = f"/v1/runs/{job.run_id}"
         return s.RunCreated(id=job.run_id, status="queued", events_url=f"/v1/runs/{job.run_id}/events")
@@ -299,7 +306,8 @@ def create_app(settings: Settings, *, config: ServiceConfig | None = None, llm: 
 
     @app.get("/v1/runs/{run_id}", response_model=s.RunView, tags=["runs"])
     async def get_run(run_id: str, tenant: TenantDep) -> s.RunView:
-        """A run: status, plan, steps, answer, spend (the plan waiting for approval in ``pending_plan``)."""
+        """A run: status, plan, steps, answer, spend (the plan waiting for approval in ``pending_plan``, the
+        questions of a run awaiting input in ``pending_questions``)."""
         return await svc.view(await svc.job(run_id, tenant))
 
     @app.get(
@@ -333,6 +341,33 @@ def create_app(settings: Settings, *, config: ServiceConfig | None = None, llm: 
             raise ApiError(422, "an 'edit' decision needs the edited 'plan'")
         try:
             await svc.runs.decide(job, check_decision(decision.model_dump(exclude_none=True)))
+        except ConfigError as exc:
+            raise ApiError(400, str(exc), code="invalid_decision") from None
+        except Conflict as exc:
+            raise ApiError(409, str(exc), code="conflict") from None
+        return await svc.view(await svc.job(run_id, tenant), detail=False)
+
+    @app.post("/v1/runs/{run_id}/answer", status_code=202, response_model=s.RunView, tags=["runs"])
+    async def answer(run_id: str, body: s.Answers, tenant: TenantDep) -> s.RunView:
+        """Answer the questions a run awaiting input asks (``pending_questions``), or take their defaults
+        (``use_defaults``; a question left out takes its default too, labelled as an assumption); the run goes on
+        (or asks again for an answer it cannot read) in the pool."""
+        from longthink.api import check_decision
+
+        job = await svc.job(run_id, tenant)
+        if not body.use_defaults and not body.answers:
+            raise ApiError(422, "give 'answers' (question id -> text) or 'use_defaults': true")
+        if not body.use_defaults and job.status == "awaiting_input" and svc.store is not None:
+            events = await asyncio.to_thread(svc.store.events, job.run_id)
+            asked = [e for e in events if isinstance(e, ClarificationRequested)]
+            ids = [q.id for q in asked[-1].questions] if asked else []
+            unknown = sorted(set(body.answers) - set(ids))
+            if asked and unknown:
+                raise ApiError(400, f"run {run_id} asked no question {unknown[0]!r}; its questions are: "
+                               f"{', '.join(ids)}", code="invalid_decision")  # fmt: skip
+        raw = {"action": "defaults"} if body.use_defaults else {"action": "answer", "answers": body.answers}
+        try:
+            await svc.runs.decide(job, check_decision(raw), waiting="awaiting_input")
         except ConfigError as exc:
             raise ApiError(400, str(exc), code="invalid_decision") from None
         except Conflict as exc:

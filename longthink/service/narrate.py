@@ -51,6 +51,10 @@ class Narrator:
     def _on_approval_requested(self, e: ev.ApprovalRequested) -> str:
         return "The plan waits for approval."
 
+    def _on_clarification_requested(self, e: ev.ClarificationRequested) -> str:
+        asked = "\n".join(f"  {q.id}: {_one_line(q.text)} (default: {_one_line(q.default, 60)})" for q in e.questions)
+        return f"The request does not state facts the plan needs; waiting for answers:\n{asked}"
+
     def _on_step_started(self, e: ev.StepStarted) -> str:
         return f"Step {e.step_id}: {_one_line(e.goal)} [strategy {e.strategy or e.step_kind}]"
 

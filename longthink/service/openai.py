@@ -77,7 +77,8 @@ def options_of(body: s.ChatRequest) -> dict[str, Any]:
         options["budget_tokens"] = cap  # every token the search generates counts against it (usage shows them)
     if body.longthink is not None:
         options.update(body.longthink.model_dump(exclude_none=True, exclude_defaults=True))
-    options["approve_plan"] = False  # a chat completion cannot wait for a person
+    options["approve_plan"] = False  # a chat completion cannot wait for a person: nor for answers (defaults, labelled)
+    options["ask_missing"] = False
     return options
 
 

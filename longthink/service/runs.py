@@ -23,7 +23,7 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 
 from longthink.agents.options import AgentOptions
-from longthink.api import Agent, RunResult, check_request
+from longthink.api import WAITING, Agent, RunResult, check_request
 from longthink.config import Settings
 from longthink.domains.pipeline import attach_files
 from longthink.errors import ConfigError
@@ -35,7 +35,8 @@ from longthink.service.jobs import FINISHED, Job, JobStore, Tenant
 log = logging.getLogger("longthink.service")
 
 OPTION_FIELDS = (
-    "domain", "strategy", "strategy_options", "budget_tokens", "answer_mode", "approve_plan", "temperature", "seed",
+    "domain", "strategy", "strategy_options", "budget_tokens", "answer_mode", "approve_plan", "ask_missing",
+    "temperature", "seed",
 )  # fmt: skip
 
 
@@ -210,10 +211,10 @@ class RunManager:
         log.info("run queued", extra={"run_id": job.run_id, "tenant": tenant.name, "source": source})
         return job
 
-    async def decide(self, job: Job, decision: Mapping[str, Any]) -> None:
-        """Queue the rest of a run that waits for a plan decision."""
-        if job.status != "awaiting_approval":
-            raise Conflict(f"run {job.run_id} is {job.status}, not awaiting approval")
+    async def decide(self, job: Job, decision: Mapping[str, Any], waiting: str = "awaiting_approval") -> None:
+        """Queue the rest of a run that waits (``waiting``: for a plan decision, or for answers: awaiting_input)."""
+        if job.status != waiting:
+            raise Conflict(f"run {job.run_id} is {job.status}, not {waiting.replace('_', ' ')}")
         await asyncio.to_thread(self.jobs.update, job.run_id, status="queued")
         self.live[job.run_id] = LiveRun(job.run_id)
         self.queue.put_nowait(Work(job.run_id, resume=True, decision=dict(decision)))
@@ -307,8 +308,8 @@ class RunManager:
             status = await agent.astatus(job.run_id)
         except ConfigError:  # killed before its first checkpoint: start again (ids and writes are idempotent)
             return agent.astream(job.request, run_id=job.run_id)
-        if status.status == "awaiting_approval" and work.decision is None:
-            await asyncio.to_thread(self.jobs.update, job.run_id, status="awaiting_approval")
+        if status.status in WAITING and work.decision is None:
+            await asyncio.to_thread(self.jobs.update, job.run_id, status=status.status)
             return None
         if status.status in FINISHED:  # it had finished; only the job row had not been updated
             await self._settle(job, status, None)
@@ -330,7 +331,7 @@ class RunManager:
         await asyncio.to_thread(self.jobs.update, job.run_id, **values)
         settled = dataclasses.replace(job, **values, updated_at=now)
         log.info("run %s", settled.status, extra={"run_id": job.run_id, "tokens": settled.completion_tokens})
-        if settled.finished or settled.status == "awaiting_approval":
+        if settled.finished or settled.status in WAITING:
             self.on_finished(settled)
         return settled
 

@@ -28,6 +28,12 @@ class RunCreate(Strict):
     budget_tokens: int | None = Field(None, ge=1, le=10_000_000, description="Generated-token budget of the run.")
     answer_mode: Literal["auto", "text", "program"] | None = None
     approve_plan: bool = Field(False, description="Wait for POST /v1/runs/{id}/approve before running the plan.")
+    ask_missing: bool = Field(
+        False,
+        description="When the request lacks facts its plan needs (a business plan's revenue and profit), wait for "
+        "POST /v1/runs/{id}/answer (the questions are in the run's pending_questions); off, each question's stated "
+        "default is used, labelled as an assumption.",
+    )
     files: dict[str, str] = Field(
         default_factory=dict, description="Text files attached to the request (name -> content)."
     )
@@ -52,6 +58,15 @@ class StepView(BaseModel):
     error: str | None = None
 
 
+class QuestionView(BaseModel):
+    """A fact the run asks for: answer it by ``id``; ``default`` is what is assumed when it is not answered."""
+
+    id: str
+    text: str
+    default: str
+    why: str = ""
+
+
 class RunView(BaseModel):
     """One run as the service reports it. ``status`` is the run's status (see the events' ``answer``) or
     ``queued`` (not started yet) or ``cancelled``."""
@@ -64,6 +79,10 @@ class RunView(BaseModel):
     error: str | None = None
     plan: dict[str, Any] | None = None
     pending_plan: dict[str, Any] | None = Field(None, description="The plan waiting for approval, if any.")
+    pending_questions: list[QuestionView] | None = Field(
+        None, description="The questions a run awaiting input asks (answer with POST /v1/runs/{id}/answer)."
+    )
+    pending_error: str | None = Field(None, description="Why the last answers or plan edit were not enough, if so.")
     steps: list[StepView] = Field(default_factory=list)
     spend: Spend = Field(default_factory=Spend)
     artifacts: list[str] = Field(default_factory=list, description="Names for GET .../artifacts/{name}.")
@@ -92,6 +111,14 @@ class Decision(Strict):
     action: Literal["approve", "edit", "reject"]
     plan: dict[str, Any] | None = Field(None, description="The edited plan (action 'edit').")
     feedback: str | None = Field(None, description="Why the plan is rejected (action 'reject'): the planner reads it.")
+
+
+class Answers(Strict):
+    """Answers to the questions of a run awaiting input: ``answers`` by question id (a question left out takes its
+    default, labelled as an assumption), or ``use_defaults`` to take every default."""
+
+    answers: dict[str, str] = Field(default_factory=dict, description="Question id -> the answer, in words.")
+    use_defaults: bool = Field(False, description="Take every question's default (labelled as an assumption).")
 
 
 class ErrorBody(BaseModel):

@@ -3,30 +3,31 @@
 The raw event always goes to the ``events`` table; besides, by kind (the typed events of
 :mod:`longthink.events`; statuses are :data:`longthink.outcome.Status`):
 
-========================  ================================================================================
-``run_started``           run: ``request``; ``answer_kind``, ``domain`` and ``options`` become its ``meta``;
-                          status running
-``run_resumed``           run: status running
-``plan_proposed``         plan ``plan_id``: ``plan``, ``score``
-``plan_selected``         the same plan, marked selected; the run's ``plan_id``
-``approval_requested``    run: status awaiting_approval
-``step_started``          step: ``goal``, ``step_kind``, ``strategy``, ``problem_id``, ``prompt``, ``depends_on``,
-                          ``plan_id``; status running
-``candidate_generated``   candidate: ``problem_id`` and the ``candidate``'s fields
-``candidate_scored``      score: ``candidate_id``, ``scorer``, ``value``, ``steps``, ``rationale``
-``search_finished``       step: ``answer``, ``chosen``, ``reason``, ``strategy``, ``stopped``, ``spend``, ``votes``;
-                          without a step id (a search outside a plan is its own step, named after its
-                          ``problem_id``) also its status: done, or failed without an answer
-``step_finished``         step: the ``outcome``'s answer, chosen, reason, strategy, stopped, spend, votes,
-                          verified, and its status (done | partial | failed)
-``verification``          step: ``passed`` -> ``verified``
-``tool_called``           tool call ``call_id``: ``tool``, ``args``, ``result``, ``error``, ``latency_s``
-``budget``                budget snapshot keyed by the event, and the run's ``spend`` so far
-``answer``                run: ``answer``, ``spend``, and its final ``status``
-``error``                 with a step id: that step failed; without: the run stopped on an exception and is
-                          interrupted (resumable), with the ``message``
-``replan``                the raw event only
-========================  ================================================================================
+============================  ================================================================================
+``run_started``               run: ``request``; ``answer_kind``, ``domain`` and ``options`` become its ``meta``;
+                              status running
+``run_resumed``               run: status running
+``plan_proposed``             plan ``plan_id``: ``plan``, ``score``
+``plan_selected``             the same plan, marked selected; the run's ``plan_id``
+``approval_requested``        run: status awaiting_approval
+``clarification_requested``   run: status awaiting_input (the questions stay in the raw event)
+``step_started``              step: ``goal``, ``step_kind``, ``strategy``, ``problem_id``, ``prompt``, ``depends_on``,
+                              ``plan_id``; status running
+``candidate_generated``       candidate: ``problem_id`` and the ``candidate``'s fields
+``candidate_scored``          score: ``candidate_id``, ``scorer``, ``value``, ``steps``, ``rationale``
+``search_finished``           step: ``answer``, ``chosen``, ``reason``, ``strategy``, ``stopped``, ``spend``, ``votes``;
+                              without a step id (a search outside a plan is its own step, named after its
+                              ``problem_id``) also its status: done, or failed without an answer
+``step_finished``             step: the ``outcome``'s answer, chosen, reason, strategy, stopped, spend, votes,
+                              verified, and its status (done | partial | failed)
+``verification``              step: ``passed`` -> ``verified``
+``tool_called``               tool call ``call_id``: ``tool``, ``args``, ``result``, ``error``, ``latency_s``
+``budget``                    budget snapshot keyed by the event, and the run's ``spend`` so far
+``answer``                    run: ``answer``, ``spend``, and its final ``status``
+``error``                     with a step id: that step failed; without: the run stopped on an exception and is
+                              interrupted (resumable), with the ``message``
+``replan``                    the raw event only
+============================  ================================================================================
 
 A run or step that an event refers to is created if it does not exist yet.
 """
@@ -43,6 +44,7 @@ from longthink.events import (
     BudgetUpdate,
     CandidateGenerated,
     CandidateScored,
+    ClarificationRequested,
     Error,
     Event,
     PlanProposed,
@@ -143,6 +145,10 @@ def _approval(e: ApprovalRequested, out: Changes) -> None:
     out.runs.append(RunRecord(e.run_id, status="awaiting_approval"))
 
 
+def _clarification(e: ClarificationRequested, out: Changes) -> None:
+    out.runs.append(RunRecord(e.run_id, status="awaiting_input"))
+
+
 def _step_started(e: StepStarted, out: Changes) -> None:
     if e.step_id is None:
         return
@@ -234,6 +240,7 @@ HANDLERS: dict[str, Callable[[Any, Changes], None]] = {
     "plan_proposed": _plan_proposed,
     "plan_selected": _plan_selected,
     "approval_requested": _approval,
+    "clarification_requested": _clarification,
     "step_started": _step_started,
     "candidate_generated": _candidate,
     "candidate_scored": _scored,

@@ -150,6 +150,8 @@ const handlers = {
   tool_called(run, e) { stepOf(run, e.step_id ?? "run").tools.push(e); },
   step_finished(run, e) { const s = stepOf(run, e.step_id); s.status = e.outcome.answer == null ? "failed" : e.outcome.verified ? "done" : "partial"; s.answer = e.outcome.answer; },
   budget(run, e) { run.budget.push([e.seq, e.spend.completion_tokens]); if (e.cap_tokens) run.cap = e.cap_tokens; },
+  clarification_requested(run, e) { run.status = "awaiting_input"; run.questions = e.questions; },
+  run_resumed(run) { run.status = "running"; run.questions = null; },
   answer(run, e) { run.answer = e.answer; run.status = e.status; },
   error(run, e) { if (!e.step_id) run.error = e.message; },
 };
@@ -275,7 +277,9 @@ async function runPage(runId) {
     pending = false;
     status.textContent = run.status || view.status;
     status.className = `status ${run.status || view.status}`;
-    $("#answer").textContent = run.answer ?? view.answer ?? "";
+    const asked = (run.status || view.status) === "awaiting_input" ? (run.questions || view.pending_questions || []) : [];
+    $("#answer").textContent = run.answer ?? view.answer ??
+      (asked.length ? `waiting for: ${asked.map((q) => `${q.text} (default: ${q.default})`).join(" · ")}` : "");
     drawPlan(run, $("#plan"));
     drawSteps(run, $("#steps"), $("#detail"));
     drawBudget(run, $("#budget"));
