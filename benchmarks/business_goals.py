@@ -4,7 +4,7 @@ out of reach on purpose, through the ``business_plan`` pack's default pipeline o
 Requests (:func:`requests`, seeded, written from templates before any run; their hash is recorded): a business
 of one of twenty industries with its yearly revenue, variable-cost share and profit stated, and a goal for next
 year. Reachable ones ask for profit +5% to +30%. Out of reach ones (every fifth) ask for revenue +60% to +100%
-next year: beyond what the pack accepts as plausible (revenue may grow at most 50% in the first year, organic
+next year: beyond what the pack accepts as plausible (revenue may grow at most 35% in the first year, organic
 growth and levers together: :data:`~longthink.domains.business_plan.proposals.MAX_FIRST_GROWTH_PCT`), so an
 honest plan says the goal is not reached.
 

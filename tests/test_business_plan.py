@@ -380,3 +380,15 @@ async def test_a_section_with_only_broken_candidates_is_flagged(tmp_path: Path) 
     result = await make_agent(tmp_path, FunctionLLM(broken)).asolve(REQUEST, run_id="bp-8")
     market = result.steps["market"]
     assert not market.verified and "script the request does not use" in market.reason
+
+
+def test_a_reply_cut_at_its_token_limit_ends_at_its_last_sentence() -> None:
+    from longthink.domains.business_plan.readers import last_sentence, quote
+
+    cut = "1. **Costs**: Fixed costs rise. This may lead to a decrease, which may le"
+    assert SectionText("Risks")(cut, True).payload == "1. **Costs**: Fixed costs rise."
+    assert SectionText("Risks")(cut, False).payload == cut  # finished by the model: a list item may lack a period
+    assert last_sentence("Profit grows (see table). Then") == "Profit grows (see table)."
+    assert last_sentence("no end at all") == "no end at all"
+    assert quote("We sell bread. We sell cakes to families, includ", 40) == "We sell bread."
+    assert quote("short", 40) == "short"

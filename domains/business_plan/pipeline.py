@@ -42,6 +42,7 @@ from longthink.domains.business_plan.readers import (
     Proposal,
     SectionText,
     option_name,
+    quote,
 )
 from longthink.domains.business_plan.request import RequestFacts, Target, baseline_assumptions, read_request
 from longthink.domains.business_plan.search import (
@@ -339,7 +340,7 @@ class BusinessPlanPipeline:
             if dep == "options":
                 prior = str(ctx.input_data("options").get("chosen_text") or prior)
             if prior:
-                lines.append(f"{BY_ID[dep].title}: {prior[:500]}")
+                lines.append(f"{BY_ID[dep].title}: {quote(prior, 500)}")
         if proj is not None:
             chosen, check, cands = await self._prose(ctx, section, "\n".join(lines), proj, goal=target)
         else:
@@ -353,7 +354,7 @@ class BusinessPlanPipeline:
         selects (see :mod:`.proposals`), refined with the tool's result when none reaches the goal."""
         base_table, target, facts = self._facts(ctx)
         deps = [d for d in section.depends_on if d != "baseline"]
-        context = [facts] + [f"{BY_ID[d].title}: {ctx.input_text(d)[:400]}" for d in deps]
+        context = [facts] + [f"{BY_ID[d].title}: {quote(ctx.input_text(d), 400)}" for d in deps]
         if target is not None and base_table is not None:
             context.append(f"Goal: {target.describe(base_table.assumptions.period)}.")
         user = (
@@ -435,7 +436,7 @@ class BusinessPlanPipeline:
             "none stated" if target is None else f"{target.metric} +{target.pct}% by {baseline.period} {target.period}"
         )
         return PROJECTION_PROMPT.format(request=_request(ctx.request, 600), baseline=summary_line(base), goal=goal,
-                                        strategy=strategy[:600] or "(none)", period=baseline.period)  # fmt: skip
+                                        strategy=quote(strategy, 600) or "(none)", period=baseline.period)  # fmt: skip
 
     async def _propose(
         self,

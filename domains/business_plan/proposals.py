@@ -29,13 +29,13 @@ from longthink.domains.business_plan.figures import target_line
 from longthink.domains.business_plan.model import Assumptions, Projection
 from longthink.domains.business_plan.request import Target
 
-MAX_GROWTH_PCT = Decimal(30)
+MAX_GROWTH_PCT = Decimal(15)
 """The most organic revenue growth per period a plan may assume (beyond it the plan is a wish)."""
-MAX_LEVER_UPLIFT_PCT = Decimal(30)
+MAX_LEVER_UPLIFT_PCT = Decimal(20)
 """The most revenue one lever may add."""
-MAX_TOTAL_UPLIFT_PCT = Decimal(50)
+MAX_TOTAL_UPLIFT_PCT = Decimal(30)
 """The most revenue all levers together may add (compounded)."""
-MAX_FIRST_GROWTH_PCT = Decimal(50)
+MAX_FIRST_GROWTH_PCT = Decimal(35)
 """The most revenue may grow in the first period, organic growth and levers together."""
 MAX_SAVING_PCT = Decimal(30)
 """The largest cut in variable costs one lever may claim."""

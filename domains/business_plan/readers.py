@@ -7,6 +7,7 @@ scorers, the selection and the trace, and nothing parses the reply's text again.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
@@ -49,7 +50,29 @@ class SectionText:
 
     def __call__(self, text: str, truncated: bool) -> Reading:
         parsed = extract_text(text, truncated=truncated)
-        return Reading(parsed.value, parsed.error, repair(clean_section(text, self.title)))
+        body = repair(clean_section(text, self.title))
+        return Reading(parsed.value, parsed.error, last_sentence(body) if truncated else body)
+
+
+_SENTENCE_END = re.compile(r"[.!?\u3002\uff01\uff1f][)\]\"'\u201d*]*(?=\s|$)")
+
+
+def last_sentence(text: str, min_words: int = 3) -> str:
+    """``text`` cut after its last finished sentence (a completion cut at its token limit: even a list item without
+    a period is unfinished then), unless fewer than ``min_words`` words would remain."""
+    ends = list(_SENTENCE_END.finditer(text))
+    if not ends:
+        return text
+    cut = text[: ends[-1].end()].rstrip()
+    return cut if len(cut.split()) >= min_words else text
+
+
+def quote(text: str, limit: int) -> str:
+    """At most ``limit`` characters of ``text`` for a prompt, cut after a finished sentence (a prompt that quotes a
+    text cut mid-word invites the model to copy the broken end)."""
+    if len(text) <= limit:
+        return text
+    return last_sentence(text[:limit])
 
 
 class Proposal(BaseModel):

@@ -86,14 +86,14 @@ class NumberChecks:
 class QualityCheck:
     """The text-quality verifier of a step's candidates against the request's scripts; ``checks`` keeps every
     candidate's result. Value 1 for a clean, finished text, 0.5 for a clean one that was cut at its token
-    limit (cut back to its last finished sentence), 0 with any problem."""
+    limit (the reader cut it back to its last finished sentence), 0 with any problem."""
 
     request: str
     checks: dict[str, TextQuality] = field(default_factory=dict)
 
     def verdict(self, _: Problem, c: Candidate) -> Verdict:
         cut = c.finish_reason == "length"
-        quality = check_text(text_of(c), self.request, truncated=False)
+        quality = check_text(text_of(c), self.request, truncated=cut)
         self.checks[c.id] = quality
         if not quality.ok:
             return Verdict(0.0, quality.summary())
