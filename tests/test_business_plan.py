@@ -392,3 +392,35 @@ def test_a_reply_cut_at_its_token_limit_ends_at_its_last_sentence() -> None:
     assert last_sentence("no end at all") == "no end at all"
     assert quote("We sell bread. We sell cakes to families, includ", 40) == "We sell bread."
     assert quote("short", 40) == "short"
+
+
+@pytest.mark.parametrize(
+    ("request_", "kind", "title", "strategy"),
+    [
+        (REQUEST, "growth", "Business plan", "Chosen strategy"),
+        ("Write a product proposal for a sourdough subscription box at our bakery.", "product", "Product proposal",
+         "Product and go-to-market plan"),
+        ("Investment analysis: should we buy a second oven for $80,000? ROI matters.", "investment",
+         "Investment analysis", "Recommendation"),
+        ("A risk assessment for our bakery chain's expansion into a new city.", "risk", "Risk analysis",
+         "Risk management plan"),
+    ],
+)  # fmt: skip
+def test_sections_fit_what_the_request_asks_for(request_: str, kind: str, title: str, strategy: str) -> None:
+    from longthink.domains.business_plan.sections import DOCUMENT_TITLES, by_id_for, plan_kind, sections_for
+
+    assert plan_kind(request_) == kind and DOCUMENT_TITLES[plan_kind(request_)] == title
+    sections = sections_for(request_)
+    # the same verified steps for every kind, titled and instructed for the request
+    assert [s.id for s in sections] == [s.id for s in sections_for(REQUEST)]
+    assert by_id_for(request_)["strategy"].title == strategy
+    plan = BusinessPlanPipeline().plan(request_)
+    assert plan.goal.startswith(f"A {title.lower()} for:")
+
+
+async def test_a_risk_analysis_document_has_its_own_sections(tmp_path: Path) -> None:
+    request_ = "A risk assessment for our bakery chain; revenue is $2,000,000 and profit $200,000. Grow profit by 10%."
+    result = await make_agent(tmp_path).asolve(request_, run_id="bp-9")
+    doc = result.answer or ""
+    assert doc.startswith("# Risk analysis") and "## 6. Risk register" in doc and "## 4. Risk management plan" in doc
+    assert "Chosen strategy" not in doc

@@ -8,7 +8,7 @@ from typing import Any
 
 from longthink.domains.business_plan.claims import NumberCheck, check_numbers
 from longthink.domains.business_plan.figures import table_of, target_of
-from longthink.domains.business_plan.sections import DOCUMENT_ORDER
+from longthink.domains.business_plan.sections import DOCUMENT_TITLES, document_order_for, plan_kind
 from longthink.domains.pipeline import request_text
 from longthink.outcome import StepOutcome
 
@@ -20,10 +20,11 @@ def render_document(request: str, results: Mapping[str, StepOutcome]) -> tuple[s
     """The Markdown document from the step results, its whole-document number check against the final
     table (the sections that cite figures), and the sections that are missing."""
     title = request_text(request).strip().splitlines()[0][:100] if request_text(request).strip() else "Business plan"
-    parts = [f"# Business plan\n\n_Request: {title}_", *banners(results)]
+    heading = DOCUMENT_TITLES[plan_kind(request_text(request))]
+    parts = [f"# {heading}\n\n_Request: {title}_", *banners(results)]
     missing = []
     checked_text = []
-    for i, section in enumerate(DOCUMENT_ORDER, 1):
+    for i, section in enumerate(document_order_for(request_text(request)), 1):
         r = results.get(section.id)
         body = r.text.strip() if r is not None else ""
         if not body:

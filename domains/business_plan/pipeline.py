@@ -59,11 +59,13 @@ from longthink.domains.business_plan.search import (
 )
 from longthink.domains.business_plan.sections import (
     BASELINE_PROMPT,
-    BY_ID,
+    DOCUMENT_TITLES,
     PROJECTION_PROMPT,
-    SECTIONS,
     SYSTEM,
     Section,
+    by_id_for,
+    plan_kind,
+    sections_for,
 )
 from longthink.domains.pipeline import StepContext, StepOutput, attached_files, request_text
 from longthink.errors import BudgetExceeded
@@ -114,9 +116,10 @@ class BusinessPlanPipeline:
                 kind=s.kind,
                 answer_kind="json" if s.kind == "extract" else "text",
             )
-            for s in SECTIONS
+            for s in sections_for(request_text(request))
         ]
-        return Plan(goal=f"A business plan for: {request_text(request)[:300]}", steps=steps)
+        kind = DOCUMENT_TITLES[plan_kind(request_text(request))].lower()
+        return Plan(goal=f"A {kind} for: {request_text(request)[:300]}", steps=steps)
 
     def questions(self, request: str) -> list[Question]:
         """The baseline facts ``request`` lacks, as :class:`~longthink.events.Question` s asked before planning (see
@@ -126,7 +129,7 @@ class BusinessPlanPipeline:
         return list(missing_facts(request_text(request)))
 
     async def run_step(self, ctx: StepContext) -> StepOutput:
-        section = BY_ID.get(ctx.step.id)
+        section = by_id_for(request_text(ctx.request)).get(ctx.step.id)
         if section is None:
             return StepOutput(None, reason=f"the business_plan pack has no step {ctx.step.id!r}")
         try:
@@ -340,7 +343,7 @@ class BusinessPlanPipeline:
             if dep == "options":
                 prior = str(ctx.input_data("options").get("chosen_text") or prior)
             if prior:
-                lines.append(f"{BY_ID[dep].title}: {quote(prior, 500)}")
+                lines.append(f"{by_id_for(request_text(ctx.request))[dep].title}: {quote(prior, 500)}")
         if proj is not None:
             chosen, check, cands = await self._prose(ctx, section, "\n".join(lines), proj, goal=target)
         else:
@@ -354,7 +357,8 @@ class BusinessPlanPipeline:
         selects (see :mod:`.proposals`), refined with the tool's result when none reaches the goal."""
         base_table, target, facts = self._facts(ctx)
         deps = [d for d in section.depends_on if d != "baseline"]
-        context = [facts] + [f"{BY_ID[d].title}: {quote(ctx.input_text(d), 400)}" for d in deps]
+        titles = by_id_for(request_text(ctx.request))
+        context = [facts] + [f"{titles[d].title}: {quote(ctx.input_text(d), 400)}" for d in deps]
         if target is not None and base_table is not None:
             context.append(f"Goal: {target.describe(base_table.assumptions.period)}.")
         user = (

@@ -7,7 +7,9 @@ the number-consistency verifier checks it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
+from typing import Literal
 
 SYSTEM = "You are a business consultant. You write one section of a business plan: concrete, concise, no preamble."
 
@@ -137,6 +139,141 @@ DOCUMENT_ORDER: tuple[Section, ...] = (SITUATION, MARKET, OPTIONS, STRATEGY, PRO
 """The sections of the final document, in reading order."""
 
 BY_ID: dict[str, Section] = {s.id: s for s in SECTIONS}
+
+PlanKind = Literal["growth", "product", "investment", "risk"]
+
+_KINDS: tuple[tuple[PlanKind, re.Pattern[str]], ...] = (
+    ("risk", re.compile(r"\brisks?\s+(analysis|assessment|management|register|review|plan)\b", re.I)),
+    ("investment", re.compile(r"\binvestment\s+(analysis|case|proposal|memo|appraisal)\b|\bshould\s+(we|i)\s+invest\b|"
+                              r"\b(ROI|payback period|capex|capital expenditure|acquisition)\b", re.I)),
+    ("product", re.compile(r"\bproduct\s+(proposal|launch|plan|pitch)\b|\blaunch(ing)?\s+(a|an|our|the)\s+(new\s+)?"
+                           r"(product|service|app|line)\b|\bnew\s+product\b|\bpitch\s+deck\b", re.I)),
+)  # fmt: skip
+
+# What changes per kind of request: a section's title, instruction and rubric (ids, dependencies and kinds stay, so
+# every request runs the same verified steps: baseline, options computed by the financial model, the projection).
+_FITTED: dict[PlanKind, dict[str, tuple[str, str, str]]] = {
+    "product": {
+        "situation": (
+            "Problem and opportunity",
+            "Describe the customer problem the product solves, why now, and "
+            "where the business stands today. Cite the baseline figures above exactly.",
+            "States a concrete customer problem and the opportunity for this business, citing the baseline "
+            "figures correctly.",
+        ),
+        "options": (
+            "Product options",
+            OPTIONS.instruction.replace("ONE strategy", "ONE product option (what to build and for whom)"),
+            "The option is one concrete product for named customers, explains how it earns "
+            "revenue, and could plausibly reach the goal.",
+        ),
+        "strategy": (
+            "Product and go-to-market plan",
+            "Describe the chosen product, its price and channel, and three to five launch actions with owners.",
+            "Describes the product, its price, channel and launch "
+            "actions with owners, consistent with the chosen option.",
+        ),
+        "milestones": (
+            "Launch milestones",
+            MILESTONES.instruction,
+            "Gives dated launch milestones (build, pilot, launch, scale) with measurable targets.",
+        ),
+    },
+    "investment": {
+        "situation": (
+            "Investment summary",
+            "Summarise the investment being considered, what it costs and what the "
+            "business expects from it. Cite the baseline figures above exactly.",
+            "Summarises the investment, its cost and expected return clearly, citing the baseline figures correctly.",
+        ),
+        "options": (
+            "Alternatives considered",
+            OPTIONS.instruction.replace(
+                "ONE strategy", "ONE alternative (invest, a smaller investment, or not investing)"
+            ),
+            "The alternative is concrete and comparable, explains its "
+            "effect on revenue or costs, and could plausibly reach the goal.",
+        ),
+        "strategy": (
+            "Recommendation",
+            "Recommend the chosen alternative: why it beats the others, the conditions for investing, and who decides.",
+            "Gives a clear recommendation with reasons and conditions, consistent with the chosen alternative.",
+        ),
+        "milestones": (
+            "Decision milestones",
+            MILESTONES.instruction,
+            "Gives dated decision and review points with measurable criteria.",
+        ),
+    },
+    "risk": {
+        "situation": (
+            "Context",
+            "Describe the business and what is at stake. Cite the baseline figures above exactly.",
+            "Describes the business and its exposure concretely, citing the baseline figures correctly.",
+        ),
+        "options": (
+            "Risk responses considered",
+            OPTIONS.instruction.replace(
+                "ONE strategy", "ONE risk response (avoid, reduce, transfer or accept a named risk)"
+            ),
+            "The response is concrete, names the risk it addresses, and explains its effect on revenue or costs.",
+        ),
+        "strategy": (
+            "Risk management plan",
+            "Explain the chosen responses as three to five actions with owners and triggers.",
+            "Turns the chosen response into actions with owners and triggers.",
+        ),
+        "risks": (
+            "Risk register",
+            "List four or five risks as bullets '- Risk: ... Likelihood: low/medium/high. "
+            "Impact: ... Mitigation: ...'.",
+            "Lists specific risks with likelihood, impact and a concrete mitigation each.",
+        ),
+        "milestones": (
+            "Monitoring and review",
+            "Give four to six review points as bullets '- <when>: <what is checked> (<threshold>)'.",
+            "Gives dated review points with measurable thresholds.",
+        ),
+    },
+}
+
+
+DOCUMENT_TITLES: dict[PlanKind, str] = {
+    "growth": "Business plan",
+    "product": "Product proposal",
+    "investment": "Investment analysis",
+    "risk": "Risk analysis",
+}
+
+
+def plan_kind(request: str) -> PlanKind:
+    """What the request asks for: a risk analysis, an investment analysis, a product proposal, or a growth plan
+    (the default)."""
+    return next((kind for kind, pattern in _KINDS if pattern.search(request)), "growth")
+
+
+def sections_for(request: str) -> tuple[Section, ...]:
+    """The plan's sections for ``request``: every step, titled and instructed for what the request asks."""
+    fitted = _FITTED.get(plan_kind(request), {})
+    out = []
+    for section in SECTIONS:
+        if section.id in fitted:
+            title, instruction, rubric = fitted[section.id]
+            goal = f"{title}: {instruction.split('. ')[0].rstrip('.')}"
+            section = replace(section, title=title, goal=goal, instruction=instruction, rubric=rubric)
+        out.append(section)
+    return tuple(out)
+
+
+def by_id_for(request: str) -> dict[str, Section]:
+    return {s.id: s for s in sections_for(request)}
+
+
+def document_order_for(request: str) -> tuple[Section, ...]:
+    """The document's sections in reading order for ``request``."""
+    by_id = by_id_for(request)
+    return tuple(by_id[s.id] for s in DOCUMENT_ORDER)
+
 
 BASELINE_PROMPT = """\
 Request: {request}
