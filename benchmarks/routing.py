@@ -4,6 +4,8 @@
     .venv/bin/python benchmarks/routing.py             # the full run (results/routing.json and routing.png)
     .venv/bin/python benchmarks/routing.py --part instances --merge benchmarks/results/routing.json
                                                        # rerun the instances, keep the requests of an earlier file
+    .venv/bin/python benchmarks/routing.py --nl        # the frozen natural-language set (results/routing_formats.json)
+    .venv/bin/python benchmarks/routing.py --nl --quick  # 4 of its requests, to a tmp dir
 
 Part 1 (instances): the Augerat A, B, P, Christofides-Eilon E and Uchoa et al. X instances shipped in
 VRPSolverEasy's demo data (``VRPSolverEasy/demos/data/CVRP/``), best-known values from vrplib 1.5.1's instance
@@ -24,6 +26,19 @@ against solving the ground truth directly with the same solver configurations. E
 problem equals the ground truth exactly; the single-sample accuracy (share of samples equal to it; read passage by
 passage, of passage samples equal to that passage's truth) shows what voting adds.
 
+Part 3 (``--nl``, its own results file ``routing_formats.json``): the frozen natural-language set
+``benchmarks/data/routing_nl.jsonl`` — requests written by hand, as dispatchers and shop owners write them, in
+formats other than the generator's (bullets, numbered lists, Markdown tables, CSV pasted inline, prose with
+"x=..., y=..." or "at (x, y)", key: value lines, the depot named like a customer or stated last, mixed units,
+e-mails), some with distractor numbers (phone numbers, dates, prices, invoice numbers) and some ambiguous (no
+truth: a question is the right answer). It was written before any change to the pack's reading rules; its SHA-256
+is :data:`NL_SET_SHA256` (a test checks it, the results record it). Each request is run as a user runs it: the
+Agent with ``domain="routing"``, the pack's default pipeline, ``ask_missing`` on (as the interactive CLI has it),
+the embedded model. Recorded per request: the extracted problem (the extract step's ``data["problem"]``) and
+whether it is the truth (:func:`same_problem`), the run's status, whether it said "verified" (its verify step
+passed and it answered: the report says "verified feasible"), whether it asked (status ``awaiting_input``, with
+its questions) or stated an assumption, tokens and seconds. Shares carry Wilson 95% intervals.
+
 Generations go through the on-disk cache (``benchmarks/cache/``, keyed by model, prompt, parameters and
 seed), and solver results on the instances are cached there too, so a rerun resumes.
 
@@ -42,6 +57,7 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
+import math
 import os
 import re
 import statistics
@@ -49,26 +65,33 @@ import subprocess
 import sys
 import tempfile
 import time
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provenance import ROOT, jsonable, provenance, relative
+from pydantic import ValidationError
 
 from longthink.budget import Budget
-from longthink.domains.pipeline import StepContext
+from longthink.domains.pipeline import ASSUMED_HEADER, StepContext
 from longthink.domains.routing import best_known, read_vrplib, verify
 from longthink.domains.routing.extract import canonical_key
 from longthink.domains.routing.generate import GeneratedRequest, generate_request
+from longthink.domains.routing.io import describe_validation
 from longthink.domains.routing.pipeline import RoutingOptions, RoutingPipeline, auto_time_limit
-from longthink.domains.routing.problem import RoutingProblem, RoutingSolution
+from longthink.domains.routing.problem import Customer, RoutingProblem, RoutingSolution
 from longthink.domains.routing.solver import SolverConfig, solve, solve_configs
 from longthink.llm.base import LLM
 from longthink.llm.cache import CachedLLM
 from longthink.outcome import StepOutcome
 from longthink.search.context import SearchContext
 from longthink.tools.base import ToolRegistry
+
+if TYPE_CHECKING:
+    from longthink.api import Agent
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -427,6 +450,293 @@ def plot(limits: Sequence[float], seed: int, inst: list[dict[str, Any]], path: P
     return path
 
 
+# -- part 3: the frozen natural-language set (--nl) --------------------------------------------------------------------
+NL_SET = HERE / "data" / "routing_nl.jsonl"
+NL_SET_SHA256 = "9b967895055f0b0c11eac240c7c1e7a3ffe7a61d90ef27bb5735f382b3234a9d"
+"""The SHA-256 of :data:`NL_SET`: the set is frozen (written before any change to the reading rules); editing it
+means changing this constant too, deliberately."""
+NL_QUICK = ("bullets-1", "markdown_table-2", "prose_at-4", "bullets-4")
+"""``--nl --quick``: named customers, numbered sites in a table, time windows with depot hours, and an ambiguous
+request."""
+
+
+@dataclass(frozen=True)
+class NLRequest:
+    """One request of the set: its text and the problem it states (``truth``; None for an ambiguous request, whose
+    ``unclear`` says what a question should settle)."""
+
+    id: str
+    format: str
+    text: str
+    truth: RoutingProblem | None
+    unclear: tuple[str, ...] = ()
+    distractors: tuple[str, ...] = ()
+
+    @property
+    def ambiguous(self) -> bool:
+        return self.truth is None
+
+
+def load_nl_set(path: Path = NL_SET) -> list[NLRequest]:
+    """The requests of the set at ``path`` (one JSON object a line); every truth is validated by the pack's own
+    :class:`RoutingProblem`, and a request is ambiguous exactly when it has no truth. A bad line names itself."""
+    out = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+            truth = None if raw["truth"] is None else RoutingProblem.model_validate(raw["truth"])
+            if bool(raw["ambiguous"]) != (truth is None) or (truth is None) != bool(raw.get("unclear")):
+                raise ValueError("ambiguous, a null truth and a list of what is unclear go together")
+            out.append(NLRequest(str(raw["id"]), str(raw["format"]), str(raw["text"]), truth,
+                                 tuple(raw.get("unclear") or ()), tuple(raw.get("distractors") or ())))  # fmt: skip
+        except ValidationError as exc:
+            raise ValueError(f"{relative(path)} line {number}: {describe_validation(exc)}") from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"{relative(path)} line {number}: {exc}") from exc
+    return out
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _as_problem(value: RoutingProblem | Mapping[str, Any] | None) -> RoutingProblem | None:
+    if value is None or isinstance(value, RoutingProblem):
+        return value
+    try:
+        return RoutingProblem.model_validate(dict(value))
+    except ValueError:  # pydantic's ValidationError is a ValueError: an invalid problem equals no truth
+        return None
+
+
+def _name_words(name: str) -> frozenset[str]:
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().casefold()
+    return frozenset(re.findall(r"[a-z0-9]+", plain)) - {"the"}
+
+
+def names_match(truth_name: str, name: str) -> bool:
+    """Whether two names are the same customer's: accents, case and punctuation aside, the words of one are among
+    the other's ("Bakery Rossi" and "rossi"; "Café Bruno" and "Cafe Bruno")."""
+    a, b = _name_words(truth_name), _name_words(name)
+    return bool(a) and bool(b) and (a <= b or b <= a)
+
+
+def _matched(left: Sequence[Any], right: Sequence[Any], fits: Callable[[Any, Any], bool]) -> bool:
+    """Whether ``left`` and ``right`` pair off one to one under ``fits`` (a bipartite matching, augmenting paths)."""
+    owner: dict[int, int] = {}  # index in right -> index in left
+
+    def place(i: int, seen: set[int]) -> bool:
+        for j, item in enumerate(right):
+            if j not in seen and fits(left[i], item):
+                seen.add(j)
+                if j not in owner or place(owner[j], seen):
+                    owner[j] = i
+                    return True
+        return False
+
+    return len(left) == len(right) and all(place(i, set()) for i in range(len(left)))
+
+
+def same_problem(
+    extracted: RoutingProblem | Mapping[str, Any] | None,
+    truth: RoutingProblem | Mapping[str, Any] | None,
+    *,
+    labels: bool = True,
+) -> bool:
+    """Whether ``extracted`` is the problem ``truth`` states: the depot (and its hours), the fleet's size, the time
+    windows' presence and every customer's location, demand, window and service time exactly, customers in any
+    order. Demands count relative to the capacity, so the same problem in kilograms or in tonnes is equal (all
+    demands and the capacity scaled by one factor). With ``labels``, each customer is also the same one: a numbered
+    truth customer ("store 4") by its number; a named one by its name (:func:`names_match`), or, when the extraction
+    gives it no name, by its place in the request (the truth's id). None or an invalid problem equals nothing: an
+    ambiguous request (no truth) has no right problem."""
+    a, b = _as_problem(extracted), _as_problem(truth)
+    if a is None or b is None:
+        return False
+    da, db = a.depot, b.depot
+    if (da.x, da.y, da.ready, da.due) != (db.x, db.y, db.ready, db.due):
+        return False
+    if (a.fleet.vehicles, a.time_windows, a.rounding) != (b.fleet.vehicles, b.time_windows, b.rounding):
+        return False
+
+    def values(p: RoutingProblem, c: Customer) -> tuple[Any, ...]:
+        return c.x, c.y, Fraction(c.demand, p.fleet.capacity), c.ready, c.due, c.service
+
+    def fits(t: Customer, e: Customer) -> bool:
+        if values(b, t) != values(a, e):
+            return False
+        if not labels:
+            return True
+        if t.name and e.name:
+            return names_match(t.name, e.name)
+        return t.id == e.id
+
+    return _matched(b.customers, a.customers, fits)
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> list[float] | None:
+    """The Wilson score 95% interval of the share k/n (None without trials)."""
+    if n == 0:
+        return None
+    p, d = k / n, 1 + z * z / n
+    mid, half = (p + z * z / (2 * n)) / d, z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return [round(max(0.0, mid - half), 4), round(min(1.0, mid + half), 4)]
+
+
+@dataclass(frozen=True)
+class NLSettings:
+    """Everything a ``--nl`` run depends on (the pipeline's own settings are the pack's defaults, recorded in the
+    provenance). ``ids``: only these requests; ``requests``: only the first N; ``ask_missing``: the run may stop to
+    ask (as in the interactive CLI)."""
+
+    model: str = Settings.model
+    threads: int = 1
+    data: Path = NL_SET
+    ids: tuple[str, ...] | None = None
+    requests: int | None = None
+    ask_missing: bool = True
+    out: Path = RESULTS
+    cache: Path = CACHE
+    quick: bool = False
+
+
+def build_nl_llm(s: NLSettings) -> LLM:
+    return build_llm(Settings(model=s.model, threads=s.threads, cache=s.cache))
+
+
+def _assumes(text: str) -> bool:
+    return ASSUMED_HEADER.lower() in text.lower() or re.search(r"\bassum(?:e|ed|es|ing|ption)", text, re.I) is not None
+
+
+async def run_nl_request(req: NLRequest, agent: Agent) -> dict[str, Any]:
+    """One request through the agent, as a user runs it, and what the run says about it."""
+    start = time.perf_counter()
+    result = await agent.asolve(req.text, run_id=f"nl-{req.id}")
+    wall = time.perf_counter() - start
+    extract, check = result.steps.get("extract"), result.steps.get("verify")
+    extracted = extract.data.get("problem") if extract is not None else None
+    exact = same_problem(extracted, req.truth)
+    said_verified = check is not None and check.verified and result.answer is not None
+    text = f"{result.answer or ''}\n{result.justification}"
+    return {
+        "id": req.id,
+        "format": req.format,
+        "ambiguous": req.ambiguous,
+        "customers": None if req.truth is None else len(req.truth.customers),
+        "distractors": bool(req.distractors),
+        "status": result.status,
+        "method": (extract.data.get("extraction") or {}).get("method") if extract is not None else None,
+        "extract_reason": extract.reason if extract is not None else None,
+        "extracted": extracted,
+        "exact": exact,
+        "values_exact": same_problem(extracted, req.truth, labels=False),
+        "said_verified": said_verified,
+        "false_verified": said_verified and not exact,
+        "asked": result.status == "awaiting_input" and bool(result.questions),
+        "questions": [q.text for q in result.questions],
+        "assumed": _assumes(text),
+        "completion_tokens": result.spend.completion_tokens,
+        "prompt_tokens": result.spend.prompt_tokens,
+        "wall_s": round(wall, 1),
+    }
+
+
+def _share(rows: Sequence[Mapping[str, Any]], key: str) -> tuple[float | None, list[float] | None]:
+    k, n = sum(bool(r[key]) for r in rows), len(rows)
+    return (round(k / n, 4) if n else None), wilson(k, n)
+
+
+def summarise_nl(rows: Sequence[Mapping[str, Any]], digest: str) -> dict[str, Any]:
+    """The ``nl_*`` summary: exact shares over the clear requests, false "verified" over all, asked over the
+    ambiguous ones, each share with its Wilson interval, and per format."""
+    clear = [r for r in rows if not r["ambiguous"]]
+    unclear = [r for r in rows if r["ambiguous"]]
+    out: dict[str, Any] = {"nl_requests": len(rows), "nl_formats": len({r["format"] for r in rows}),
+                           "nl_clear": len(clear), "nl_ambiguous": len(unclear), "nl_set_sha256": digest,
+                           "nl_set_frozen": digest == NL_SET_SHA256}  # fmt: skip
+    out["nl_exact_share"], out["nl_exact_ci95"] = _share(clear, "exact")
+    out["nl_values_exact_share"], out["nl_values_exact_ci95"] = _share(clear, "values_exact")
+    out["nl_false_verified"] = sum(bool(r["false_verified"]) for r in rows)
+    out["nl_verified_share"], out["nl_verified_ci95"] = _share(clear, "said_verified")
+    out["nl_asked_share_on_ambiguous"], out["nl_asked_ci95"] = _share(unclear, "asked")
+    out["nl_assumed_share_on_ambiguous"], out["nl_assumed_ci95"] = _share(unclear, "assumed")
+    out["nl_asked_on_clear"] = sum(bool(r["asked"]) for r in clear)
+    for key in ("completion_tokens", "wall_s"):
+        out[f"nl_mean_{key}"] = round(statistics.fmean(r[key] for r in rows), 1) if rows else None
+    out["nl_by_format"] = {}
+    for fmt in sorted({r["format"] for r in rows}):
+        mine = [r for r in rows if r["format"] == fmt]
+        share, ci = _share([r for r in mine if not r["ambiguous"]], "exact")
+        out["nl_by_format"][fmt] = {"requests": len(mine), "clear": sum(not r["ambiguous"] for r in mine),
+                                    "exact_share": share, "exact_ci95": ci,
+                                    "false_verified": sum(bool(r["false_verified"]) for r in mine)}  # fmt: skip
+    return out
+
+
+def nl_table(rows: Sequence[Mapping[str, Any]], summary: Mapping[str, Any]) -> str:
+    head = (f"{'request':<19}{'format':<15}{'n':>3}{'status':>17}{'exact':>7}{'verified':>10}{'asked':>7}"
+            f"{'tokens':>8}{'s':>7}")  # fmt: skip
+    lines = [head, "-" * len(head)]
+    yn = {True: "y", False: "n"}
+    for r in rows:
+        exact = "amb" if r["ambiguous"] else yn[r["exact"]]
+        verified = yn[r["said_verified"]] + ("!" if r["false_verified"] else "")
+        lines.append(f"{r['id']:<19}{r['format']:<15}{r['customers'] or '-':>3}{r['status']:>17}{exact:>7}"
+                     f"{verified:>10}{yn[r['asked']]:>7}{r['completion_tokens']:>8}{r['wall_s']:>7}")  # fmt: skip
+    lines += ["", "by format: " + json.dumps(summary["nl_by_format"])]
+    lines.append("summary: " + json.dumps({k: v for k, v in summary.items() if k != "nl_by_format"}))
+    return "\n".join(lines)
+
+
+async def run_nl(s: NLSettings, llm_factory: Callable[[NLSettings], LLM] = build_nl_llm) -> dict[str, Any]:
+    """Every request of the set (or the chosen ones) through the agent; writes ``routing_formats.json`` in ``s.out``."""
+    from longthink.agents import AgentOptions
+    from longthink.api import Agent
+
+    digest = file_sha256(s.data)
+    if s.data.resolve() == NL_SET.resolve() and digest != NL_SET_SHA256:
+        raise SystemExit(f"{relative(s.data)} changed (sha256 {digest}, frozen {NL_SET_SHA256}): the set is frozen")
+    requests = load_nl_set(s.data)
+    if s.ids is not None:
+        unknown = sorted(set(s.ids) - {r.id for r in requests})
+        if unknown:
+            raise SystemExit(f"no request {unknown[0]!r} in {relative(s.data)}")
+        requests = [r for r in requests if r.id in s.ids]
+    requests = requests[: s.requests] if s.requests is not None else requests
+    start, load_start = time.perf_counter(), _load_average()
+    llm = llm_factory(s)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="routing-nl-") as tmp:
+        options = AgentOptions(domain="routing", artifacts_dir=tmp, ask_missing=s.ask_missing)
+        agent = Agent(llm=llm, options=options, store=None, checkpoints=None)
+        for i, req in enumerate(requests):
+            row = await run_nl_request(req, agent)
+            rows.append(row)
+            log(f"[{i + 1}/{len(requests)}] {req.id}: {row['status']}, exact={row['exact']} "
+                f"verified={row['said_verified']} asked={row['asked']} ({row['method']}; {row['extract_reason']}) "
+                f"{row['completion_tokens']} tok, {row['wall_s']}s")  # fmt: skip
+    close = getattr(getattr(llm, "inner", None), "close", None)
+    if callable(close):
+        close()
+    summary = summarise_nl(rows, digest)
+    extra = {"nl_set": relative(s.data), "nl_set_sha256": digest, "pipeline": RoutingOptions(),
+             "load_average": {"start": load_start, "end": _load_average()}}  # fmt: skip
+    result = {
+        "summary": summary,
+        "provenance": provenance(s, **extra),
+        "settings": jsonable(s),
+        "pyvrp": importlib.metadata.version("pyvrp"),
+        "requests": rows,
+        "wall_s": round(time.perf_counter() - start, 1),
+    }
+    s.out.mkdir(parents=True, exist_ok=True)
+    (s.out / "routing_formats.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    print(nl_table(rows, summary))
+    return result
+
+
 # -- merging an earlier run's part ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Merged:
@@ -525,9 +835,15 @@ async def run(
     return result
 
 
-def parse(argv: Sequence[str] | None = None) -> tuple[Settings, tuple[str, ...]]:
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="2 instances at 1 s, 2 requests with K=3, to a tmp dir")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="2 instances at 1 s, 2 requests with K=3 (with --nl: 4 requests of the set), to a tmp dir",
+    )
+    ap.add_argument("--nl", action="store_true", help="run the frozen natural-language set (routing_formats.json)")
+    ap.add_argument("--ids", nargs="+", default=None, help="with --nl: only these requests of the set")
     ap.add_argument("--part", choices=("all", *PARTS), default="all")
     ap.add_argument("--model", default=None)
     ap.add_argument("--threads", type=int, default=1)
@@ -543,7 +859,11 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Settings, tuple[str, ...]]
     ap.add_argument("--merge", type=Path, default=None, help="take the part not run from this earlier results file")
     ap.add_argument("--no-plot", action="store_true")
     ap.add_argument("--whole", action="store_true", help="extract whole requests only (no passage-by-passage)")
-    a = ap.parse_args(argv)
+    return ap
+
+
+def parse(argv: Sequence[str] | None = None) -> tuple[Settings, tuple[str, ...]]:
+    a = _parser().parse_args(argv)
     s = Settings()
     if a.quick:
         s = replace(s, instances=2, limits=(1.0,), requests=2, samples=3, timed_samples=3,
@@ -558,7 +878,24 @@ def parse(argv: Sequence[str] | None = None) -> tuple[Settings, tuple[str, ...]]
     return s, parts
 
 
+def parse_nl(argv: Sequence[str] | None = None) -> NLSettings | None:
+    """The settings of a ``--nl`` run (None without ``--nl``): the model, threads, cache and output folder, the
+    requests chosen (``--ids``, ``--requests``; ``--quick``: :data:`NL_QUICK`, to a tmp dir)."""
+    a = _parser().parse_args(argv)
+    if not a.nl:
+        return None
+    s = NLSettings(threads=a.threads, cache=a.cache, requests=a.requests, ids=tuple(a.ids) if a.ids else None)
+    if a.quick:
+        s = replace(s, ids=s.ids or NL_QUICK, out=Path(tempfile.mkdtemp(prefix="routing-nl-")), quick=True)
+    return replace(s, **{k: v for k, v in {"model": a.model, "out": a.out}.items() if v is not None})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    nl = parse_nl(argv)
+    if nl is not None:
+        asyncio.run(run_nl(nl))
+        print(f"results in {nl.out}")
+        return 0
     s, parts = parse(argv)
     asyncio.run(run(s, parts))
     print(f"results in {s.out}")
