@@ -85,7 +85,8 @@ STRATEGY = Section(
 PROJECTION = Section(
     "projection",
     "Financial projection",
-    "Propose the strategy's assumptions as JSON; the financial model computes the projection table; comment on it",
+    "The chosen option's projection table, computed by the financial model from its assumptions, with the goal line "
+    "and a commentary checked against the table",
     "projection",
     ("baseline", "strategy", "options"),
     instruction="Comment on the projection table in three or four sentences: how revenue, costs and profit evolve "
