@@ -79,6 +79,8 @@ def reply(prompt: str, params: SamplingParams, index: int) -> str:
 
 def make_agent(tmp_path: Path, llm: Any = None, pipeline: BusinessPlanPipeline | None = None, **options: Any) -> Agent:
     opts = {"domain": "business_plan", "budget_tokens": None, "artifacts_dir": str(tmp_path), **options}
+    # the scripted figures below are the model's own magnitudes: calibration (tested on its own) is off by default
+    pipeline = pipeline if pipeline is not None else BusinessPlanPipeline(calibrate=False)
     domains = None
     if pipeline is not None:
         domains = registry.DomainRegistry([dataclasses.replace(registry.get("business_plan"), pipeline=pipeline)])
@@ -424,3 +426,35 @@ async def test_a_risk_analysis_document_has_its_own_sections(tmp_path: Path) -> 
     doc = result.answer or ""
     assert doc.startswith("# Risk analysis") and "## 6. Risk register" in doc and "## 4. Risk management plan" in doc
     assert "Chosen strategy" not in doc
+
+
+async def test_calibration_states_what_the_levers_must_deliver(tmp_path: Path) -> None:
+    # the scripted proposal overshoots (+36.3% profit for a +10% goal): calibrated, its growth and levers are scaled
+    # down to the least that reaches the goal, and that plan wins (it is less heroic)
+    result = await make_agent(tmp_path, pipeline=BusinessPlanPipeline()).asolve(REQUEST, run_id="bp-10")
+    chosen = result.steps["options"].data["options"][result.steps["options"].data["chosen"]]
+    factor = Decimal(chosen["scaled_by"])
+    assert Decimal(0) < factor < 1 and chosen["goal_met"] and chosen["plausible"]
+    reached = Decimal(chosen["reached"])
+    assert Decimal(10) <= reached < Decimal("10.5")  # just reaches +10%
+    assert "the least that reaches the goal" in (result.answer or "")
+    assert result.steps["projection"].data["reaches_goal"] is True
+
+
+def test_calibrate_scales_up_to_the_bounds_and_no_further() -> None:
+    from longthink.domains.business_plan.model import project
+    from longthink.domains.business_plan.proposals import MAX_LEVER_UPLIFT_PCT, calibrate, plausibility
+
+    base = Assumptions(revenue=Decimal(2_000_000), variable_cost_pct=Decimal(40), fixed_costs=Decimal(1_000_000))
+    small = plan_assumptions(base, json.dumps(SMALL))  # +2.5% profit
+    target = read_request(REQUEST).target
+    found = calibrate(small, target)
+    assert found is not None
+    a, factor = found
+    assert factor > 1 and a.levers[0].revenue_uplift_pct <= MAX_LEVER_UPLIFT_PCT and not plausibility(a)[0]
+    growth = project(a).growth("profit", 1, base=0)
+    assert growth is not None and growth >= 10
+    # revenue +60% next year is beyond the bounds: no calibration reaches it
+    far = read_request("Grow revenue by 60% next year.").target
+    assert calibrate(small, far) is None
+    assert calibrate(base, target) is None  # nothing to scale

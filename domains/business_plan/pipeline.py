@@ -94,7 +94,10 @@ class BusinessPlanPipeline:
     ``extract_n``: JSON proposals for the baseline and the projection; token limits per section and per JSON
     proposal; ``judge_scale``: the rubric judge's 1..K scale; ``request_chars``: how much of the request the
     prompts quote; ``revisions``: rounds in which a section whose figures disagree with the table is rewritten
-    with its disagreements as feedback (0: best-of-N only)."""
+    with its disagreements as feedback (0: best-of-N only); ``refine_rounds``: rounds in which the ``refine_top``
+    best options are shown the financial model's result and propose again while none reaches the goal;
+    ``calibrate``: every proposal is also tried with its growth and levers scaled to the least that reaches the
+    goal (:func:`.proposals.calibrate`)."""
 
     n: int = 2
     options_k: int = 3
@@ -106,6 +109,7 @@ class BusinessPlanPipeline:
     revisions: int = 0
     refine_rounds: int = 1
     refine_top: int = 2
+    calibrate: bool = True
 
     def plan(self, request: str) -> Plan:
         steps = [
@@ -475,9 +479,10 @@ class BusinessPlanPipeline:
             return 0
         option.tried += len(found.candidates)
         option.errors += [str(c.parse_error) for c in found.candidates if c.id not in evaluated and c.parse_error]
-        for ev in evaluated.values():
-            if option.offer(ev):
-                option.refined = refined
+        for ev in list(evaluated.values()):
+            for version in (ev, ev.calibrated() if self.calibrate else None):
+                if version is not None and option.offer(version):
+                    option.refined = refined
         return len(found.candidates)
 
     async def _projection(self, ctx: StepContext, section: Section) -> StepOutput:

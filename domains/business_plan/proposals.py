@@ -13,7 +13,10 @@ table says, before any judge:
    warnings (revenue levers that cost nothing); then the smaller stretch (the sum of the uplifts, so the least
    heroic plan that reaches the goal).
 
-When no option reaches the goal, the best ones are refined with the tool's result as feedback
+Every proposal is also tried **calibrated** (:func:`calibrate`): its growth and levers scaled by one factor to the
+least that reaches the goal within the bounds, so the plan states what each lever must deliver instead of the
+model's guess (a proposal that overshoots is scaled down, one that falls short up to the bounds). When no option
+reaches the goal, the best ones are refined with the tool's result as feedback
 (:func:`refine_prompt`) within the budget; if none reaches it still, the plan says so (the document opens with
 the best reachable figure; the step is not verified).
 """
@@ -26,7 +29,7 @@ from decimal import Decimal
 from typing import Any
 
 from longthink.domains.business_plan.figures import target_line
-from longthink.domains.business_plan.model import Assumptions, Projection
+from longthink.domains.business_plan.model import Assumptions, Projection, project
 from longthink.domains.business_plan.request import Target
 
 MAX_GROWTH_PCT = Decimal(15)
@@ -80,6 +83,57 @@ def plausibility(a: Assumptions) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(hard), tuple(soft)
 
 
+_TENTH = Decimal("0.1")
+
+
+def scaled(a: Assumptions, factor: Decimal) -> Assumptions:
+    """``a`` with every positive driver (organic revenue growth, each lever's uplift and saving) multiplied by
+    ``factor``, each capped at its plausible bound and rounded to 0.1 point; costs, investments and timing kept."""
+
+    def scale(value: Decimal, cap: Decimal) -> Decimal:
+        return min(value * factor, cap).quantize(_TENTH) if value > 0 else value
+
+    levers = [
+        lv.model_copy(update={"revenue_uplift_pct": scale(lv.revenue_uplift_pct, MAX_LEVER_UPLIFT_PCT),
+                              "cost_saving_pct": scale(lv.cost_saving_pct, MAX_SAVING_PCT)})
+        for lv in a.levers
+    ]  # fmt: skip
+    return a.model_copy(update={"revenue_growth_pct": scale(a.revenue_growth_pct, MAX_GROWTH_PCT), "levers": levers})
+
+
+def calibrate(a: Assumptions, target: Target | None, *, rounds: int = 24) -> tuple[Assumptions, Decimal] | None:
+    """The least version of ``a`` that reaches ``target``: its drivers scaled by one factor (:func:`scaled`), found
+    by bisection (the goal's metric grows with every driver), and the factor; None without a goal, without a
+    driver to scale, or when even the drivers at their bounds miss the goal. What each lever must deliver, rather
+    than what the model hoped it would."""
+    if target is None:
+        return None
+    drivers = [
+        a.revenue_growth_pct,
+        *(lv.revenue_uplift_pct for lv in a.levers),
+        *(lv.cost_saving_pct for lv in a.levers),
+    ]
+    if not any(d > 0 for d in drivers):
+        return None
+
+    def reaches(factor: Decimal) -> bool:
+        return bool(target_line(project(scaled(a, factor)), target)[1])
+
+    high = Decimal(1)
+    while not reaches(high):
+        if high >= 1024:
+            return None
+        high *= 2
+    low = Decimal(0)
+    for _ in range(rounds):
+        mid = (low + high) / 2
+        if reaches(mid):
+            high = mid
+        else:
+            low = mid
+    return scaled(a, high), high.quantize(Decimal("0.001"))
+
+
 def achieved(table: Projection, target: Target | None) -> Decimal | None:
     """What the table gives for the goal's metric at the goal's period: growth in percent since the baseline (or
     the change in margin points); None without a goal or a figure."""
@@ -108,12 +162,21 @@ class Evaluated:
     reached: Decimal | None = None
     met: bool | None = None
     line: str = ""
+    factor: Decimal | None = None  # set when the drivers were scaled to the least that reaches the goal
 
     @classmethod
-    def of(cls, a: Assumptions, table: Projection, target: Target | None) -> Evaluated:
+    def of(cls, a: Assumptions, table: Projection, target: Target | None, factor: Decimal | None = None) -> Evaluated:
         hard, soft = plausibility(a)
         line, met = target_line(table, target)
-        return cls(a, table, target, hard, soft, achieved(table, target), met, line)
+        return cls(a, table, target, hard, soft, achieved(table, target), met, line, factor)
+
+    def calibrated(self) -> Evaluated | None:
+        """This proposal scaled to the least that reaches the goal (:func:`calibrate`), or None."""
+        found = calibrate(self.assumptions, self.target)
+        if found is None:
+            return None
+        a, factor = found
+        return Evaluated.of(a, project(a), self.target, factor)
 
     @property
     def plausible(self) -> bool:
@@ -156,6 +219,7 @@ class Evaluated:
             "problems": list(self.problems),
             "warnings": list(self.warnings),
             "line": self.line,
+            "scaled_by": None if self.factor is None else str(self.factor),
         }
 
 
@@ -194,6 +258,8 @@ class OptionPlan:
         if self.best is None:
             return "no computable proposal" + (f" ({self.errors[-1][:120]})" if self.errors else "")
         out = self.best.line or "computed"
+        if self.best.factor is not None:
+            out += f" (the proposal's growth and levers scaled x{self.best.factor}: the least that reaches the goal)"
         if self.best.problems:
             out += " — implausible: " + "; ".join(self.best.problems)
         return out
