@@ -458,3 +458,12 @@ def test_calibrate_scales_up_to_the_bounds_and_no_further() -> None:
     far = read_request("Grow revenue by 60% next year.").target
     assert calibrate(small, far) is None
     assert calibrate(base, target) is None  # nothing to scale
+    # the costs that come with the levers scale with them: a plan that grows fixed costs 5% and invests $50,000 for
+    # +25% growth (+100% profit) is brought down to the least that reaches +10%, its costs with it
+    costly = plan_assumptions(base, json.dumps({"revenue_growth_pct": 25, "fixed_cost_growth_pct": 5,
+                                                "investments": [{"name": "shop", "amount": 50000}]}))  # fmt: skip
+    found = calibrate(costly, target)
+    assert found is not None
+    a, factor = found
+    assert factor < 1 and a.fixed_cost_growth_pct < 5 and a.investments[0].amount < 50_000
+    assert (project(a).growth("profit", 1, base=0) or 0) >= 10 and not plausibility(a)[0]

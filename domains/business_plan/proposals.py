@@ -87,25 +87,36 @@ _TENTH = Decimal("0.1")
 
 
 def scaled(a: Assumptions, factor: Decimal) -> Assumptions:
-    """``a`` with every positive driver (organic revenue growth, each lever's uplift and saving) multiplied by
-    ``factor``, each capped at its plausible bound and rounded to 0.1 point; costs, investments and timing kept."""
+    """``a`` with its ambition scaled by ``factor``: every positive driver (organic revenue growth, each lever's uplift
+    and saving, each capped at its plausible bound and rounded to 0.1 point) and the costs that come with them (a
+    positive growth of fixed costs, the one-off investments); timing kept."""
 
-    def scale(value: Decimal, cap: Decimal) -> Decimal:
-        return min(value * factor, cap).quantize(_TENTH) if value > 0 else value
+    def scale(value: Decimal, cap: Decimal | None = None) -> Decimal:
+        if value <= 0:
+            return value
+        out = value * factor
+        return (out if cap is None else min(out, cap)).quantize(_TENTH)
 
     levers = [
         lv.model_copy(update={"revenue_uplift_pct": scale(lv.revenue_uplift_pct, MAX_LEVER_UPLIFT_PCT),
                               "cost_saving_pct": scale(lv.cost_saving_pct, MAX_SAVING_PCT)})
         for lv in a.levers
     ]  # fmt: skip
-    return a.model_copy(update={"revenue_growth_pct": scale(a.revenue_growth_pct, MAX_GROWTH_PCT), "levers": levers})
+    investments = [i.model_copy(update={"amount": (i.amount * factor).quantize(Decimal(1))}) for i in a.investments]
+    return a.model_copy(update={"revenue_growth_pct": scale(a.revenue_growth_pct, MAX_GROWTH_PCT), "levers": levers,
+                                "fixed_cost_growth_pct": scale(a.fixed_cost_growth_pct),
+                                "investments": investments})  # fmt: skip
 
 
-def calibrate(a: Assumptions, target: Target | None, *, rounds: int = 24) -> tuple[Assumptions, Decimal] | None:
-    """The least version of ``a`` that reaches ``target``: its drivers scaled by one factor (:func:`scaled`), found
-    by bisection (the goal's metric grows with every driver), and the factor; None without a goal, without a
-    driver to scale, or when even the drivers at their bounds miss the goal. What each lever must deliver, rather
-    than what the model hoped it would."""
+_GRID = tuple(Decimal(2) ** k / 64 for k in range(17))  # 1/64 .. 1024
+"""The factors tried first, smallest first; the answer is then refined between neighbours by bisection."""
+
+
+def calibrate(a: Assumptions, target: Target | None, *, rounds: int = 20) -> tuple[Assumptions, Decimal] | None:
+    """The least version of ``a`` that reaches ``target``: its ambition scaled by one factor (:func:`scaled`) — the
+    smallest on a doubling grid that reaches the goal, refined by bisection towards the previous one — and the
+    factor; None without a goal, without a driver to scale, or when no factor reaches the goal (the drivers stop at
+    their bounds while the costs keep growing). What each lever must deliver, rather than what the model hoped."""
     if target is None:
         return None
     drivers = [
@@ -119,12 +130,10 @@ def calibrate(a: Assumptions, target: Target | None, *, rounds: int = 24) -> tup
     def reaches(factor: Decimal) -> bool:
         return bool(target_line(project(scaled(a, factor)), target)[1])
 
-    high = Decimal(1)
-    while not reaches(high):
-        if high >= 1024:
-            return None
-        high *= 2
-    low = Decimal(0)
+    high = next((f for f in _GRID if reaches(f)), None)
+    if high is None:
+        return None
+    low = high / 2 if high > _GRID[0] else Decimal(0)
     for _ in range(rounds):
         mid = (low + high) / 2
         if reaches(mid):
