@@ -531,7 +531,9 @@ async def test_the_benchmark_end_to_end_with_a_faithful_double(tmp_path: Path) -
     summary = result["summary"]
     assert summary["instances"] == 1 and summary["feasible_0.2s"] == 1 and summary["median_gap_0.2s"] is not None
     assert summary["feasible_share_nl"] == 1.0 and summary["extraction_accuracy"] == 1.0
-    assert summary["extraction_sample_accuracy"] == 1.0 and summary["median_gap_nl"] is not None
+    # the bulleted requests are read by rule, without the model (no samples); the other one passage by passage
+    assert [r["method"] for r in result["requests"]] == ["structure", "structure", "passages"]
+    assert result["requests"][2]["sample_accuracy"] == 1.0 and summary["median_gap_nl"] is not None
     written = json.loads((tmp_path / "routing.json").read_text())
     assert written["summary"] == summary and set(written) == set(result)  # every key comes from the code
     assert {"commit", "dirty", "settings", "date", "cpu_count"} <= written["provenance"].keys()

@@ -3,6 +3,9 @@ independent verifier.
 
 - :mod:`.problem`: the typed problem and solution; :mod:`.io`: CVRPLIB, Solomon, CSV and JSON readers and
   best-known values; :mod:`.verify`: the feasibility verifier and its scorer; :mod:`.plot`: a PNG map;
+- :mod:`.structure`: the problem read by rule from the request's own structure (tables, CSV, lists, ``key: value``
+  lines; :mod:`.tables`, :mod:`.items`, :mod:`.lexicon`), every value with its span, and what is unclear;
+  :mod:`.grounding`: the grounding check every reading must pass, and the questions to ask;
 - :mod:`.extract`: the problem from plain English (model extractions checked against the request, voted);
   :mod:`.pipeline`: the pack's plan (extract -> solve -> verify -> report); :mod:`.generate`: generated
   requests with their ground truth (benchmark, tests);

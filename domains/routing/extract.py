@@ -22,6 +22,11 @@ problem at once stops after two customers or copies a demand into a ready time; 
 reads well. The whole-request extraction remains the fallback: for requests that do not split, and when a
 passage gets no valid reading. What both readings share (the numbers a text states, JSON repair, checked
 values) is in :mod:`.parsing`.
+
+Both take a further ``check`` (the pipeline passes the grounding check of :mod:`.grounding`: every customer from one
+span of the request holding its location and demand, the request's count, fleet and depot): an accepted reading that
+fails it is rejected with its reason before the vote. ``numbers`` adds amounts the request states in another unit
+("2 pallets" with "1 pallet = 20 boxes" states 40) to the numbers a reading may use.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -89,6 +94,11 @@ PROBLEM_NAME = "request"
 """The name given to problems read from a request's text."""
 
 
+Check = Callable[[RoutingProblem], str | None]
+"""A further check of an accepted reading (the grounding check, :func:`~.grounding.ground`): the reason it fails,
+or None."""
+
+
 @dataclass(frozen=True, slots=True)
 class RequestFacts:
     """What the request states literally: its numbers, the customer numbers it names ("store 4"), for each
@@ -115,6 +125,12 @@ class RequestFacts:
             tally[float(cid)] -= 1  # "store 4" names the customer; it states no value
         frozen = {cid: frozenset(values) for cid, values in passages.items()}
         return RequestFacts(frozenset(stated_numbers(text)), frozenset(frozen), frozen, counts, stated_fleet_size(text))
+
+    def with_numbers(self, extra: Iterable[float]) -> RequestFacts:
+        """These facts with ``extra`` numbers counted as stated (amounts converted as the request says: "1 pallet =
+        20 boxes" states 40 for 2 pallets)."""
+        more = frozenset(float(v) for v in extra)
+        return self if not more else replace(self, numbers=self.numbers | more)
 
 
 def extraction_problem(text: str, *, problem_id: str = "extract") -> Problem:
@@ -281,8 +297,16 @@ class Reading:
         return self.problem is not None
 
 
-def read_extraction(text: str, facts: RequestFacts, index: int = 0) -> Reading:
-    """Read one model reply: parse, validate, and check it against the request's literal facts."""
+def read_extraction(text: str, facts: RequestFacts, index: int = 0, check: Check | None = None) -> Reading:
+    """Read one model reply: parse, validate, and check it against the request's literal facts (and ``check``, the
+    grounding check, when given)."""
+    reading = _read_extraction(text, facts, index)
+    if check is not None and reading.problem is not None and (why := check(reading.problem)) is not None:
+        return Reading(index, None, why)
+    return reading
+
+
+def _read_extraction(text: str, facts: RequestFacts, index: int) -> Reading:
     try:
         problem = RoutingProblem.model_validate(problem_dict(json_object(text)))
     except ExtractionError as exc:
@@ -404,11 +428,12 @@ class ExtractionScorer:
 
     facts: RequestFacts
     name: str = "extraction"
+    check: Check | None = None
 
     async def score(self, problem: Problem, candidates: Sequence[Candidate]) -> list[Score]:
         out = []
         for c in candidates:
-            r = read_extraction(c.text, self.facts, c.index)
+            r = read_extraction(c.text, self.facts, c.index, self.check)
             rationale = r.error or f"valid; uses {r.coverage:.0%} of the request's numbers"
             out.append(Score(self.name, r.coverage if r.accepted else 0.0, rationale=rationale))
         return out
@@ -422,37 +447,47 @@ async def extract_problem(
     temperature: float | None = None,
     by_passage: bool = True,
     whole_samples: int | None = None,
+    check: Check | None = None,
+    numbers: Iterable[float] = (),
 ) -> Extraction:
     """The request's problem: passage by passage when the request splits into a fleet passage and one passage
     per named customer (:func:`split_request`, :func:`extract_by_passage`), else, or when a passage gets no
     valid reading, ``whole_samples`` (default ``samples``) whole-request extractions in one batched call, scored
-    into the trace and voted."""
+    into the trace and voted. ``check`` rejects readings that fail it (the grounding check); ``numbers`` are
+    counted as stated (converted amounts)."""
     whole_k = samples if whole_samples is None else whole_samples
     passages = split_request(text) if by_passage else None
     parts: tuple[PartVote, ...] = ()
     if passages is not None:
         problem, parts, why, final = await extract_by_passage(
-            text, passages, search, samples=samples, temperature=temperature
+            text, passages, search, samples=samples, temperature=temperature, check=check, numbers=numbers
         )
         if problem is not None or final:
             votes = min((p.votes for p in parts), default=0)
             return Extraction(problem, (), votes, why, parts, "passages")
-        whole = await extract_whole(text, search, samples=whole_k, temperature=temperature)
+        whole = await extract_whole(text, search, samples=whole_k, temperature=temperature, check=check,
+                                    numbers=numbers)  # fmt: skip
         return replace(whole, parts=parts, method="whole after passages",
                        reason=f"{whole.reason} (passage by passage: {why})")  # fmt: skip
-    return await extract_whole(text, search, samples=whole_k, temperature=temperature)
+    return await extract_whole(text, search, samples=whole_k, temperature=temperature, check=check, numbers=numbers)
 
 
 async def extract_whole(
-    text: str, search: SearchContext, *, samples: int = 5, temperature: float | None = None
+    text: str,
+    search: SearchContext,
+    *,
+    samples: int = 5,
+    temperature: float | None = None,
+    check: Check | None = None,
+    numbers: Iterable[float] = (),
 ) -> Extraction:
     """Sample ``samples`` extractions of the whole request in one batched call, score them into the trace, and
-    vote."""
-    facts = RequestFacts.of(text)
+    vote (``check`` and ``numbers`` as for :func:`extract_problem`)."""
+    facts = RequestFacts.of(text).with_numbers(numbers)
     problem = extraction_problem(text)
     [candidates] = await search.sample(problem, samples, strategy="extract", temperature=temperature)
-    await search.score(problem, candidates, ExtractionScorer(facts))
-    return vote([read_extraction(c.text, facts, c.index) for c in candidates])
+    await search.score(problem, candidates, ExtractionScorer(facts, check=check))
+    return vote([read_extraction(c.text, facts, c.index, check) for c in candidates])
 
 
 def describe_problem(problem: RoutingProblem) -> str:
@@ -464,7 +499,14 @@ def describe_problem(problem: RoutingProblem) -> str:
 
 
 async def extract_by_passage(
-    text: str, passages: Sequence[Passage], search: SearchContext, *, samples: int, temperature: float | None
+    text: str,
+    passages: Sequence[Passage],
+    search: SearchContext,
+    *,
+    samples: int,
+    temperature: float | None,
+    check: Check | None = None,
+    numbers: Iterable[float] = (),
 ) -> tuple[RoutingProblem | None, tuple[PartVote, ...], str, bool]:
     """Every passage's ``samples`` readings in one batched call (:func:`~.passages.read_passages`), voted per
     passage, assembled and checked as a whole extraction is. Returns (problem, votes, reason, final): ``final``
@@ -481,9 +523,9 @@ async def extract_by_passage(
         return None, votes, str(exc), True
     except ValidationError as exc:
         return None, votes, f"invalid problem: {describe_validation(exc)}", True
-    check = read_extraction(json.dumps(data), RequestFacts.of(text))
-    if check.problem is None:  # the split and the whole-request checks disagree: not trusted
-        return None, votes, f"the passages' problem fails the request's checks: {check.error}", False
+    checked = read_extraction(json.dumps(data), RequestFacts.of(text).with_numbers(numbers), check=check)
+    if checked.problem is None:  # the split and the whole-request checks disagree: not trusted
+        return None, votes, f"the passages' problem fails the request's checks: {checked.error}", False
     agree = min(v.votes for v in votes)
     reason = f"read passage by passage ({len(votes)} passages x {samples} samples; at least {agree} agree on each)"
     return assembled, votes, reason, True

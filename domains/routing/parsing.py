@@ -9,16 +9,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from longthink.domains.routing.lexicon import NUMBER_WORDS, Work, find_fleet, find_locations, mask_distractors
+
 
 class ExtractionError(ValueError):
     """An extraction that cannot be the request's problem (unreadable, invalid, or unfaithful to the request)."""
 
 
-_WORDS = {
-    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10,
-    "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17,
-    "eighteen": 18, "nineteen": 19, "twenty": 20, "a dozen": 12, "a pair of": 2, "a single": 1,
-}  # fmt: skip
+_WORDS = NUMBER_WORDS
 _WORD = re.compile(r"\b(" + "|".join(sorted(_WORDS, key=len, reverse=True)) + r")\b", re.I)
 STOP_ID = re.compile(
     r"\b(?:customer|client|store|shop|stop|site|outlet|branch|restaurant|location|point|node)s?\s*(?:no\.?\s*|#\s*)?"
@@ -47,31 +45,23 @@ def number_list(text: str) -> list[float]:
     return values + [float(_WORDS[m.group(1).lower()]) for m in _WORD.finditer(text)]
 
 
-_COUNT = r"\d+|" + "|".join(sorted(_WORDS, key=len, reverse=True))
-_FLEET_SIZE = re.compile(
-    rf"\b(?P<min>at least\s+|a minimum of\s+|minimum of\s+)?(?:(?P<n>{_COUNT})\s+"
-    r"(?:(?!per\b|each\b|units?\b|of\b|and\b)[a-z-]+\s+)?(?:vehicles?|trucks?|vans?|lorr(?:y|ies))\b"
-    rf"|fleet (?:size )?of\s+(?P<m>{_COUNT})\b)",
-    re.I,
-)
-
-
 def stated_fleet_size(text: str) -> int | None:
-    """How many vehicles ``text`` says the fleet has or may use ("3 trucks", "at most three vans", "a fleet of
-    4"), or None when it states no limit (a minimum, "at least 3 trucks", is not a limit)."""
-    for m in _FLEET_SIZE.finditer(text):
-        if m.group("min"):
-            continue
-        raw = (m.group("n") or m.group("m")).lower()
-        value = int(raw) if raw.isdigit() else _WORDS[raw]
-        if value > 0:
-            return value
+    """How many vehicles ``text`` says the fleet has or may use ("3 trucks", "at most three vans", "a fleet of 4",
+    "2 cargo bikes", "Lorries: 2", "2 couriers"), read line by line (a number on one line never sizes a fleet named
+    on the next), or None when it states no limit (a minimum, "at least 3 trucks", is not a limit; "as many vans as
+    it takes" is none). Phone numbers, dates and locations are never a fleet size."""
+    work = Work(text)
+    mask_distractors(work)
+    find_locations(work)
+    for statement in find_fleet(work):
+        if statement.kind == "vehicles" and statement.value is not None and statement.value.is_integer():
+            return int(statement.value)
     return None
 
 
 _TIMED = re.compile(
-    r"time[- ]?windows?|between (?:time )?\d|open (?:from|between)|opening hours|\bready\b|\bdue\b|deadline|"
-    r"\bno later than\b|\bnot before\b|\d{1,2}:\d{2}",
+    r"time[- ]?windows?|\bwindows?\b|between (?:time )?\d|open (?:from|between)|\bopen\s*[=:]?\s*\d|opening hours|"
+    r"\bready\b|\bdue\b|\bclose\b|deadline|\bno later than\b|\bnot before\b|\d{1,2}:\d{2}",
     re.I,
 )
 

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from longthink.domains.routing.lexicon import Work, mask_distractors
 from longthink.domains.routing.parsing import (
     STOP_ID,
     ExtractionError,
@@ -109,6 +110,13 @@ def _pieces(text: str) -> list[str]:
     return pieces
 
 
+def _values(piece: str) -> list[float]:
+    """The numbers of ``piece`` that may be values: not phone numbers, dates, prices, rates or references."""
+    work = Work(piece)
+    mask_distractors(work)
+    return [v for v, _ in work.numbers()]
+
+
 def split_request(text: str) -> list[Passage] | None:
     """The fleet/depot passage first, then one passage per customer the request names ("store 4"), in id order;
     None when the request cannot be split that way (no named customers, or a passage without the numbers it
@@ -117,12 +125,15 @@ def split_request(text: str) -> list[Passage] | None:
     Sentences that name one customer are that customer's; a sentence naming several is cut at each mention
     (text before the first mention goes to the fleet when it speaks of vehicles or the depot, else to the first
     customer); a sentence naming none belongs to the fleet, unless it follows a customer's sentence, states
-    numbers and says nothing of the fleet ("It needs 20 units.")."""
+    numbers and says nothing of the fleet ("It needs 20 units."); a sentence whose only numbers are distractors
+    ("Our rate is 45 per hour plus 0.80 per km", a phone number) belongs to no passage."""
     fleet: list[str] = []
     customers: dict[int, list[str]] = {}
     last: int | None = None
     for piece in _pieces(text):
         mentions = [m for m in STOP_ID.finditer(piece) if int(m.group(1)) > 0]
+        if not mentions and number_list(piece) and not _values(piece):
+            continue  # only distractors ("our rate is 45 per hour", a phone number): no passage's values
         if not mentions:
             if last is not None and number_list(piece) and not _FLEET_WORDS.search(piece):
                 customers[last].append(piece)

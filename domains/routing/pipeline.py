@@ -1,8 +1,16 @@
 """The routing pack's own plan: extract -> solve -> verify -> report, run by the agent graph.
 
 - **extract**: an attached problem file (``.vrp``, Solomon ``.txt``, ``.csv``, ``.json``) is read directly;
-  otherwise the model extracts the problem from the text with self-consistency (:mod:`.extract`): passage by
-  passage (the fleet, then each customer; one batched call), the whole request at once as the fallback.
+  otherwise the request is read by rule (:mod:`.structure`: tables, CSV blocks, lists, ``key: value`` lines, every
+  value with its span). A complete structured reading is the problem (``read_by: "structure"``, no model). Otherwise
+  the model extracts the problem with self-consistency (:mod:`.extract`): passage by passage (the fleet, then each
+  customer; one batched call), the whole request at once as the fallback; every model reading must pass the
+  grounding check (:mod:`.grounding`) against the rule-based reading, or it is rejected with the reason.
+- **questions**: what the request leaves unclear (no capacity, two fleet sizes, two depots, a customer without a
+  demand or a location...) is asked before planning (:meth:`RoutingPipeline.questions`); a run that does not ask
+  takes the stated defaults, and a problem that rests on an assumption (a default, or a rule-based reading no model
+  reading confirmed) is solved and reported under "Assumed", its routes checked against the assumed problem and
+  never reported as verified.
 - **solve**: test-time search over solver configurations (PyVRP seeds) via
   :func:`~longthink.domains.routing.solver.solve_configs`; every run is a candidate in the trace, scored by the
   independent verifier (feasibility, then cost), and the best feasible one is kept.
@@ -22,19 +30,30 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import PurePath
 from typing import Any
 
-from longthink.domains.pipeline import StepContext, StepOutput, attached_files, request_text
-from longthink.domains.routing.extract import describe_problem, extract_problem
+from longthink.domains.pipeline import (
+    StepContext,
+    StepOutput,
+    added_facts,
+    attached_files,
+    request_text,
+    without_facts,
+)
+from longthink.domains.routing.extract import Extraction, Reading, describe_problem, extract_problem
+from longthink.domains.routing.grounding import ground, questions, stated_amounts
 from longthink.domains.routing.io import best_known, read_problem
 from longthink.domains.routing.parsing import mentions_time_windows, stated_fleet_size
+from longthink.domains.routing.passages import PartReading
 from longthink.domains.routing.problem import RoutingProblem, RoutingSolution
+from longthink.domains.routing.structure import StructuredReading, read_request
 from longthink.domains.routing.verify import RoutingVerifier, verify
 from longthink.errors import ConfigError
-from longthink.events import CandidateGenerated, ToolCalled
+from longthink.events import CandidateGenerated, Question, ToolCalled
 from longthink.llm.types import Message
 from longthink.outcome import StepOutcome
 from longthink.planners.plan import Plan, PlanStep
@@ -95,6 +114,13 @@ class RoutingPipeline:
     def __init__(self, options: RoutingOptions | None = None) -> None:
         self.options = options or RoutingOptions()
 
+    def questions(self, request: str) -> list[Question]:
+        """What ``request`` leaves unclear (:func:`~.grounding.questions` of its rule-based reading, answers and
+        assumed defaults already added taken into account); none for an attached problem file or a clear request."""
+        if _problem_files(request):
+            return []
+        return questions(_reading(request))
+
     def plan(self, request: str) -> Plan:
         source = "the attached problem file" if _problem_files(request) else "the request's text"
         return Plan(
@@ -142,23 +168,45 @@ class RoutingPipeline:
             )
         if not text:
             return StepOutput(None, reason="the request is empty: describe the depot, customers and fleet")
+        reading = _reading(ctx.request)
+        data: dict[str, Any] = {"source": "text", "reading": reading.as_data()}
+        if reading.issues:  # unclear, and neither answered nor given a default this pack can read
+            why = "the request is unclear: " + " ".join(i.text for i in reading.issues)
+            return StepOutput(None, verified=False, reason=why, data=data, strategy="structure")
+        if reading.structured and not reading.incomplete and reading.problem is None:  # read whole, invalid as stated
+            return StepOutput(None, verified=False, reason=reading.error, data=data, strategy="structure")
+        if reading.complete and reading.problem is not None and ground(reading.problem, reading) is None:
+            return _read(reading.problem, "structure", _read_reason(reading), data, list(reading.assumed))
         whole = self.options.timed_samples if mentions_time_windows(text) else self.options.samples
-        extraction = await extract_problem(
+        extraction = await extract_problem(  # the model reads the request with the answers added to it
             text, ctx.search, samples=self.options.samples if self.options.by_passage else whole,
             whole_samples=whole, temperature=self.options.temperature, by_passage=self.options.by_passage,
+            check=lambda problem: ground(problem, reading), numbers=stated_amounts(reading),
         )  # fmt: skip
-        data: dict[str, Any] = {"source": "text", "extraction": extraction.as_data()}
+        data["extraction"] = extraction.as_data()
+        assumed = list(reading.assumed)
         if extraction.problem is None:
-            return StepOutput(
-                None, verified=False, reason=extraction.reason, data=data, candidates=extraction.samples,
-                strategy="self_consistency",
-            )  # fmt: skip
+            if reading.problem is None or reading.incomplete or ground(reading.problem, reading) is not None:
+                return StepOutput(None, verified=False, reason=extraction.reason, data=data,
+                                  candidates=extraction.samples, strategy="self_consistency")  # fmt: skip
+            assumed.append(f"the problem as read by rule from the request's wording (no model reading was "
+                           f"accepted: {extraction.reason})")  # fmt: skip
+            return _read(reading.problem, "structure, unconfirmed", "read by rule; " + extraction.reason, data,
+                         assumed, extraction.samples)  # fmt: skip
         problem = extraction.problem
-        data["problem"] = problem.model_dump(mode="json")
-        return StepOutput(
-            describe_problem(problem), problem.model_dump_json(), True, extraction.reason, data,
-            candidates=extraction.samples, strategy="self_consistency",
-        )  # fmt: skip
+        split = _disagreement(extraction)
+        if split:
+            assumed.append(split)
+        if reading.problem is not None:
+            if _same_values(problem, reading.problem):
+                problem = reading.problem  # the same problem: keep the names and ids the request states
+            elif not reading.incomplete:  # both grounded, yet different: neither is certain
+                problem = reading.problem
+                assumed.append("the model's reading and the rule-based reading of the request differ; the rule-based "
+                               "one is used")  # fmt: skip
+            else:
+                assumed.append("the model's reading differs from the rules' partial reading; the model's is used")
+        return _read(problem, "model", extraction.reason, data, assumed, extraction.samples)
 
     # -- solve -----------------------------------------------------------------------------------------------
     def time_limit(self, problem: RoutingProblem, request: str) -> float:
@@ -237,6 +285,15 @@ class RoutingPipeline:
         slack = 1e-6 * max(1.0, verdict.cost) + 0.5 * (len(problem.customers) + len(solution.routes)) / 1000
         if verdict.feasible and abs(solution.cost - verdict.cost) > slack:
             reason += f"; note: the solver claimed {solution.cost:g}, recomputed {verdict.cost:g}"
+        assumed = list(ctx.input_data("extract").get("assumed") or [])
+        if assumed:  # the routes are checked against a problem the request does not state: never "verified"
+            data["assumed"] = assumed
+            reason = (
+                f"checked against an ASSUMED problem, not verified against the request ({'; '.join(assumed)}): "
+                + reason
+            )
+            answer = f"feasible for the assumed problem, total distance {verdict.cost:g}" if verdict.feasible else None
+            return StepOutput(answer, reason, False, reason, data, candidates=1, strategy="verifier")
         answer = f"feasible, total distance {verdict.cost:g}" if verdict.feasible else None
         return StepOutput(answer, reason, verdict.feasible, reason, data, candidates=1, strategy="verifier")
 
@@ -278,7 +335,10 @@ class RoutingPipeline:
             "gap_pct": None if gap is None else round(gap, 4),
             "plot": artifacts[0] if artifacts else None,
         }
-        text = render_report(problem, routes, verdict.cost, verdict.feasible, reference, gap, artifacts, plot_note)
+        assumed = list(ctx.input_data("extract").get("assumed") or [])
+        data["assumed"] = assumed
+        text = render_report(problem, routes, verdict.cost, verdict.feasible, reference, gap, artifacts, plot_note,
+                             assumed)  # fmt: skip
         answer = f"{len(routes)} routes, total distance {verdict.cost:g}"
         return StepOutput(answer, text, verdict.feasible, verdict.rationale(), data, artifacts, 1, "report")
 
@@ -313,11 +373,18 @@ def render_report(
     gap: float | None,
     artifacts: tuple[str, ...],
     plot_note: str = "",
+    assumed: Sequence[str] = (),
 ) -> str:
-    """The human-readable answer: one line per vehicle, the total, the gap and the map."""
+    """The human-readable answer: what was assumed (first, when anything was), one line per vehicle, the total, the
+    gap and the map. Routes for an assumed problem are "feasible for the assumed problem", never "verified"."""
     names = {c.id: c.name for c in problem.customers if c.name}
     head = f"Routes for {problem.name} ({describe_problem(problem)}):"
-    lines = [head]
+    lines = []
+    if assumed:
+        lines.append("Assumed (not stated in the request; the routes are checked against this assumed problem, not "
+                     "verified against the request):")  # fmt: skip
+        lines += [f"- {a}" for a in assumed]
+    lines.append(head)
     for r in routes:
         stops = " -> ".join(f"{s} ({names[s]})" if s in names else str(s) for s in r["stops"])
         lines.append(
@@ -325,6 +392,8 @@ def render_report(
             f"distance {r['distance']:g}"
         )
     status = "verified feasible" if feasible else "NOT feasible"
+    if assumed:
+        status = "feasible for the assumed problem, not verified" if feasible else "NOT feasible"
     limit = problem.fleet.vehicles
     fleet = f"at most {limit} vehicles" if limit is not None else "unlimited"
     lines.append(f"Total distance {total:g} with {len(routes)} routes (fleet: {fleet}; {status}).")
@@ -335,6 +404,63 @@ def render_report(
     elif plot_note:
         lines.append(plot_note)
     return "\n".join(lines)
+
+
+def _reading(request: str) -> StructuredReading:
+    """The rule-based reading of ``request``'s text, with the answers (or assumed defaults) added to it."""
+    text = request_text(request)
+    return read_request(without_facts(text), added_facts(text))
+
+
+def _read_reason(reading: StructuredReading) -> str:
+    kinds = sorted({c.source for c in reading.customers})
+    units = f"; {', '.join(reading.notes)}" if reading.notes else ""
+    return f"read by rule from the request's structure ({', '.join(kinds)}; {len(reading.customers)} customers{units})"
+
+
+def _read(
+    problem: RoutingProblem, read_by: str, reason: str, data: dict[str, Any], assumed: list[str], samples: int = 0
+) -> StepOutput:
+    """The extract step's output for ``problem``: ``read_by`` says who read it, ``assumed`` what it rests on that the
+    request does not state (the verify step then never says "verified")."""
+    data |= {"problem": problem.model_dump(mode="json"), "read_by": read_by, "assumed": assumed}
+    data.setdefault("extraction", {"method": "structure", "samples": 0, "accepted": 0, "votes": 0, "parts": [],
+                                   "readings": []})  # fmt: skip
+    if assumed:
+        reason = f"{reason}; ASSUMED: {'; '.join(assumed)}"
+    strategy = "structure" if read_by == "structure" else "self_consistency"
+    return StepOutput(describe_problem(problem), problem.model_dump_json(), True, reason, data, candidates=samples,
+                      strategy=strategy)  # fmt: skip
+
+
+def _disagreement(extraction: Extraction) -> str:
+    """How the accepted model readings disagree ("" when a majority of them agrees on every part)."""
+    if extraction.parts and not extraction.readings:
+        for part in extraction.parts:
+            n = _pool(part.readings)
+            if part.votes * 2 <= n:
+                return f"the model's readings of {part.passage.key} disagree ({part.votes} of {n} agree)"
+        return ""
+    n = _pool(extraction.readings)
+    if n and extraction.votes * 2 <= n:
+        return f"the model's readings disagree ({extraction.votes} of {n} agree)"
+    return ""
+
+
+def _pool(readings: Sequence[Reading | PartReading]) -> int:
+    """How many readings voted: the accepted complete ones, else the accepted ones."""
+    return sum(r.accepted and r.complete for r in readings) or sum(r.accepted for r in readings)
+
+
+def _same_values(a: RoutingProblem, b: RoutingProblem) -> bool:
+    """The same problem whatever the customers' ids and names, and whatever one unit its amounts are counted in."""
+
+    def key(p: RoutingProblem) -> tuple[Any, ...]:
+        cap = p.fleet.capacity
+        stops = sorted((c.x, c.y, Fraction(c.demand, cap), c.ready, c.due, c.service) for c in p.customers)
+        return p.depot, p.fleet.vehicles, p.time_windows, tuple(stops)
+
+    return key(a) == key(b)
 
 
 def _problem_files(request: str) -> dict[str, str]:
