@@ -43,7 +43,6 @@ import argparse
 import asyncio
 import hashlib
 import json
-import math
 import re
 import sys
 import time
@@ -56,6 +55,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from provenance import jsonable, provenance, relative
+from stats import wilson
 
 from longthink.agents import AgentOptions
 from longthink.api import Agent, RunResult
@@ -282,15 +282,6 @@ def _cache_counts(llm: Any) -> tuple[int, int]:
     while llm is not None and not isinstance(llm, CachedLLM):
         llm = getattr(llm, "inner", None)
     return (llm.hits, llm.misses) if llm is not None else (0, 0)
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> list[float] | None:
-    """Wilson score 95% interval of the proportion k/n (None without trials)."""
-    if n == 0:
-        return None
-    p, d = k / n, 1 + z * z / n
-    mid, half = (p + z * z / (2 * n)) / d, z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return [round(max(0.0, mid - half), 4), round(min(1.0, mid + half), 4)]
 
 
 def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:

@@ -28,7 +28,6 @@ import asyncio
 import dataclasses
 import hashlib
 import json
-import math
 import random
 import sys
 import time
@@ -39,6 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from provenance import jsonable, provenance
+from stats import wilson
 
 from longthink.agents import AgentOptions
 from longthink.api import Agent
@@ -126,16 +126,6 @@ def chosen(s: Settings) -> list[GoalRequest]:
         first = requests(5, s.seed)
         return [first[0], first[4]]
     return requests(s.requests, s.seed)
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> list[float]:
-    if n == 0:
-        return [0.0, 0.0]
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return [round(max(0.0, c - h), 4), round(min(1.0, c + h), 4)]
 
 
 async def solve(llm: LLM, req: GoalRequest, s: Settings) -> dict[str, Any]:

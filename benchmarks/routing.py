@@ -57,7 +57,6 @@ import hashlib
 import importlib.metadata
 import importlib.util
 import json
-import math
 import os
 import re
 import statistics
@@ -74,6 +73,7 @@ from typing import TYPE_CHECKING, Any
 
 from provenance import ROOT, jsonable, provenance, relative
 from pydantic import ValidationError
+from stats import wilson
 
 from longthink.budget import Budget
 from longthink.domains.pipeline import ASSUMED_HEADER, StepContext
@@ -574,15 +574,6 @@ def same_problem(
         return t.id == e.id
 
     return _matched(b.customers, a.customers, fits)
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> list[float] | None:
-    """The Wilson score 95% interval of the share k/n (None without trials)."""
-    if n == 0:
-        return None
-    p, d = k / n, 1 + z * z / n
-    mid, half = (p + z * z / (2 * n)) / d, z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return [round(max(0.0, mid - half), 4), round(min(1.0, mid + half), 4)]
 
 
 @dataclass(frozen=True)
