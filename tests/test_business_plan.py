@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -70,8 +71,11 @@ def reply(prompt: str, params: SamplingParams, index: int) -> str:
             "Revenue is $2,000,000 and profit is $200,000, a 10% margin.",
         ][index % 2]
     if "'Financial projection'" in prompt:
+        # the first candidate quotes the table it was shown (year 1 profit), the second a figure of its own
+        row = re.search(r"\| \*\*Profit\*\* \| [^|]+ \| ([^|]+) \|", prompt)
+        profit = row.group(1).strip() if row else "$272,579"
         return [
-            "Profit rises to $272,579 in year 1, a specific gain of 36.3%.",
+            f"Profit rises to {profit} in year 1, a specific gain.",
             "Profit rises to $5,000,000 in year 1, a specific and strong result.",
         ][index % 2]
     return f"Candidate {index}: a specific section."
