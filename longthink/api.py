@@ -303,14 +303,20 @@ class Agent:
         updates had spent stays counted: the state takes back what the run's budget has and the checkpoint lost."""
         log.warning("run %s lost its checkpoint database (%s); resuming from its last checkpoint", deps.events.run_id,
                     exc)  # fmt: skip
-        deps.events.emit(Error(message=f"lost the database connection: {exc}", error_type=type(exc).__name__,
-                               where="checkpoint"))  # fmt: skip
         state = await aretrying(lambda: graph.aget_state(config), window_s=self.db_retry_s, what="reading a checkpoint")
         values = (state.values or {}) if state else {}
         held, spent = Spend.of(values.get("spend")), deps.budget.spent
         deps.unrecorded = None
         if spent.completion_tokens > held.completion_tokens:
             deps.unrecorded = Spend(*(getattr(spent, f) - getattr(held, f) for f in _SPEND_FIELDS))
+        if state is not None and not state.next and values.get("status") in FINAL_STATUSES:
+            # the run had finished and its last checkpoint was written (the connection died after it): its answer is
+            # the record's last word, with nothing to resume
+            log.warning("run %s had finished (%s) when its database connection was lost", deps.events.run_id,
+                        values.get("status"))  # fmt: skip
+            return None
+        deps.events.emit(Error(message=f"lost the database connection: {exc}", error_type=type(exc).__name__,
+                               where="checkpoint"))  # fmt: skip
         deps.events.emit(RunResumed())
         waiting = any(t.interrupts for t in getattr(state, "tasks", ()))
         return graph_input if not values or (waiting and isinstance(graph_input, Command)) else None
