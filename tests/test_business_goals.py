@@ -55,7 +55,7 @@ async def test_a_run_scores_reached_honest_and_figures(tmp_path: Path) -> None:
     result = await goals.run(s, FunctionLLM(fn))
     assert shown
     rows = {r["reachable"]: r for r in result["rows"]}
-    assert rows[True]["reached"] and rows[True]["status"] in ("done", "partial")
+    assert rows[True]["reached"] and rows[True]["said_not_reached"] is False
     out = rows[False]  # revenue +60% or more: the scripted levers cannot reach it, and the plan says so
     assert not out["reached"] and out["said_not_reached"] and out["honest"] and out["status"] != "done"
     summary = result["summary"]

@@ -340,7 +340,7 @@ def test_solve_with_yes_or_json_takes_the_defaults_without_reading_stdin(cli_mod
     if flag == "--json":
         import json
 
-        assert json.loads(res.stdout)["status"] in ("done", "partial", "failed")
+        assert json.loads(res.stdout)["status"] != "awaiting_input"  # it ran on, with the defaults
 
 
 def test_runs_resume_answers_a_run_awaiting_input(cli_model: list[str], tmp_path: Path) -> None:

@@ -403,8 +403,7 @@ class BusinessPlanPipeline:
                                   f"option{p.index + 1}-refine{r}", refined=r)
                     for p in top
                 )))  # fmt: skip
-        chosen = choose(plans)
-        assert chosen is not None
+        chosen = choose(plans)  # plans is not empty (checked above)
         for p in plans:
             if p.best is not None:
                 self._tool_called(ctx, p.best.table, f"option {p.index + 1} ({p.name}): {p.outcome()}")

@@ -290,10 +290,8 @@ class OptionPlan:
         }
 
 
-def choose(options: list[OptionPlan]) -> OptionPlan | None:
-    """The best option (the earliest among equals)."""
-    if not options:
-        return None
+def choose(options: list[OptionPlan]) -> OptionPlan:
+    """The best of a non-empty list of options (the earliest among equals)."""
     return max(options, key=lambda o: (*o.key(), -o.index))
 
 
