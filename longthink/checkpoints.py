@@ -44,7 +44,9 @@ async def open_checkpointer(target: str) -> AsyncIterator[BaseCheckpointSaver[An
     as the single connection of ``AsyncPostgresSaver.from_conn_string`` would. Its tables are set up once per
     process and database, under an advisory lock: LangGraph's migrations are not safe to run twice at once (agents
     or processes opening a new database together). The lock is polled, never waited for in a statement, because
-    a migration creates an index CONCURRENTLY, which waits for every open statement — a waiting one included."""
+    a migration creates an index CONCURRENTLY, which waits for every open statement — a waiting one included. A
+    SQLite file is set up (WAL, tables) when opened, so that whoever opens it first — a batch's driver — does it
+    before others open it at the same time."""
     if target.startswith("postgresql://"):
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
         from psycopg import AsyncConnection
@@ -81,6 +83,9 @@ async def open_checkpointer(target: str) -> AsyncIterator[BaseCheckpointSaver[An
 
         Path(target).parent.mkdir(parents=True, exist_ok=True)
         async with AsyncSqliteSaver.from_conn_string(target) as lite:
+            # set up now, not lazily at the first checkpoint: processes that open a new file together (a batch's
+            # workers) would otherwise race to switch it to WAL and create its tables, and one fails "locked"
+            await lite.setup()
             yield lite
 
 

@@ -289,6 +289,23 @@ def test_ray_writes_one_postgres_store_and_a_killed_worker_s_task_is_retried(loc
     assert (again.skipped, again.in_flight) == (6, 0) and counts(pg_url) == rows
 
 
+def test_the_driver_sets_up_a_new_sqlite_checkpoint_file_before_the_workers_open_it(tmp_path: Path) -> None:
+    """Workers that set up a new checkpoint file together race to switch it to WAL and create its tables (one
+    failed "locked" under load): the driver's ``prepare`` does it first."""
+    from longthink.batch import prepare
+
+    settings = load_settings(db_url=f"sqlite:///{tmp_path / 'runs.db'}")
+    assert prepare(settings, parse_tasks(task_lines(1))) == {}
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'checkpoints.sqlite'}")
+    try:
+        with engine.connect() as conn:
+            tables = {r[0] for r in conn.execute(sa.text("select name from sqlite_master where type = 'table'"))}
+            mode = conn.execute(sa.text("pragma journal_mode")).scalar_one()
+    finally:
+        engine.dispose()
+    assert {"checkpoints", "writes"} <= tables and mode == "wal"
+
+
 # -- the README ---------------------------------------------------------------------------------------------------
 def test_the_readme_batch_example_runs(tmp_path: Path) -> None:
     readme = (ROOT / "README.md").read_text()
@@ -300,7 +317,7 @@ def test_the_readme_batch_example_runs(tmp_path: Path) -> None:
     proc = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", block], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180
     )
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     first, second = [line for line in proc.stdout.splitlines() if " tasks: " in line]
     assert (
         first.startswith("2 tasks: 2 done, 0 failed, 0 skipped") and "# 2 tasks: 2 done, 0 failed, 0 skipped" in block
