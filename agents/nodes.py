@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from longthink.agents.deps import AgentDeps
 from longthink.agents.state import AgentState, StepTask
 from longthink.agents.steps import NUMBER_FORMAT, messages_of, outcome_of, search_context
+from longthink.answers import extract_number
 from longthink.budget import Budget, Spend
 from longthink.domains.pipeline import add_facts, questions_of
 from longthink.errors import BudgetExceeded
@@ -314,10 +315,25 @@ async def replan(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, An
     }
 
 
-def _run_status(answer: str | None, state: AgentState) -> Status:
+def _run_status(
+    answer: str | None, state: AgentState, plan_: Plan, results: dict[str, StepOutcome], combined: bool
+) -> tuple[Status, str]:
+    """The run's status and why: failed (no answer), partial (a step failed), ``unverified`` (the answer stands,
+    but a step's answer passed no check that could have failed it, or the final number is none of the verified
+    steps' results) or done (every step verified, and the answer is what they verified)."""
     if answer is None:
-        return "failed"
-    return "partial" if state.get("failures") else "done"
+        return "failed", "no answer"
+    if state.get("failures"):
+        return "partial", "a step failed: " + "; ".join(f"{f['step']}: {f['reason']}" for f in state["failures"])
+    ran = [results[s.id] for s in plan_.steps if s.id in results]
+    unchecked = [r for r in ran if not r.verified]
+    if unchecked:
+        return "unverified", "; ".join(f"{r.step_id}: {r.reason}" for r in unchecked)
+    if combined and state.get("answer_kind") == "number":
+        final = extract_number(answer).value
+        if final is None or not any(extract_number(r.answer).value == final for r in ran if r.answer is not None):
+            return "unverified", f"the combined answer {answer} is none of the verified steps' results"
+    return "done", "every step passed its check"
 
 
 async def synthesize(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
@@ -329,6 +345,7 @@ async def synthesize(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str
     answer: str | None
     budget = deps.budget.child(name="answer")
     pipeline = deps.pipeline(state.get("domain"))
+    combined = False
     if pipeline is not None:
         answer, justification = pipeline.synthesize(state["request"], plan_, results)
     elif len(plan_.steps) == 1 and plan_.steps[0].id in results:
@@ -337,9 +354,14 @@ async def synthesize(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str
     else:
         answer, note = await _combine(deps, state, plan_, results, budget)
         justification += note
-    status = _run_status(answer, state)
-    deps.events.emit(Answer(status=status, answer=answer, justification=justification, spend=_total(deps)))
-    return {"answer": answer, "justification": justification, "status": status, "spend": deps.state_spend(budget)}
+        combined = True
+    status, reason = _run_status(answer, state, plan_, results, combined)
+    if status == "unverified":
+        justification += f"\nUnverified: {reason}"
+    deps.events.emit(Answer(status=status, answer=answer, justification=justification, spend=_total(deps),
+                            reason=reason))  # fmt: skip
+    return {"answer": answer, "justification": justification, "status": status, "status_reason": reason,
+            "spend": deps.state_spend(budget)}  # fmt: skip
 
 
 async def _combine(
@@ -391,7 +413,9 @@ def _last_result(plan_: Plan, results: dict[str, StepOutcome]) -> StepOutcome | 
 
 
 def _justify(step: PlanStep, r: StepOutcome | None) -> str:
-    check = "verified" if r is not None and r.verified else "NOT verified"
+    check = "NOT verified"
+    if r is not None and (r.verified or r.unchecked):
+        check = "verified" if r.verified else "unchecked"
     return f"{step.id}. {step.goal} -> {r.answer if r else None} [{r.strategy if r else None}, {check}]"
 
 

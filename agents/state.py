@@ -33,6 +33,7 @@ class AgentState(TypedDict, total=False):
     answer: str | None
     justification: str
     status: str
+    status_reason: str  # why the final status: what verified the answer, or why nothing could
     spend: Annotated[dict[str, Any], add_spend]
     ask_missing: bool  # the run's AgentOptions.ask_missing (whoever resumes it)
     approve_plan: bool  # the run's AgentOptions.approve_plan (whoever resumes it)

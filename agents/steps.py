@@ -8,6 +8,7 @@ from __future__ import annotations
 import inspect
 import json
 import zlib
+from dataclasses import dataclass
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -78,18 +79,21 @@ def search_context(
 
 # -- one step ----------------------------------------------------------------------------------------------------
 def choose_strategy(step: PlanStep, deps: AgentDeps) -> Any:
-    """The user's fixed strategy, else the planner's suggestion, else by difficulty and answer kind."""
+    """The user's fixed strategy, else the planner's suggestion, else by difficulty and answer kind (in program mode
+    at least three programs, so that their agreement can verify the answer)."""
     opts = deps.options
     if opts.strategy != "auto":
         return make_strategy(opts.strategy, **dict(opts.strategy_options))
-    if step.strategy:
+    program = step.answer_kind in ("number", "choice", "expression") and answer_mode(step, deps) == "program"
+    if step.strategy and not (program and step.strategy.strip().lower() == "cot"):
         try:
             return make_strategy(step.strategy)
         except Exception:  # noqa: BLE001 - a bad suggestion from the model falls back to the default choice
             pass
     if step.answer_kind in ("number", "choice", "expression"):
         if step.difficulty < 0.3:
-            return make_strategy("cot")
+            # programs are short and their agreement is the step's check: never a single one
+            return make_strategy("self_consistency", n=3) if program else make_strategy("cot")
         if step.difficulty < 0.7:
             return make_strategy("self_consistency", n=3)
         return make_strategy("adaptive", max_samples=8, batch=4)
@@ -124,18 +128,66 @@ def _step_prompt(task: StepTask, step: PlanStep, mode: AnswerMode = "text") -> t
     return (Message.system(STEP_SYSTEM), Message.user("\n".join(lines)))
 
 
-async def _verify(deps: AgentDeps, step: PlanStep, res: StepResult) -> tuple[bool, str]:
+@dataclass(frozen=True, slots=True)
+class Check:
+    """A step's verdict: ``verified`` when a check that could have failed the answer passed it; ``unchecked`` when
+    the answer stands with no such check (it is reported ``unverified``, not re-planned); neither: it failed."""
+
+    verified: bool
+    reason: str
+    unchecked: bool = False
+
+
+def _agreement(res: StepResult) -> Check:
+    """Execution agreement of program mode: at least two programs that ran printed the chosen answer, and they are
+    more than half of those that ran (the same value from independent programs is evidence; one program, or
+    programs that disagree, are not)."""
+    ran = [c.answer for c in res.candidates if c.execution is not None and c.execution.ok and c.answer is not None]
+    same = sum(a == res.answer for a in ran)
+    if same >= 2 and 2 * same > len(ran):
+        return Check(True, f"execution agreement: {same} of {len(ran)} programs printed {res.answer}")
+    if len(ran) <= 1:
+        return Check(False, "unverified: one program ran, with nothing to agree with", unchecked=True)
+    why = f"unverified: the programs disagree ({same} of {len(ran)} printed {res.answer})"
+    return Check(False, why, unchecked=True)
+
+
+async def _verify(
+    deps: AgentDeps, step: PlanStep, problem: Problem, res: StepResult, scorer: Scorer, mode: AnswerMode
+) -> Check:
+    """Whether the step's answer passed a check that could have failed it. An injected verifier decides; a score
+    from a real check (an injected scorer, a domain pack's verifiers, a judge model; the chosen candidate is scored
+    now when its strategy did not score it) below the threshold fails the step (it is re-planned); program mode is
+    verified by execution agreement; self-certainty alone (the policy model's own confidence) never verifies: the
+    answer stands ``unchecked``."""
     if res.answer is None:
-        return False, res.reason
+        return Check(False, res.reason)
     if deps.verifier is not None:
         verdict = deps.verifier(step, res)
         if inspect.isawaitable(verdict):
             verdict = await verdict
-        return verdict
-    value = res.chosen.score() if res.chosen else None
-    if value is not None and value < deps.options.verify_threshold:
-        return False, f"best candidate scored {value:.3f} < threshold {deps.options.verify_threshold}"
-    return True, "answer found" + (f" (score {value:.3f})" if value is not None else "")
+        passed, why = verdict
+        return Check(bool(passed), why)
+    own_confidence = isinstance(scorer, SelfCertainty)
+    value = res.chosen.score(scorer.name) if res.chosen else None
+    if value is None and res.chosen is not None and not own_confidence:
+        try:
+            [given] = await scorer.score(problem, [res.chosen])
+            value = given.value
+        except BudgetExceeded as exc:
+            return Check(False, f"unverified: no budget left to check the answer ({exc})", unchecked=True)
+    threshold = deps.options.verify_threshold
+    if isinstance(scorer, Judge):
+        threshold = max(threshold, 0.5)  # the judge's P(yes): below even odds it said no
+    if value is not None and not own_confidence and value < threshold:
+        return Check(False, f"best candidate scored {value:.3f} < threshold {threshold} ({scorer.name})")
+    if mode == "program":
+        agreed = _agreement(res)
+        if agreed.verified or own_confidence or value is None:
+            return agreed
+    if value is not None and not own_confidence:
+        return Check(True, f"{scorer.name} scored {value:.3f} >= {threshold}")
+    return Check(False, f"unverified: no check could fail the answer ({scorer.name} alone)", unchecked=True)
 
 
 async def execute_step(state: StepTask, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
@@ -189,9 +241,11 @@ async def _search_step(deps: AgentDeps, task: StepTask, step: PlanStep, budget: 
     except BudgetExceeded as exc:
         deps.events.emit(Verification(step_id=step.id, passed=False, reason=str(exc)))
         return outcome_of(step, None, False, str(exc), strategy.name)
-    passed, reason = await _verify(deps, step, res)
-    deps.events.emit(Verification(step_id=step.id, passed=passed, reason=reason, answer=res.answer))
-    return outcome_of(step, res, passed, reason, strategy.name)
+    check = await _verify(deps, step, problem, res, ctx.scorer, mode)
+    deps.events.emit(Verification(step_id=step.id, passed=check.verified, unchecked=check.unchecked,
+                                  reason=check.reason, answer=res.answer))  # fmt: skip
+    outcome = outcome_of(step, res, check.verified, check.reason, strategy.name)
+    return outcome.model_copy(update={"unchecked": check.unchecked}) if check.unchecked else outcome
 
 
 def messages_of(prompt: tuple[Message, ...]) -> list[ChatMessage]:

@@ -57,7 +57,9 @@ class RunResult:
     """The outcome of a run (or where it stopped: ``status`` "awaiting_approval" carries the plan to approve in
     ``pending``; "awaiting_input" the questions to answer before planning (``pending["questions"]``, see
     :attr:`questions`); "interrupted" a run that was killed and can be resumed). ``steps``: every step's typed
-    outcome; ``spend``: what the whole run spent, across questions, approvals, crashes and resumes."""
+    outcome; ``spend``: what the whole run spent, across questions, approvals, crashes and resumes; ``reason``: why
+    the final status — ``done`` only when the answer passed a check that could have failed it, ``unverified`` (an
+    answer no such check passed) says what was not checked."""
 
     run_id: str
     status: Status
@@ -68,6 +70,7 @@ class RunResult:
     spend: Spend = field(default_factory=Spend)
     pending: Mapping[str, Any] | None = None
     domain: str = "general"
+    reason: str = ""
 
     @property
     def questions(self) -> list[Question]:
@@ -91,6 +94,7 @@ class RunResult:
             "justification": self.justification,
             "spend": self.spend.as_dict(),
             "domain": self.domain,
+            "reason": self.reason,
         }
 
 
@@ -517,4 +521,4 @@ def _result(run_id: str, snapshot: Any) -> RunResult:
         status = values["status"]
     return RunResult(run_id, status, values.get("answer"), values.get("justification", ""), plan,
                      outcomes(values.get("results")), Spend.of(values.get("spend")), pending,
-                     values.get("domain", "general"))  # fmt: skip
+                     values.get("domain", "general"), values.get("status_reason", ""))  # fmt: skip

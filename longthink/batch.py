@@ -55,8 +55,8 @@ if TYPE_CHECKING:
 
 TaskState = Literal["done", "failed", "skipped"]
 TASK_FIELDS = ("id", "request", "domain", "strategy", "budget")
-TERMINAL = ("done", "partial", "failed", "rejected")
-OK = ("done", "partial")
+TERMINAL = ("done", "unverified", "partial", "failed", "rejected")
+OK = ("done", "unverified", "partial")
 MAX_LISTED_PROBLEMS = 10
 CLOSE_TIMEOUT_S = 10.0
 

@@ -9,7 +9,10 @@ Producers build the payload (``bus.emit(StepStarted(step_id="s1", goal=...))``);
 Unknown fields are refused when an event is built, so a typo in a producer fails in its tests, not in a
 consumer.
 
-Version history: 2 — ``clarification_requested`` (a run asks for facts its request lacks, before planning) and
+Version history: 3 — the run and step status ``unverified`` (an answer that passed no check that could have failed
+it: ``done`` now means it did), the ``answer`` event's ``reason`` and the ``verification`` event's ``unchecked``; a
+version-2 reader refuses the new status.
+2 — ``clarification_requested`` (a run asks for facts its request lacks, before planning) and
 the run status ``awaiting_input``; every version-1 event reads the same, but a version-1 reader refuses the new
 kind (the union of kinds is closed). 1 — typed events (this module); before it, free-form dicts (version 0).
 """
@@ -35,7 +38,7 @@ from longthink.trace import Candidate
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class _Model(BaseModel):
@@ -213,8 +216,12 @@ class StepFinished(EventBase):
 
 
 class Verification(EventBase):
+    """A step's verdict: ``passed`` when a check that could have failed the answer passed it; ``unchecked`` when
+    the answer stands with no such check (reported ``unverified``); neither: the step failed its check."""
+
     kind: Literal["verification"] = "verification"
     passed: bool
+    unchecked: bool = False
     reason: str = ""
     answer: str | None = None
     artifacts: list[str] = Field(default_factory=list)
@@ -247,13 +254,15 @@ class BudgetUpdate(EventBase):
 
 
 class Answer(EventBase):
-    """The run ended: its final status, answer and spend."""
+    """The run ended: its final status, answer and spend; ``reason``: why that status (what verified the answer, or
+    why it is ``unverified`` or ``partial``)."""
 
     kind: Literal["answer"] = "answer"
     status: Status
     answer: str | None = None
     justification: str = ""
     spend: Spend | None = None
+    reason: str = ""
 
 
 class Error(EventBase):

@@ -13,14 +13,25 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from longthink.budget import Spend
 
-#: Where a run or a step stands. Runs: running -> (awaiting_input ->) (awaiting_approval ->) done | partial | failed |
-#: rejected, or interrupted (killed or stopped by an exception; resumable); awaiting_input: the run asks for facts
-#: its request lacks, before planning. Steps: running -> done (answer, verified) | partial (answer, not verified) |
-#: failed (no answer).
+#: Where a run or a step stands. Runs: running -> (awaiting_input ->) (awaiting_approval ->) done | unverified |
+#: partial | failed | rejected, or interrupted (killed or stopped by an exception; resumable); awaiting_input: the run
+#: asks for facts its request lacks, before planning. ``done`` means the answer passed a check that could have failed
+#: it (programs that executed to the same value, a tool's result, tests, a domain verifier, a judge model's verdict);
+#: ``unverified``: an answer no such check passed (only the policy model's own confidence stood behind it), with the
+#: reason; ``partial``: a step failed its check or produced nothing. Steps: running -> done (answer, verified) |
+#: unverified (answer, no check could fail it) | partial (answer that failed its check) | failed (no answer).
 Status = Literal[
-    "running", "awaiting_input", "awaiting_approval", "interrupted", "done", "partial", "failed", "rejected"
+    "running",
+    "awaiting_input",
+    "awaiting_approval",
+    "interrupted",
+    "done",
+    "unverified",
+    "partial",
+    "failed",
+    "rejected",
 ]
-FINAL_STATUSES: frozenset[str] = frozenset({"done", "partial", "failed", "rejected"})
+FINAL_STATUSES: frozenset[str] = frozenset({"done", "unverified", "partial", "failed", "rejected"})
 
 StepKind = Literal["strategy", "tool", "domain", "plan", "answer"]
 
@@ -29,7 +40,10 @@ class StepOutcome(BaseModel):
     """What one plan step produced, whatever ran it.
 
     ``answer``: the short result (None when the step failed); ``text``: the full text (a reasoning, a section, a
-    diff, a tool's output); ``verified`` and ``reason``: the verifier's verdict; ``accepted``: a failed step the
+    diff, a tool's output); ``verified`` and ``reason``: the verifier's verdict (True only when a check that could
+    have failed the answer passed it); ``unchecked``: the answer stands although no such check ran (self-certainty
+    alone, one program with nothing to agree with) — the step is settled, not re-planned, and reported
+    ``unverified``; ``accepted``: a failed step the
     agent accepted as failed (no more re-planning); ``data``: JSON-able values a domain pack passes to the steps
     that depend on this one; ``artifacts``: files written.
     """
@@ -43,6 +57,7 @@ class StepOutcome(BaseModel):
     answer: str | None = None
     text: str = ""
     verified: bool = False
+    unchecked: bool = False
     accepted: bool = False
     reason: str = ""
     candidates: int = 0
@@ -55,15 +70,19 @@ class StepOutcome(BaseModel):
 
     @property
     def status(self) -> Status:
-        """done (an answer that passed verification), partial (an answer that did not), failed (no answer)."""
+        """done (an answer that passed verification), unverified (an answer no check could fail), partial (an answer
+        that failed its check), failed (no answer)."""
         if self.answer is None:
             return "failed"
-        return "done" if self.verified else "partial"
+        if self.verified:
+            return "done"
+        return "unverified" if self.unchecked else "partial"
 
     @property
     def settled(self) -> bool:
-        """The step needs no more work: verified, or accepted as failed."""
-        return self.verified or self.accepted
+        """The step needs no more work: verified, standing unchecked (nothing could fail it, so re-planning would
+        not help), or accepted as failed."""
+        return self.verified or (self.unchecked and self.answer is not None) or self.accepted
 
     def accept(self, reason: str | None = None) -> StepOutcome:
         """This outcome accepted as failed (the agent stops re-planning it)."""

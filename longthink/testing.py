@@ -207,7 +207,7 @@ class RandomLLM(_DoubleLLM):
 _EXPR = re.compile(r"\d+(?:\.\d+)?(?:\s*[-+*/]\s*\d+(?:\.\d+)?)+")
 _SERVICE_PLAN = {
     "steps": [
-        {"id": "s1", "goal": "Read the numbers and the operation from the request", "answer_kind": "text"},
+        {"id": "s1", "goal": "Work out the value of the request's arithmetic", "answer_kind": "number"},
         {"id": "s2", "goal": "Compute the result", "answer_kind": "number", "depends_on": ["s1"]},
     ]
 }
@@ -227,16 +227,25 @@ def _arithmetic(text: str) -> str:
     return f"{value:g}"
 
 
+ARITHMETIC_MODEL = "arithmetic-coder"
+"""The model name of :func:`arithmetic_llm`: a coder model, so that numeric steps run in program mode (as on the
+embedded default model) and are verified by the agreement of the programs it writes."""
+
+
 def arithmetic_llm(delay_s: float | None = None) -> FunctionLLM:
-    """A backend that carries an agent run through plan, steps and answer without a model: it plans two steps
-    and answers every step and the synthesis with the value of the request's arithmetic ("What is 17 + 25?"
-    gives 42). ``delay_s`` (default ``$LONGTHINK_TEST_DELAY_S``, else 0) is how long each request takes."""
+    """A backend that carries an agent run through plan, steps and answer without a model: it plans two numeric
+    steps and answers every step and the synthesis with the value of the request's arithmetic ("What is 17 + 25?"
+    gives 42) — a program that prints it where a program is asked for (its runs end ``done``: the programs agree),
+    else a reasoning that ends with it. ``delay_s`` (default ``$LONGTHINK_TEST_DELAY_S``, else 0) is how long each
+    request takes."""
 
     def reply(text: str, params: SamplingParams, index: int) -> str:
         if "careful planner" in text:
             return json.dumps(_SERVICE_PLAN)
         value = _arithmetic(text)
+        if "Python program" in text:
+            return f"```python\nprint({value if value != '?' else repr(value)})\n```"
         return f"Working it out: the request's numbers give {value}. Answer: {value}"
 
     delay = float(os.environ.get("LONGTHINK_TEST_DELAY_S", "0")) if delay_s is None else delay_s
-    return FunctionLLM(reply, model="arithmetic", delay_s=delay)
+    return FunctionLLM(reply, model=ARITHMETIC_MODEL, delay_s=delay)

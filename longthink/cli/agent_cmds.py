@@ -135,6 +135,7 @@ def _print_result(result: Any, *, as_json: bool, elapsed: float) -> None:
         payload = {
             "run_id": result.run_id,
             "status": result.status,
+            "reason": result.reason,
             "answer": result.answer,
             "justification": result.justification,
             "plan": result.plan.model_dump() if result.plan else None,

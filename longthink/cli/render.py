@@ -77,7 +77,7 @@ class EventRenderer:
         )
 
     def _on_step_finished(self, e: ev.StepFinished) -> None:
-        colour = {"done": "green", "partial": "yellow"}.get(e.status, "red")
+        colour = {"done": "green", "partial": "yellow", "unverified": "yellow"}.get(e.status, "red")
         bar = escape(budget_bar(self._spent, self.cap))
         self.console.print(f"    [{colour}]{e.status}[/{colour}] [dim]{bar}[/dim]")
 
@@ -87,6 +87,7 @@ class EventRenderer:
 
     def _on_verification(self, e: ev.Verification) -> None:
         mark = "[green]verified[/green]" if e.passed else "[red]failed[/red]"
+        mark = "[yellow]unchecked[/yellow]" if e.unchecked else mark
         self.console.print(f"    {mark} [dim]{escape(e.reason)}[/dim]")
 
     def _on_tool_called(self, e: ev.ToolCalled) -> None:

@@ -25,10 +25,10 @@ from longthink.retry import retrying
 from longthink.store.engine import make_engine
 
 JobStatus = Literal[
-    "queued", "running", "awaiting_input", "awaiting_approval", "interrupted", "done", "partial", "failed", "rejected",
-    "cancelled",
+    "queued", "running", "awaiting_input", "awaiting_approval", "interrupted", "done", "unverified", "partial",
+    "failed", "rejected", "cancelled",
 ]  # fmt: skip
-FINISHED: frozenset[str] = frozenset({"done", "partial", "failed", "rejected", "cancelled"})
+FINISHED: frozenset[str] = frozenset({"done", "unverified", "partial", "failed", "rejected", "cancelled"})
 """Statuses after which a job never runs again (``awaiting_input`` and ``awaiting_approval`` wait for a person;
 ``interrupted`` and ``running`` jobs found at start-up are resumed)."""
 

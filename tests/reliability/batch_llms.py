@@ -9,7 +9,7 @@ from pathlib import Path
 
 from longthink.errors import BackendError
 from longthink.llm.types import SamplingParams
-from longthink.testing import FunctionLLM, arithmetic_llm
+from longthink.testing import ARITHMETIC_MODEL, FunctionLLM, arithmetic_llm
 
 KILL_MARKER = "LONGTHINK_TEST_KILL_MARKER"
 """The environment variable naming the marker file of :func:`faulty_llm`."""
@@ -38,4 +38,4 @@ def faulty_llm() -> FunctionLLM:
             os.kill(os.getpid(), signal.SIGKILL)
         return base.reply(text, params, index)
 
-    return FunctionLLM(reply, model="arithmetic")
+    return FunctionLLM(reply, model=ARITHMETIC_MODEL)

@@ -148,7 +148,7 @@ const handlers = {
   search_finished(run, e) { const s = stepOf(run, e.step_id ?? "run"); s.chosen = e.chosen; s.votes = e.votes || {}; s.searchAnswer = e.answer; s.reason = e.reason; },
   verification(run, e) { stepOf(run, e.step_id ?? "run").verification = e; },
   tool_called(run, e) { stepOf(run, e.step_id ?? "run").tools.push(e); },
-  step_finished(run, e) { const s = stepOf(run, e.step_id); s.status = e.outcome.answer == null ? "failed" : e.outcome.verified ? "done" : "partial"; s.answer = e.outcome.answer; },
+  step_finished(run, e) { const s = stepOf(run, e.step_id); s.status = e.outcome.answer == null ? "failed" : e.outcome.verified ? "done" : e.outcome.unchecked ? "unverified" : "partial"; s.answer = e.outcome.answer; },
   budget(run, e) { run.budget.push([e.seq, e.spend.completion_tokens]); if (e.cap_tokens) run.cap = e.cap_tokens; },
   clarification_requested(run, e) { run.status = "awaiting_input"; run.questions = e.questions; },
   run_resumed(run) { run.status = "running"; run.questions = null; },

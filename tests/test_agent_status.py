@@ -1,0 +1,140 @@
+"""A run's status means something: ``done`` only when every answer passed a check that could have failed it
+(programs that executed to the same value, a verifier, a real scorer), ``unverified`` with the reason otherwise —
+never "verified" by the policy model's own confidence alone — in the API, the events, the store and the CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from longthink.agents import AgentOptions
+from longthink.api import Agent
+from longthink.events import Answer, Verification
+from longthink.llm.types import SamplingParams
+from longthink.outcome import StepOutcome
+from longthink.store import MemoryStore
+from longthink.testing import FunctionLLM
+
+PLAN = {
+    "steps": [
+        {"id": "s1", "goal": "Count the loaves sold per day", "answer_kind": "number"},
+        {"id": "s2", "goal": "Find the price of one loaf", "answer_kind": "number"},
+        {"id": "s3", "goal": "Multiply loaves by price for revenue", "depends_on": ["s1", "s2"],
+         "answer_kind": "number"},
+    ]
+}  # fmt: skip
+REQUEST = "A bakery sells 120 loaves a day at $3 each. What is its daily revenue?"
+PROGRAMS = {"Count the loaves": "print(120)", "Find the price": "print(3)", "Multiply": "print(120 * 3)"}
+
+
+def replies(*, combined: str = "360", s1: Any = None) -> FunctionLLM:
+    """The planner's plan; each step's program (program mode) or reasoning (text mode); ``s1(index)`` overrides the
+    first step's program; ``combined``: the combining step's number."""
+
+    def reply(prompt: str, params: SamplingParams, index: int) -> str:
+        if "careful planner" in prompt:
+            return json.dumps(PLAN)
+        if "combine the results" in prompt:
+            return f"Revenue is 120 * 3. Answer: {combined}"
+        step = re.search(r"Your step: (.*)", prompt)
+        goal = step.group(1) if step else ""
+        program = next((p for k, p in PROGRAMS.items() if goal.startswith(k)), "print(0)")
+        if s1 is not None and goal.startswith("Count the loaves"):
+            program = s1(index)
+        if "Python program" in prompt:
+            return f"```python\n{program}\n```"
+        return f"Worked out. Answer: {eval(program.removeprefix('print'))}"  # the test's own constant programs
+
+    return FunctionLLM(reply)
+
+
+def agent(llm: FunctionLLM, **options: Any) -> Agent:
+    return Agent(llm=llm, options=AgentOptions(**options), store=MemoryStore(), checkpoints=None)
+
+
+async def run(a: Agent, run_id: str) -> tuple[Any, list[Any]]:
+    handle = a.astream(REQUEST, run_id=run_id)
+    events = [e async for e in handle]
+    return await handle.result(), events
+
+
+async def test_programs_that_agree_verify_every_step_and_the_run_is_done() -> None:
+    a = agent(replies(), answer_mode="program")
+    result, events = await run(a, "agree")
+    assert result.status == "done" and result.answer == "360", result.justification
+    for sid in ("s1", "s2", "s3"):
+        step = result.steps[sid]
+        assert step.verified and not step.unchecked and step.status == "done"
+        assert step.reason.startswith("execution agreement: 3 of 3 programs printed"), step.reason
+    [answer] = [e for e in events if isinstance(e, Answer)]
+    assert answer.status == "done" and answer.reason == "every step passed its check" == result.reason
+    assert "Unverified" not in result.justification
+    record = a.store.get_run("agree")
+    assert record is not None and record.run.status == "done"
+
+
+async def test_self_certainty_alone_never_verifies_the_run_is_unverified_and_says_why() -> None:
+    a = agent(replies(), answer_mode="text")
+    result, events = await run(a, "text")
+    assert result.answer == "360" and result.status == "unverified"
+    for sid in ("s1", "s2", "s3"):
+        step = result.steps[sid]
+        assert not step.verified and step.unchecked and step.status == "unverified" and step.settled
+        assert "self_certainty alone" in step.reason
+    checks = [e for e in events if isinstance(e, Verification) and e.step_id in ("s1", "s2", "s3")]
+    assert len(checks) == 3 and all(e.unchecked and not e.passed for e in checks)
+    assert not [e for e in events if e.kind == "replan"]  # an unchecked answer is not a failed one: no re-planning
+    assert "self_certainty alone" in result.reason and "Unverified: s1:" in result.justification
+    assert "unchecked" in result.justification and "NOT verified" not in result.justification
+    assert result.summary()["reason"] == result.reason
+    record = a.store.get_run("text")
+    assert record is not None and record.run.status == "unverified"
+
+
+async def test_programs_that_disagree_leave_the_answer_unverified() -> None:
+    a = agent(replies(s1=lambda i: f"print({120 + i})"), answer_mode="program")
+    result, _ = await run(a, "disagree")
+    s1 = result.steps["s1"]
+    assert s1.unchecked and not s1.verified and "the programs disagree (1 of 3 printed" in s1.reason
+    assert result.steps["s2"].verified and result.status == "unverified"
+    assert result.reason.startswith("s1: unverified: the programs disagree")
+
+
+async def test_one_program_is_no_agreement() -> None:
+    a = agent(replies(), answer_mode="program", strategy="cot")
+    result, _ = await run(a, "one")
+    assert result.status == "unverified"
+    assert all(
+        result.steps[s].reason == "unverified: one program ran, with nothing to agree with" for s in ("s1", "s2")
+    )
+
+
+async def test_a_combined_number_no_verified_step_produced_is_unverified() -> None:
+    a = agent(replies(combined="350"), answer_mode="program")
+    result, _ = await run(a, "combined")
+    assert all(result.steps[s].verified for s in ("s1", "s2", "s3"))
+    assert result.answer == "350" and result.status == "unverified"
+    assert result.reason == "the combined answer 350 is none of the verified steps' results"
+
+
+async def test_a_verifier_that_passes_makes_done_and_an_injected_scorer_is_a_real_check() -> None:
+    from longthink.rewards.verifier import Verifier
+
+    passed = Agent(llm=replies(), options=AgentOptions(answer_mode="text"), verifier=lambda s, r: (True, "checked"),
+                   store=MemoryStore(), checkpoints=None)  # fmt: skip
+    result, _ = await run(passed, "verifier")
+    assert result.status == "done" and all(result.steps[s].reason == "checked" for s in ("s1", "s2", "s3"))
+
+    scored = Agent(llm=replies(), options=AgentOptions(answer_mode="text"), store=MemoryStore(), checkpoints=None,
+                   scorer=Verifier(lambda problem, c: 1.0, name="exact_check"))  # fmt: skip
+    result, _ = await run(scored, "scorer")
+    assert result.status == "done", result.reason
+    assert result.steps["s1"].reason == "exact_check scored 1.000 >= 0.0"
+
+
+def test_an_old_outcome_without_the_field_reads_as_before() -> None:
+    """Outcomes checkpointed before ``unchecked`` existed: a failed check is still unsettled (re-planned)."""
+    old = StepOutcome.load({"step_id": "s1", "answer": "3", "verified": False, "reason": "below threshold"})
+    assert old.status == "partial" and not old.settled
+    assert StepOutcome(step_id="s1", answer=None, unchecked=True).status == "failed"
