@@ -5,7 +5,6 @@ checkpointer can persist it."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,6 +13,7 @@ from langgraph.types import Send, interrupt
 from pydantic import ValidationError
 
 from longthink.agents.deps import AgentDeps
+from longthink.agents.intake import asks_for_number
 from longthink.agents.state import AgentState, StepTask
 from longthink.agents.steps import NUMBER_FORMAT, messages_of, outcome_of, search_context
 from longthink.answers import extract_number
@@ -37,15 +37,19 @@ from longthink.planners.planner import PlanChoice
 from longthink.search.registry import make_strategy
 from longthink.search.types import Problem, StepResult
 
-_NUMERIC = re.compile(r"(?i)\b(how (many|much|long|far)|what is|calculate|compute|total|sum|percent|profit of)\b")
-
 
 # -- intake and planning ----------------------------------------------------------------------------------
 async def intake(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
     deps = runtime.context
     request = state["request"]
-    kind = "number" if _NUMERIC.search(request) and any(ch.isdigit() for ch in request) else "text"
+    kind = "number" if asks_for_number(request) else "text"
     domain = deps.domains.resolve(deps.options.domain, request)
+    chosen = deps.options.domain is not None and deps.options.domain.strip().lower() != "auto"
+    # a question that asks for a number is answered with one: a pack that answers otherwise (a document, routes)
+    # takes it only when its detector is certain (an explicit "business plan", "vehicle routing" ...)
+    if (domain != "general" and not chosen and kind == "number" and deps.domains.get(domain).answer_kind != "number"
+            and deps.domains.scores(request).get(domain, 0.0) < 1.0):  # fmt: skip
+        domain = "general"
     if domain != "general":
         kind = deps.domains.get(domain).answer_kind
     deps.events.emit(RunStarted(request=request, answer_kind=kind, domain=domain, options=_options(deps)))

@@ -3,9 +3,12 @@ judge), select one; and replanning of the remaining work when a step fails its v
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from longthink.answers import normalize_number
 from longthink.errors import BudgetExceeded
 from longthink.events import PlanProposed, PlanSelected
 from longthink.llm.types import Message
@@ -32,14 +35,37 @@ RUBRIC = (
 )
 
 
+_QUANTITY = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\w.,])\d+(?:\.\d+)?")
+COMMON_CONSTANTS = frozenset({"0", "1", "2", "7", "10", "12", "24", "52", "60", "100", "365", "1000", "3600"})
+"""Numbers a plan may use that a request rarely states: halves, percent, units of time and of measure."""
+
+
+def quantities(text: str) -> set[str]:
+    """The numbers written in ``text``, normalised ("1,200.50" and "1200.5" are one)."""
+    found = (normalize_number(raw) for raw in _QUANTITY.findall(text))
+    return {q for q in found if q is not None}
+
+
+def invented_quantities(plan: Plan, request: str) -> list[str]:
+    """Numbers the plan's goals, checks and tool arguments use that the request does not state (nor are common
+    constants): a quantity the planner made up, or a result it guessed instead of leaving it to a step."""
+    stated = quantities(request) | COMMON_CONSTANTS
+    used: set[str] = set()
+    for step in plan.steps:
+        used |= quantities(" ".join([step.goal, step.success_check, json.dumps(step.tool_args)]))
+    return sorted(used - stated, key=lambda q: (len(q), q))
+
+
 @dataclass(frozen=True, slots=True)
 class PlanStructure:
     """A programmatic plan scorer: 1.0 for a valid DAG with a sensible number of specific steps, less for
-    repairs, too few or too many steps, vague goals; 0.0 when no plan can be read."""
+    repairs, too few or too many steps, vague goals, and (with the ``request``) quantities the request does not
+    state; 0.0 when no plan can be read."""
 
     min_steps: int = 2
     max_steps: int = 6
     name: str = "plan_structure"
+    request: str = ""
 
     async def score(self, problem: Problem, candidates: Sequence[Candidate]) -> list[Score]:
         return [self.judge(parse_plan(c.text, goal=problem.question)) for c in candidates]
@@ -60,6 +86,10 @@ class PlanStructure:
         if parsed.repaired:
             value -= 0.05 * len(parsed.repaired)
             why.append("repaired: " + "; ".join(parsed.repaired))
+        invented = invented_quantities(plan, self.request) if self.request else []
+        if invented:
+            value -= min(0.45, 0.15 * len(invented))
+            why.append(f"quantities not in the request: {', '.join(invented[:5])}")
         return Score(self.name, max(0.05, value), rationale="; ".join(why) or "valid plan")
 
 
@@ -129,7 +159,8 @@ class Planner:
 
     async def _choose(self, request: str, problem: Problem, cands: list[Candidate], ctx: SearchContext) -> PlanChoice:
         parsed = [parse_plan(c.text, goal=request) for c in cands]
-        scored = await ctx.score(problem, cands, self.structure)
+        structure = replace(self.structure, request=request)  # plans are checked against the request's quantities
+        scored = await ctx.score(problem, cands, structure)
         valid = [c for c, p in zip(scored, parsed, strict=True) if p.plan is not None]
         judge = self.judge
         judge_note = ""

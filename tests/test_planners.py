@@ -95,3 +95,38 @@ async def test_replan_keeps_finished_steps_and_renames_new_ones() -> None:
     ids = [s.id for s in choice.plan.steps]
     assert ids == ["s1", "s2", "r1_s1"]
     assert "This step failed: s3" in llm.calls[0][0][0] and "wrong sum" in llm.calls[0][0][0]
+
+
+BAKERY = "A bakery sells 120 loaves a day at $3 each and 40 cakes at $12 each. What is its daily revenue?"
+
+
+def test_quantities_the_request_does_not_state_are_found() -> None:
+    from longthink.planners.planner import invented_quantities, quantities
+
+    assert quantities("1,200.50 and 1200.5, then 3.") == {"1200.5", "3"}
+    plan = Plan.model_validate({"steps": [
+        {"id": "s1", "goal": "Multiply 120 loaves by $3 to get 360"},
+        {"id": "s2", "goal": "Convert it to euros", "tool": "calculator", "tool_args": {"expression": "840*0.92"}},
+        {"id": "s3", "goal": "Add the 40 cakes at $12 for 24 hours"},
+    ]})  # fmt: skip
+    assert invented_quantities(plan, BAKERY) == ["360", "840", "0.92"]  # 24 is a common constant
+
+
+async def test_a_plan_with_made_up_quantities_loses_to_one_without() -> None:
+    invented = {"steps": [
+        {"id": "s1", "goal": "Compute the loaf revenue as 120 times 3 plus 15 delivery", "answer_kind": "number"},
+        {"id": "s2", "goal": "Convert the total revenue from dollars to euros at 0.92", "depends_on": ["s1"],
+         "answer_kind": "number"},
+    ]}  # fmt: skip
+    grounded = {"steps": [
+        {"id": "s1", "goal": "Compute the revenue from 120 loaves at $3", "answer_kind": "number"},
+        {"id": "s2", "goal": "Compute the revenue from 40 cakes at $12", "answer_kind": "number"},
+        {"id": "s3", "goal": "Add the two revenues for the daily total", "depends_on": ["s1", "s2"],
+         "answer_kind": "number"},
+    ]}  # fmt: skip
+    llm = ScriptedLLM([json.dumps(invented), json.dumps(grounded)])
+    choice = await Planner(candidates=2).propose(BAKERY, SearchContext(llm=llm, seed=1))
+    assert choice.chosen_index == 1
+    [bad, good] = choice.candidates
+    assert bad.score("plan_structure") == pytest.approx(0.7) and good.score("plan_structure") == 1.0
+    assert "quantities not in the request: 15, 0.92" in bad.scores[-1].rationale
