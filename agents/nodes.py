@@ -15,7 +15,15 @@ from pydantic import ValidationError
 from longthink.agents.deps import AgentDeps
 from longthink.agents.intake import asks_for_number
 from longthink.agents.state import AgentState, StepTask
-from longthink.agents.steps import NUMBER_FORMAT, messages_of, outcome_of, search_context
+from longthink.agents.steps import (
+    NUMBER_FORMAT,
+    Check,
+    agreement,
+    answer_mode,
+    messages_of,
+    outcome_of,
+    search_context,
+)
 from longthink.answers import extract_number
 from longthink.budget import Budget, Spend
 from longthink.domains.pipeline import add_facts, questions_of
@@ -34,6 +42,7 @@ from longthink.llm.types import Message
 from longthink.outcome import Status, StepOutcome, outcomes
 from longthink.planners.plan import Plan, PlanStep, single_step_plan
 from longthink.planners.planner import PlanChoice
+from longthink.program import program_instruction
 from longthink.search.registry import make_strategy
 from longthink.search.types import Problem, StepResult
 
@@ -320,11 +329,13 @@ async def replan(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, An
 
 
 def _run_status(
-    answer: str | None, state: AgentState, plan_: Plan, results: dict[str, StepOutcome], combined: bool
+    answer: str | None, state: AgentState, plan_: Plan, results: dict[str, StepOutcome], combined: Check | None
 ) -> tuple[Status, str]:
     """The run's status and why: failed (no answer), partial (a step failed), ``unverified`` (the answer stands,
     but a step's answer passed no check that could have failed it, or the final number is none of the verified
-    steps' results) or done (every step verified, and the answer is what they verified)."""
+    steps' results and its combination was not verified either) or done (every step verified, and the answer is
+    what they verified or what the programs that combined them agreed on). ``combined``: the check of the step
+    that combined the results (None when the answer is a step's own)."""
     if answer is None:
         return "failed", "no answer"
     if state.get("failures"):
@@ -333,10 +344,14 @@ def _run_status(
     unchecked = [r for r in ran if not r.verified]
     if unchecked:
         return "unverified", "; ".join(f"{r.step_id}: {r.reason}" for r in unchecked)
-    if combined and state.get("answer_kind") == "number":
+    if combined is not None and state.get("answer_kind") == "number":
         final = extract_number(answer).value
-        if final is None or not any(extract_number(r.answer).value == final for r in ran if r.answer is not None):
-            return "unverified", f"the combined answer {answer} is none of the verified steps' results"
+        own = final is not None and any(extract_number(r.answer).value == final for r in ran if r.answer is not None)
+        if not own and not combined.verified:
+            return (
+                "unverified",
+                f"the combined answer {answer} is none of the verified steps' results ({combined.reason})",
+            )
     return "done", "every step passed its check"
 
 
@@ -349,16 +364,15 @@ async def synthesize(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str
     answer: str | None
     budget = deps.budget.child(name="answer")
     pipeline = deps.pipeline(state.get("domain"))
-    combined = False
+    combined: Check | None = None
     if pipeline is not None:
         answer, justification = pipeline.synthesize(state["request"], plan_, results)
     elif len(plan_.steps) == 1 and plan_.steps[0].id in results:
         only = results[plan_.steps[0].id]
         answer = only.answer if kind == "number" else (only.text or only.answer)
     else:
-        answer, note = await _combine(deps, state, plan_, results, budget)
+        answer, note, combined = await _combine(deps, state, plan_, results, budget)
         justification += note
-        combined = True
     status, reason = _run_status(answer, state, plan_, results, combined)
     if status == "unverified":
         justification += f"\nUnverified: {reason}"
@@ -370,21 +384,29 @@ async def synthesize(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str
 
 async def _combine(
     deps: AgentDeps, state: AgentState, plan_: Plan, results: dict[str, StepOutcome], budget: Budget
-) -> tuple[str | None, str]:
-    """The answer combined from the steps' results by the model (an ``answer`` step of its own); without budget
-    for it, the last step's result (and a note saying so)."""
+) -> tuple[str | None, str, Check]:
+    """The answer combined from the steps' results by the model (an ``answer`` step of its own), with its check; a
+    number in program mode (as the steps: a coder model by default) is computed by programs that see the request
+    and the steps' results, and verified when they agree. Without budget for it, the last step's result (and a
+    note saying so)."""
     kind = state.get("answer_kind", "text")
-    lines = [f"- {s.id} ({s.goal}): {_shown(results.get(s.id))}" for s in plan_.steps]
-    fmt = NUMBER_FORMAT if kind == "number" else "Write the final answer to the request, using these results."
+    goal = "combine the step results into the answer"
+    mode = answer_mode(PlanStep(id="answer", goal=goal, answer_kind=kind), deps)
+    lines = [f"- {s.id} ({s.goal}): {_shown(s, results.get(s.id))}" for s in plan_.steps]
+    if mode == "program":
+        fmt = ("Compute the answer to the request from its own figures; the steps' results may help, but check "
+               f"them against the request. {program_instruction(kind)}")  # fmt: skip
+    else:
+        fmt = NUMBER_FORMAT if kind == "number" else "Write the final answer to the request, using these results."
     prompt = (
         Message.system("You combine the results of a plan into the final answer."),
         Message.user(f"Request: {state['request']}\nResults of the plan's steps:\n" + "\n".join(lines) + f"\n{fmt}"),
     )
-    problem = Problem(f"{state['run_id']}:answer", prompt, kind, max_tokens=deps.options.answer_max_tokens)  # type: ignore[arg-type]
+    problem = Problem(f"{state['run_id']}:answer", prompt, kind, max_tokens=deps.options.answer_max_tokens,  # type: ignore[arg-type]
+                      mode=mode)  # fmt: skip
     strategy = make_strategy("self_consistency", n=3) if kind == "number" else make_strategy("cot")
-    goal = "combine the step results into the answer"
     deps.events.emit(StepStarted(step_id="answer", goal=goal, step_kind="answer", strategy=strategy.name,
-                                 problem_id=problem.id, prompt=messages_of(prompt)))  # fmt: skip
+                                 answer_mode=mode, problem_id=problem.id, prompt=messages_of(prompt)))  # fmt: skip
     note = ""
     res: StepResult | None = None
     try:
@@ -392,22 +414,32 @@ async def _combine(
         answer = res.answer if kind == "number" else (res.chosen.text if res.chosen else None)
         if res.chosen is None and res.stopped == "budget":
             raise BudgetExceeded(res.reason)
-        reason = "combined by the model"
+        check = agreement(res) if mode == "program" else Check(False, "combined by the model", unchecked=True)
     except BudgetExceeded as exc:  # no budget to combine: the last step's result stands, marked partial
         last = _last_result(plan_, results)
         answer = None if last is None else (last.answer if kind == "number" else last.text or last.answer)
         note = f"\n(not synthesised: {exc}; the answer is the last step's result)"
-        reason = f"not synthesised: {exc}"
-        deps.events.emit(Verification(step_id="answer", passed=False, reason=reason))
-    outcome = outcome_of(PlanStep(id="answer", goal=goal), res, res is not None and answer is not None, reason,
-                       strategy.name)  # fmt: skip
-    outcome = outcome.model_copy(update={"kind": "answer", "answer": answer, "spend": Spend.of(budget.spent)})
+        check = Check(False, f"not synthesised: {exc}")
+        deps.events.emit(Verification(step_id="answer", passed=False, reason=check.reason))
+    else:
+        deps.events.emit(Verification(step_id="answer", passed=check.verified, unchecked=check.unchecked,
+                                      reason=check.reason, answer=answer))  # fmt: skip
+    outcome = outcome_of(PlanStep(id="answer", goal=goal), res, check.verified and answer is not None, check.reason,
+                         strategy.name)  # fmt: skip
+    outcome = outcome.model_copy(update={"kind": "answer", "answer": answer, "spend": Spend.of(budget.spent),
+                                         "unchecked": check.unchecked})  # fmt: skip
     deps.events.emit(StepFinished(step_id="answer", outcome=outcome))
-    return answer, note
+    return answer, note, check
 
 
-def _shown(r: StepOutcome | None) -> str | None:
-    return None if r is None else (r.text or r.answer)
+def _shown(step: PlanStep, r: StepOutcome | None) -> str | None:
+    """What a step's result shows the combining step: a numeric step's number (its text may be the program that
+    printed it), else its text."""
+    if r is None:
+        return None
+    if step.answer_kind == "number" and r.answer is not None:
+        return r.answer
+    return r.text or r.answer
 
 
 def _last_result(plan_: Plan, results: dict[str, StepOutcome]) -> StepOutcome | None:

@@ -138,7 +138,7 @@ class Check:
     unchecked: bool = False
 
 
-def _agreement(res: StepResult) -> Check:
+def agreement(res: StepResult) -> Check:
     """Execution agreement of program mode: at least two programs that ran printed the chosen answer, and they are
     more than half of those that ran (the same value from independent programs is evidence; one program, or
     programs that disagree, are not)."""
@@ -182,7 +182,7 @@ async def _verify(
     if value is not None and not own_confidence and value < threshold:
         return Check(False, f"best candidate scored {value:.3f} < threshold {threshold} ({scorer.name})")
     if mode == "program":
-        agreed = _agreement(res)
+        agreed = agreement(res)
         if agreed.verified or own_confidence or value is None:
             return agreed
     if value is not None and not own_confidence:

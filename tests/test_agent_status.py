@@ -28,15 +28,18 @@ REQUEST = "A bakery sells 120 loaves a day at $3 each. What is its daily revenue
 PROGRAMS = {"Count the loaves": "print(120)", "Find the price": "print(3)", "Multiply": "print(120 * 3)"}
 
 
-def replies(*, combined: str = "360", s1: Any = None) -> FunctionLLM:
+def replies(*, combined: Any = "360", s1: Any = None) -> FunctionLLM:
     """The planner's plan; each step's program (program mode) or reasoning (text mode); ``s1(index)`` overrides the
-    first step's program; ``combined``: the combining step's number."""
+    first step's program; ``combined``: the combining step's number (or ``combined(index)``)."""
 
     def reply(prompt: str, params: SamplingParams, index: int) -> str:
         if "careful planner" in prompt:
             return json.dumps(PLAN)
         if "combine the results" in prompt:
-            return f"Revenue is 120 * 3. Answer: {combined}"
+            value = combined(index) if callable(combined) else combined
+            if "Python program" in prompt:
+                return f"```python\nprint({value})\n```"
+            return f"Revenue is 120 * 3. Answer: {value}"
         step = re.search(r"Your step: (.*)", prompt)
         goal = step.group(1) if step else ""
         program = next((p for k, p in PROGRAMS.items() if goal.startswith(k)), "print(0)")
@@ -110,12 +113,18 @@ async def test_one_program_is_no_agreement() -> None:
     )
 
 
-async def test_a_combined_number_no_verified_step_produced_is_unverified() -> None:
-    a = agent(replies(combined="350"), answer_mode="program")
+async def test_a_combined_number_no_verified_step_produced_is_unverified_unless_its_programs_agree() -> None:
+    a = agent(replies(combined=lambda i: 350 + 10 * (i > 0) + i), answer_mode="program")  # 350, 361, 362
     result, _ = await run(a, "combined")
     assert all(result.steps[s].verified for s in ("s1", "s2", "s3"))
     assert result.answer == "350" and result.status == "unverified"
-    assert result.reason == "the combined answer 350 is none of the verified steps' results"
+    assert result.reason == (
+        "the combined answer 350 is none of the verified steps' results "
+        "(unverified: the programs disagree (1 of 3 printed 350))"
+    )
+    # programs that combine the results and agree are a check of their own
+    agreed, _ = await run(agent(replies(combined="355"), answer_mode="program"), "agreed")
+    assert agreed.answer == "355" and agreed.status == "done"
 
 
 async def test_a_verifier_that_passes_makes_done_and_an_injected_scorer_is_a_real_check() -> None:

@@ -19,7 +19,7 @@ The raw event always goes to the ``events`` table; besides, by kind (the typed e
                               without a step id (a search outside a plan is its own step, named after its
                               ``problem_id``) also its status: done, or failed without an answer
 ``step_finished``             step: the ``outcome``'s answer, chosen, reason, strategy, stopped, spend, votes,
-                              verified, and its status (done | partial | failed)
+                              verified, and its status (done | unverified | partial | failed)
 ``verification``              step: ``passed`` -> ``verified``
 ``tool_called``               tool call ``call_id``: ``tool``, ``args``, ``result``, ``error``, ``latency_s``
 ``budget``                    budget snapshot keyed by the event, and the run's ``spend`` so far
