@@ -13,7 +13,6 @@ from langgraph.types import Send, interrupt
 from pydantic import ValidationError
 
 from longthink.agents.deps import AgentDeps
-from longthink.agents.intake import asks_for_number
 from longthink.agents.state import AgentState, StepTask
 from longthink.agents.steps import (
     NUMBER_FORMAT,
@@ -38,6 +37,7 @@ from longthink.events import (
     StepStarted,
     Verification,
 )
+from longthink.intake import asks_for_number
 from longthink.llm.types import Message
 from longthink.outcome import Status, StepOutcome, outcomes
 from longthink.planners.plan import Plan, PlanStep, single_step_plan

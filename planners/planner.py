@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from longthink.answers import normalize_number
 from longthink.errors import BudgetExceeded
 from longthink.events import PlanProposed, PlanSelected
+from longthink.intake import numeric_steps
 from longthink.llm.types import Message
 from longthink.planners.plan import ParsedPlan, Plan, PlanStep, parse_plan, single_step_plan
 from longthink.rewards.base import Scorer
@@ -198,7 +199,7 @@ class Planner:
             plan = single_step_plan(request)
             reason = f"no readable plan among {len(cands)} candidates; solving the request as one step"
         else:
-            plan = best_plan
+            plan = numeric_steps(best_plan, request)  # a quantity a step asks for is a number, whatever it says
             reason = f"plan {best_i + 1} of {len(cands)} (score {best_value:.2f}){judge_note}"
         chosen_id = scored[best_i].id if best_i is not None else f"{problem.id}/fallback"
         ctx.emit(PlanSelected(plan_id=chosen_id, plan=plan.model_dump(), index=best_i, reason=reason))

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from longthink.agents import AgentOptions
-from longthink.agents.intake import asks_for_number, questions_of
 from longthink.api import Agent
 from longthink.events import RunStarted
+from longthink.intake import asks_for_number, questions_of
 from longthink.store import MemoryStore
 from longthink.testing import arithmetic_llm
 
@@ -68,3 +68,35 @@ async def test_a_numeric_question_stays_with_the_general_agent_unless_a_pack_is_
     assert (run.domain, run.answer_kind) == ("general", "number")
     chosen = await started(VAN, domain="routing")  # a pack the caller names is used
     assert chosen.domain == "routing"
+
+
+def test_steps_that_ask_for_a_quantity_answer_with_a_number_in_a_numeric_request() -> None:
+    from longthink.intake import asks_for_quantity, numeric_steps
+    from longthink.planners import Plan
+
+    assert asks_for_quantity("Calculate Anna's total cost") and asks_for_quantity("How many hours are over 40?")
+    assert not asks_for_quantity("List the costs") and not asks_for_quantity("Explain the pricing strategy")
+    plan = Plan.model_validate({"steps": [
+        {"id": "s1", "goal": "Calculate the total revenue for the month"},
+        {"id": "s2", "goal": "List the expenses"},
+        {"id": "s3", "goal": "Compute the sum", "tool": "calculator", "tool_args": {"expression": "1+2"}},
+    ]})  # fmt: skip
+    numeric = numeric_steps(plan, "We sold 40 mugs at $9. What was the revenue?")
+    assert [s.answer_kind for s in numeric.steps] == ["number", "text", "text"]
+    assert numeric_steps(plan, "Write a plan to sell 40 mugs.") == plan  # a text request keeps the planner's kinds
+
+
+async def test_the_selected_plan_has_numeric_steps_for_a_numeric_request() -> None:
+    import json
+
+    from longthink.planners import Planner
+    from longthink.search import SearchContext
+    from longthink.testing import ScriptedLLM
+
+    text_kinds = {"steps": [{"id": "s1", "goal": "Calculate the revenue from 40 mugs at $9"},
+                            {"id": "s2", "goal": "Calculate the profit after $100 of costs", "depends_on": ["s1"]}]}  # fmt: skip
+    choice = await Planner(candidates=1).propose(
+        "We sold 40 mugs at $9 and spent $100. What was the profit?",
+        SearchContext(llm=ScriptedLLM([json.dumps(text_kinds)]), seed=1),
+    )
+    assert [s.answer_kind for s in choice.plan.steps] == ["number", "number"]

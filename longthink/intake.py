@@ -10,6 +10,10 @@ as written)."""
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from longthink.planners.plan import Plan
 
 QUANTITY_NOUNS = (
     "amount", "area", "average", "balance", "bill", "budget", "change", "charge", "commission", "cost", "costs",
@@ -42,6 +46,12 @@ def questions_of(request: str) -> list[str]:
     return asked or sentences[-1:]
 
 
+def asks_for_quantity(goal: str) -> bool:
+    """True when a plan step's ``goal`` asks for a quantity ("Calculate the total cost", "How many hours ..."),
+    whether or not it states figures (a step's figures are in the request); never for a plan, a list, advice."""
+    return bool(_ASKS.search(goal)) and not _TEXT.search(goal)
+
+
 def asks_for_number(request: str) -> bool:
     """True when ``request`` states figures and its question asks for a quantity (see the module)."""
     if not any(ch.isdigit() for ch in request):
@@ -52,4 +62,18 @@ def asks_for_number(request: str) -> bool:
     return any(_ASKS.search(q) for q in asked) or bool(_ASKS.search(request) and not _TEXT.search(request))
 
 
-__all__ = ["QUANTITY_NOUNS", "asks_for_number", "questions_of"]
+def numeric_steps(plan: Plan, request: str) -> Plan:
+    """In a request that asks for a number, the steps whose goal asks for a quantity ("Calculate the total cost")
+    answer with a number (and so run in program mode on a coder model), whatever answer kind the planner wrote."""
+    if not asks_for_number(request):
+        return plan
+    steps = [
+        s.model_copy(update={"answer_kind": "number"})
+        if s.answer_kind == "text" and not s.tool and asks_for_quantity(s.goal)
+        else s
+        for s in plan.steps
+    ]
+    return plan.model_copy(update={"steps": steps})
+
+
+__all__ = ["QUANTITY_NOUNS", "asks_for_number", "asks_for_quantity", "numeric_steps", "questions_of"]
