@@ -7,6 +7,7 @@ import asyncio
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -195,3 +196,30 @@ async def test_tests_that_draw_random_inputs_report_the_same_on_every_run() -> N
     first, second = [await run_tests(sandbox, "x = 1\n", tests) for _ in range(2)]
     assert "assert 0.8444218515250481 == -1" in first.outcomes[0].message  # random.seed(0) before each test
     assert [o.message.splitlines()[:3] for o in first.outcomes] == [o.message.splitlines()[:3] for o in second.outcomes]
+
+
+@pytest.mark.parametrize("use_bwrap", [True, False])
+def test_programs_run_under_uvloop_as_the_service_runs_them(use_bwrap: bool) -> None:
+    """uvicorn runs the service on uvloop, whose subprocesses refuse Popen's user/group arguments: every program
+    of program mode failed in the service ("unexpected kwargs: user, group, extra_groups"). The drop to an
+    unprivileged user happens in the child instead."""
+    import os
+    import warnings
+
+    uvloop = pytest.importorskip("uvloop")
+    if use_bwrap and not bwrap_available():
+        pytest.skip("bubblewrap (bwrap) does not work on this machine")
+
+    async def main() -> Any:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # the fallback warns that it is not bwrap
+            sandbox = Sandbox(FAST, use_bwrap=use_bwrap)
+        return await sandbox.run({"main.py": "import os\nprint(6 * 7, os.getuid(), os.getgid(), os.getgroups())"},
+                                 "main.py")  # fmt: skip
+
+    result = uvloop.run(main())
+    assert result.ok, result.stderr
+    value, uid, gid, groups = result.stdout.split(maxsplit=3)
+    assert value == "42"
+    if os.geteuid() == 0:  # root drops to an unprivileged user with no extra groups
+        assert int(uid) != 0 and int(gid) != 0 and groups.strip() == "[]"

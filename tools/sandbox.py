@@ -223,7 +223,11 @@ def _own(path: Path, uid: int | None) -> None:
         os.chown(path, uid, uid)
 
 
-def _limiter(limits: SandboxLimits) -> Callable[[], None]:
+def _limiter(limits: SandboxLimits, uid: int | None = None) -> Callable[[], None]:
+    """The child's set-up between fork and exec: the resource limits, then (when the host is root) the switch to
+    ``uid`` — done here rather than by Popen's ``user``/``group``/``extra_groups``, which event loops other than
+    asyncio's own (uvloop, as uvicorn runs the service) refuse."""
+
     def apply() -> None:  # runs in the child between fork and exec
         resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_s, limits.cpu_s + 1))
         memory = limits.memory_mb * 1024 * 1024
@@ -234,6 +238,10 @@ def _limiter(limits: SandboxLimits) -> Callable[[], None]:
         hard = resource.getrlimit(resource.RLIMIT_NPROC)[1]
         nproc = limits.nproc if hard == resource.RLIM_INFINITY else min(limits.nproc, hard)
         resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
+        if uid is not None:  # groups first: once the user id is dropped, they cannot be changed
+            os.setgroups([])
+            os.setregid(uid, uid)
+            os.setreuid(uid, uid)
 
     return apply
 
@@ -356,9 +364,8 @@ class Sandbox:
             cwd=cwd,
             env=env if env is not None else {},
             start_new_session=True,
-            preexec_fn=_limiter(lim),
+            preexec_fn=_limiter(lim, uid),
             pass_fds=[fd for fd, _ in fds],
-            **_drop_kwargs(uid),
         )
         readers = asyncio.gather(
             _read_capped(proc.stdout, lim.output_chars), _read_capped(proc.stderr, lim.output_chars)
