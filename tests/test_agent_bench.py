@@ -167,10 +167,12 @@ def scripted(rows: list[dict[str, Any]]) -> FunctionLLM:
         for r in rows:
             if "Your step:" in prompt and r["request"] in prompt:
                 value = Decimal(r["answer"]) + (8 if r["id"] == WRONG else 0)
+                if "Python program" in prompt:  # a coder model: numeric steps are programs, verified by agreement
+                    return f"```python\nprint({value})\n```"
                 return f"Working through it step by step. Answer: {value}"
         return "Answer: 0"
 
-    return FunctionLLM(reply)
+    return FunctionLLM(reply, model="scripted-coder")
 
 
 async def test_the_harness_end_to_end_with_a_double(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ async def test_a_connection_lost_after_or_during_a_run(monkeypatch: pytest.Monke
     handle = agent.astream("What is 40 + 2?", run_id=f"lost-{after}")
     kinds = [e.kind async for e in handle]
     result = await handle.result()
-    assert result.status == "done" and state["calls"] == 2
+    assert result.status == "unverified" and state["calls"] == 2
     if after:  # finished before the connection died: nothing after the answer
         assert kinds[-1] == "answer" and "run_resumed" not in kinds and "error" not in kinds
     else:

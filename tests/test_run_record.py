@@ -150,7 +150,7 @@ async def test_planning_tokens_before_an_approval_count_after_it() -> None:
     planned = first.spend.completion_tokens
     assert first.status == "awaiting_approval" and planned > 0
     done = await agent.aresume("approve", {"action": "approve"})
-    assert done.status == "done" and done.answer == "360"
+    assert done.status == "unverified" and done.answer == "360"
     # everything the model generated in both sessions, planning included (resume used to count steps only)
     assert done.spend.completion_tokens == llm.usage.completion_tokens > planned
     assert_record_matches(agent.store, done)
@@ -185,7 +185,7 @@ async def test_no_step_runs_before_the_plan_is_approved(decision: dict[str, Any]
     started = [e.step_id for e in agent.store.events("wait") if e.kind == "step_started"]
     assert all(s.startswith("plan") for s in started), started
     done = await agent.aresume("wait", {"action": "approve"})
-    assert done.status == "done" and done.answer == "360"
+    assert done.status == "unverified" and done.answer == "360"
     answers = [e for e in agent.store.events("wait") if e.kind == "answer"]
     assert len(answers) == 1  # one synthesis, not one per extra path through the graph
 

@@ -45,7 +45,7 @@ def _tools(tmp_path: Path) -> Agent:
 
 
 SCENARIOS: dict[str, tuple[Callable[[Path], Agent], str, str]] = {  # builder, request, the run's expected status
-    "general": (_general, general.REQUEST, "done"),
+    "general": (_general, general.REQUEST, "unverified"),  # self-certainty alone verifies nothing
     "replanned": (_tools, general.REQUEST, "partial"),  # s2 never verifies: re-planned, then accepted as failed
     "tally-failed": (lambda p: tally.agent(tally.TallyPipeline(fail_report=True), p), tally.REQUEST, "failed"),
     "routing": (lambda p: routing.routing_agent(routing.extractor(routing.extraction()), p), routing.REQUEST, "done"),
@@ -119,6 +119,6 @@ async def test_approvals_are_recorded_as_the_api_reports_them(decide: Any, store
     assert waiting.status == "awaiting_approval"
     assert_record_matches(store, waiting)
     final = await decide(agent, waiting)
-    assert final.status == ("rejected" if decide is _reject else "done")
+    assert final.status == ("rejected" if decide is _reject else "unverified")  # text mode: self-certainty alone
     assert_record_matches(store, final)
     _same_as_reference(store, final.run_id)

@@ -196,7 +196,7 @@ async def step_run(agent: Agent, run_id: str, killer: Killer | None = None) -> R
     except ConfigError:  # no checkpoint yet: (re)start it; ids, seeds and store writes make that idempotent
         handle = agent.astream(REQUEST, run_id=run_id)
     else:
-        if status.status in ("done", "partial", "failed", "rejected"):
+        if status.status in ("done", "unverified", "partial", "failed", "rejected"):
             return status
         decision = {"action": "approve"} if status.status == "awaiting_approval" else None
         handle = await agent.astream_resume(run_id, decision)

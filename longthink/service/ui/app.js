@@ -217,7 +217,12 @@ function drawDetail(step, c, box) {
     el("p", {}, el("b", {}, "answer: "), c.answer ?? el("span", { class: "status failed" }, c.parse_error || "none")),
     el("p", { class: "muted" }, `${c.completion_tokens} tokens · finish ${c.finish_reason} · seed ${c.seed ?? "-"} · ${c.model}`),
     el("div", { class: "detail" }, c.text),
-    ...(c.execution ? [el("div", { class: "detail" }, `ran: ${JSON.stringify(c.execution, null, 1)}`)] : []));
+    ...(c.execution ? [el("p", { class: "muted" }, ran(c.execution))] : []));
+}
+
+function ran(x) { // a program's run, in words (program mode)
+  const how = `ran ${x.sandboxed_by === "none" ? "unsandboxed" : "in " + x.sandboxed_by} for ${Number(x.duration_s || 0).toFixed(2)} s`;
+  return x.ok ? `${how}: printed ${short(x.output || "", 80)}` : `${how}: failed: ${short(x.error || "no output", 120)}`;
 }
 
 let openStep = () => {};
