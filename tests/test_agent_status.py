@@ -147,3 +147,22 @@ def test_an_old_outcome_without_the_field_reads_as_before() -> None:
     old = StepOutcome.load({"step_id": "s1", "answer": "3", "verified": False, "reason": "below threshold"})
     assert old.status == "partial" and not old.settled
     assert StepOutcome(step_id="s1", answer=None, unchecked=True).status == "failed"
+
+
+def test_the_chat_says_why_an_answer_is_unverified() -> None:
+    import io
+
+    from rich.console import Console
+
+    from longthink.cli.chat import ChatSession
+
+    out = io.StringIO()
+    session = ChatSession(agent(replies(), answer_mode="text"), Console(file=out, width=200, no_color=True))
+    session.ask(REQUEST)
+    shown = out.getvalue()
+    assert "unverified: s1: unverified: no check could fail the answer (self_certainty alone)" in shown
+    assert "· unverified ·" in shown and "[yellow]unchecked[/yellow]" not in shown and "unchecked" in shown
+
+    out.truncate(0)
+    ChatSession(agent(replies(), answer_mode="program"), Console(file=out, width=200, no_color=True)).ask(REQUEST)
+    assert "· done ·" in out.getvalue() and "unverified:" not in out.getvalue()

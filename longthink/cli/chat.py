@@ -208,5 +208,7 @@ class ChatSession:
         self.turns.append((request, result.answer))
         self.console.rule("answer")
         self.console.print(escape(str(result.answer)) if result.answer is not None else "[red]no answer[/red]")
+        if result.status == "unverified":  # answered, but nothing that could have failed it checked it
+            self.console.print(f"[yellow]unverified[/yellow]: {escape(result.reason)}")
         spent = result.spend.completion_tokens
         self.console.print(f"[dim]run {result.run_id} · {result.status} · {spent:g} tokens[/dim]")
