@@ -153,7 +153,7 @@ def agreement(res: StepResult) -> Check:
 
 
 async def _verify(
-    deps: AgentDeps, step: PlanStep, problem: Problem, res: StepResult, scorer: Scorer, mode: AnswerMode
+    deps: AgentDeps, step: PlanStep, problem: Problem, res: StepResult, scorer: Scorer | None, mode: AnswerMode
 ) -> Check:
     """Whether the step's answer passed a check that could have failed it. An injected verifier decides; a score
     from a real check (an injected scorer, a domain pack's verifiers, a judge model; the chosen candidate is scored
@@ -168,9 +168,10 @@ async def _verify(
             verdict = await verdict
         passed, why = verdict
         return Check(bool(passed), why)
-    own_confidence = isinstance(scorer, SelfCertainty)
-    value = res.chosen.score(scorer.name) if res.chosen else None
-    if value is None and res.chosen is not None and not own_confidence:
+    own_confidence = scorer is None or isinstance(scorer, SelfCertainty)
+    name = scorer.name if scorer is not None else "no scorer"
+    value = res.chosen.score(scorer.name) if res.chosen and scorer is not None else None
+    if value is None and res.chosen is not None and scorer is not None and not own_confidence:
         try:
             [given] = await scorer.score(problem, [res.chosen])
             value = given.value
@@ -180,14 +181,14 @@ async def _verify(
     if isinstance(scorer, Judge):
         threshold = max(threshold, 0.5)  # the judge's P(yes): below even odds it said no
     if value is not None and not own_confidence and value < threshold:
-        return Check(False, f"best candidate scored {value:.3f} < threshold {threshold} ({scorer.name})")
+        return Check(False, f"best candidate scored {value:.3f} < threshold {threshold} ({name})")
     if mode == "program":
         agreed = agreement(res)
         if agreed.verified or own_confidence or value is None:
             return agreed
     if value is not None and not own_confidence:
-        return Check(True, f"{scorer.name} scored {value:.3f} >= {threshold}")
-    return Check(False, f"unverified: no check could fail the answer ({scorer.name} alone)", unchecked=True)
+        return Check(True, f"{name} scored {value:.3f} >= {threshold}")
+    return Check(False, f"unverified: no check could fail the answer ({name} alone)", unchecked=True)
 
 
 async def execute_step(state: StepTask, runtime: Runtime[AgentDeps]) -> dict[str, Any]:
