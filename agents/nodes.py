@@ -414,7 +414,11 @@ async def _combine(
         answer = res.answer if kind == "number" else (res.chosen.text if res.chosen else None)
         if res.chosen is None and res.stopped == "budget":
             raise BudgetExceeded(res.reason)
-        check = agreement(res) if mode == "program" else Check(False, "combined by the model", unchecked=True)
+        check = (
+            agreement(res, state["request"])
+            if mode == "program"
+            else Check(False, "combined by the model", unchecked=True)
+        )
     except BudgetExceeded as exc:  # no budget to combine: the last step's result stands, marked partial
         last = _last_result(plan_, results)
         answer = None if last is None else (last.answer if kind == "number" else last.text or last.answer)

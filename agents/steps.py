@@ -15,6 +15,7 @@ from langgraph.runtime import Runtime
 
 from longthink.agents.deps import AgentDeps
 from longthink.agents.state import StepTask
+from longthink.answers import extract_code
 from longthink.budget import Budget, Spend
 from longthink.domains.pipeline import DomainPipeline, StepContext, StepOutput
 from longthink.errors import BudgetExceeded
@@ -22,7 +23,8 @@ from longthink.events import ChatMessage, StepFinished, StepStarted, ToolCalled,
 from longthink.llm.types import Message
 from longthink.outcome import StepOutcome, outcomes
 from longthink.planners.plan import PlanStep
-from longthink.program import AnswerMode, program_instruction
+from longthink.planners.planner import quantities
+from longthink.program import AnswerMode, computes, program_instruction
 from longthink.rewards.base import Scorer
 from longthink.rewards.ensemble import Ensemble
 from longthink.rewards.judge import Judge, ProcessJudge
@@ -138,22 +140,35 @@ class Check:
     unchecked: bool = False
 
 
-def agreement(res: StepResult) -> Check:
+def agreement(res: StepResult, request: str = "") -> Check:
     """Execution agreement of program mode: at least two programs that ran printed the chosen answer, and they are
     more than half of those that ran (the same value from independent programs is evidence; one program, or
-    programs that disagree, are not)."""
-    ran = [c.answer for c in res.candidates if c.execution is not None and c.execution.ok and c.answer is not None]
-    same = sum(a == res.answer for a in ran)
-    if same >= 2 and 2 * same > len(ran):
-        return Check(True, f"execution agreement: {same} of {len(ran)} programs printed {res.answer}")
-    if len(ran) <= 1:
+    programs that disagree, are not). Only programs that compute count (:func:`~longthink.program.computes`), or
+    that print a figure the ``request`` states: three programs that print a number they were written with agree
+    on a guess."""
+    ran = [c for c in res.candidates if c.execution is not None and c.execution.ok and c.answer is not None]
+    stated = quantities(request)
+    evidence = [c.answer for c in ran if computes(extract_code(c.text).value or "") or c.answer in stated]
+    same = sum(a == res.answer for a in evidence)
+    if same >= 2 and 2 * same > len(evidence):
+        return Check(True, f"execution agreement: {same} of {len(evidence)} programs printed {res.answer}")
+    if ran and not evidence:
+        why = "unverified: the programs print a number they were written with (none computes it; the request does not)"
+        return Check(False, why, unchecked=True)
+    if len(evidence) <= 1:
         return Check(False, "unverified: one program ran, with nothing to agree with", unchecked=True)
-    why = f"unverified: the programs disagree ({same} of {len(ran)} printed {res.answer})"
+    why = f"unverified: the programs disagree ({same} of {len(evidence)} printed {res.answer})"
     return Check(False, why, unchecked=True)
 
 
 async def _verify(
-    deps: AgentDeps, step: PlanStep, problem: Problem, res: StepResult, scorer: Scorer | None, mode: AnswerMode
+    deps: AgentDeps,
+    step: PlanStep,
+    problem: Problem,
+    res: StepResult,
+    scorer: Scorer | None,
+    mode: AnswerMode,
+    request: str = "",
 ) -> Check:
     """Whether the step's answer passed a check that could have failed it. An injected verifier decides; a score
     from a real check (an injected scorer, a domain pack's verifiers, a judge model; the chosen candidate is scored
@@ -183,7 +198,7 @@ async def _verify(
     if value is not None and not own_confidence and value < threshold:
         return Check(False, f"best candidate scored {value:.3f} < threshold {threshold} ({name})")
     if mode == "program":
-        agreed = agreement(res)
+        agreed = agreement(res, request)
         if agreed.verified or own_confidence or value is None:
             return agreed
     if value is not None and not own_confidence:
@@ -242,7 +257,7 @@ async def _search_step(deps: AgentDeps, task: StepTask, step: PlanStep, budget: 
     except BudgetExceeded as exc:
         deps.events.emit(Verification(step_id=step.id, passed=False, reason=str(exc)))
         return outcome_of(step, None, False, str(exc), strategy.name)
-    check = await _verify(deps, step, problem, res, ctx.scorer, mode)
+    check = await _verify(deps, step, problem, res, ctx.scorer, mode, task["request"])
     deps.events.emit(Verification(step_id=step.id, passed=check.verified, unchecked=check.unchecked,
                                   reason=check.reason, answer=res.answer))  # fmt: skip
     outcome = outcome_of(step, res, check.verified, check.reason, strategy.name)

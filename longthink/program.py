@@ -51,6 +51,22 @@ def program_question(question: str, kind: str = "number") -> str:
     return f"{question.rstrip()}\n\n{program_instruction(kind)}"
 
 
+def computes(code: str) -> bool:
+    """Whether a program works its answer out — an arithmetic operation, or a call other than ``print`` — rather
+    than printing a number it was written with (``hours = 60; print(hours)``): only the first is evidence when
+    programs agree."""
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.BinOp | ast.AugAssign):
+            return True
+        if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id == "print"):
+            return True
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class Execution:
     """What running one candidate's program did. ``error`` says why it has no answer (None when it printed one);

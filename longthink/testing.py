@@ -232,6 +232,18 @@ ARITHMETIC_MODEL = "arithmetic-coder"
 embedded default model) and are verified by the agreement of the programs it writes."""
 
 
+def _program(text: str) -> str:
+    """A program that computes what :func:`_arithmetic` does, left to right (it prints "?" without an expression)."""
+    match = re.search(r"request:(.*)", text, re.IGNORECASE | re.DOTALL)
+    found = _EXPR.findall(match.group(1) if match else text)
+    if not found:
+        return "print('?')"
+    tokens = re.findall(r"\d+(?:\.\d+)?|[-+*/]", found[0])
+    lines = [f"value = {tokens[0]}"]
+    lines += [f"value = value {op} {num}" for op, num in zip(tokens[1::2], tokens[2::2], strict=False)]
+    return "\n".join([*lines, "print(f'{value:g}')"])
+
+
 def arithmetic_llm(delay_s: float | None = None) -> FunctionLLM:
     """A backend that carries an agent run through plan, steps and answer without a model: it plans two numeric
     steps and answers every step and the synthesis with the value of the request's arithmetic ("What is 17 + 25?"
@@ -244,7 +256,7 @@ def arithmetic_llm(delay_s: float | None = None) -> FunctionLLM:
             return json.dumps(_SERVICE_PLAN)
         value = _arithmetic(text)
         if "Python program" in text:
-            return f"```python\nprint({value if value != '?' else repr(value)})\n```"
+            return f"```python\n{_program(text)}\n```"
         return f"Working it out: the request's numbers give {value}. Answer: {value}"
 
     delay = float(os.environ.get("LONGTHINK_TEST_DELAY_S", "0")) if delay_s is None else delay_s

@@ -168,7 +168,7 @@ def scripted(rows: list[dict[str, Any]]) -> FunctionLLM:
             if "Your step:" in prompt and r["request"] in prompt:
                 value = Decimal(r["answer"]) + (8 if r["id"] == WRONG else 0)
                 if "Python program" in prompt:  # a coder model: numeric steps are programs, verified by agreement
-                    return f"```python\nprint({value})\n```"
+                    return f"```python\nprint({value} * 1)\n```"  # (a program that computes, if barely)
                 return f"Working through it step by step. Answer: {value}"
         return "Answer: 0"
 

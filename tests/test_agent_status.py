@@ -28,9 +28,10 @@ REQUEST = "A bakery sells 120 loaves a day at $3 each. What is its daily revenue
 PROGRAMS = {"Count the loaves": "print(120)", "Find the price": "print(3)", "Multiply": "print(120 * 3)"}
 
 
-def replies(*, combined: Any = "360", s1: Any = None) -> FunctionLLM:
+def replies(*, combined: Any = "120 * 3", s1: Any = None) -> FunctionLLM:
     """The planner's plan; each step's program (program mode) or reasoning (text mode); ``s1(index)`` overrides the
-    first step's program; ``combined``: the combining step's number (or ``combined(index)``)."""
+    first step's program; ``combined``: the expression the combining step's programs print (or ``combined(index)``).
+    Programs read a figure the request states or compute (see ``agreement``)."""
 
     def reply(prompt: str, params: SamplingParams, index: int) -> str:
         if "careful planner" in prompt:
@@ -39,7 +40,7 @@ def replies(*, combined: Any = "360", s1: Any = None) -> FunctionLLM:
             value = combined(index) if callable(combined) else combined
             if "Python program" in prompt:
                 return f"```python\nprint({value})\n```"
-            return f"Revenue is 120 * 3. Answer: {value}"
+            return f"Revenue is 120 * 3. Answer: {eval(value)}"  # the test's own expressions
         step = re.search(r"Your step: (.*)", prompt)
         goal = step.group(1) if step else ""
         program = next((p for k, p in PROGRAMS.items() if goal.startswith(k)), "print(0)")
@@ -96,7 +97,7 @@ async def test_self_certainty_alone_never_verifies_the_run_is_unverified_and_say
 
 
 async def test_programs_that_disagree_leave_the_answer_unverified() -> None:
-    a = agent(replies(s1=lambda i: f"print({120 + i})"), answer_mode="program")
+    a = agent(replies(s1=lambda i: f"print(120 + {i})"), answer_mode="program")
     result, _ = await run(a, "disagree")
     s1 = result.steps["s1"]
     assert s1.unchecked and not s1.verified and "the programs disagree (1 of 3 printed" in s1.reason
@@ -114,16 +115,17 @@ async def test_one_program_is_no_agreement() -> None:
 
 
 async def test_a_combined_number_no_verified_step_produced_is_unverified_unless_its_programs_agree() -> None:
-    a = agent(replies(combined=lambda i: 350 + 10 * (i > 0) + i), answer_mode="program")  # 350, 361, 362
+    a = agent(replies(combined=lambda i: f"350 + {10 * (i > 0) + i}"), answer_mode="program")  # 350, 361, 362
     result, _ = await run(a, "combined")
     assert all(result.steps[s].verified for s in ("s1", "s2", "s3"))
-    assert result.answer == "350" and result.status == "unverified"
+    picked = result.answer
+    assert picked in ("350", "361", "362") and result.status == "unverified"
     assert result.reason == (
-        "the combined answer 350 is none of the verified steps' results "
-        "(unverified: the programs disagree (1 of 3 printed 350))"
+        f"the combined answer {picked} is none of the verified steps' results "
+        f"(unverified: the programs disagree (1 of 3 printed {picked}))"
     )
     # programs that combine the results and agree are a check of their own
-    agreed, _ = await run(agent(replies(combined="355"), answer_mode="program"), "agreed")
+    agreed, _ = await run(agent(replies(combined="120 * 3 - 5"), answer_mode="program"), "agreed")
     assert agreed.answer == "355" and agreed.status == "done"
 
 
@@ -166,3 +168,20 @@ def test_the_chat_says_why_an_answer_is_unverified() -> None:
     out.truncate(0)
     ChatSession(agent(replies(), answer_mode="program"), Console(file=out, width=200, no_color=True)).ask(REQUEST)
     assert "· done ·" in out.getvalue() and "unverified:" not in out.getvalue()
+
+
+async def test_programs_that_print_a_number_they_were_written_with_verify_nothing() -> None:
+    """Three programs that print a number the request does not state (``hours = 60; print(hours)``) agree on a
+    guess; a program that prints a figure the request states (the 120 loaves) reads it, which is evidence."""
+    a = agent(replies(s1=lambda i: "loaves = 125\nprint(loaves)"), answer_mode="program")
+    result, _ = await run(a, "guess")
+    assert result.steps["s1"].unchecked and result.steps["s1"].answer == "125"
+    assert result.steps["s1"].reason.startswith("unverified: the programs print a number they were written with")
+    assert result.steps["s2"].verified and result.status == "unverified"
+
+
+def test_what_computes() -> None:
+    from longthink.program import computes
+
+    assert computes("print(120 * 3)") and computes("x = 5\nx += 1\nprint(x)") and computes("print(round(2.5))")
+    assert not computes("hours = 60\nprint(hours)") and not computes("print(42)") and not computes("not python(")
