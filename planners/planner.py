@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 
 from longthink.answers import normalize_number
 from longthink.errors import BudgetExceeded
@@ -47,14 +48,29 @@ def quantities(text: str) -> set[str]:
     return {q for q in found if q is not None}
 
 
+def _derived(stated: set[str]) -> set[str]:
+    """The values one operation (+, -, *, /) makes of two stated numbers: "120 * 3 = 360" derives 360."""
+    values = [Decimal(q) for q in stated][:40]
+    out: set[str] = set()
+    for a in values:
+        for b in values:
+            results = [a + b, a - b, a * b] + ([a / b] if b else [])
+            out |= {q for q in (normalize_number(str(r)) for r in results) if q is not None}
+    return out
+
+
 def invented_quantities(plan: Plan, request: str) -> list[str]:
-    """Numbers the plan's goals, checks and tool arguments use that the request does not state (nor are common
-    constants): a quantity the planner made up, or a result it guessed instead of leaving it to a step."""
-    stated = quantities(request) | COMMON_CONSTANTS
+    """Numbers the plan's goals, checks and tool arguments use that the request does not state, that are not
+    common constants and that no single operation on two stated numbers gives: quantities the planner made up
+    ("convert to euros at 0.92"), not results it worked out ("120 * 3 = 360")."""
+    given = quantities(request)
     used: set[str] = set()
     for step in plan.steps:
         used |= quantities(" ".join([step.goal, step.success_check, json.dumps(step.tool_args)]))
-    return sorted(used - stated, key=lambda q: (len(q), q))
+    invented = used - given - COMMON_CONSTANTS
+    if invented:
+        invented -= _derived(given)
+    return sorted(invented, key=lambda q: (len(q), q))
 
 
 @dataclass(frozen=True, slots=True)

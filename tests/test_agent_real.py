@@ -29,7 +29,7 @@ def test_multi_step_request_on_the_embedded_model(tmp_path: Path) -> None:
     elapsed = time.perf_counter() - start
     assert result.plan is not None and len(result.plan.steps) >= 2, result.plan
     assert result.answer, result
-    assert result.status in ("done", "partial")
+    assert result.status in ("done", "unverified", "partial")
     for step in result.plan.steps:
         outcome = result.steps[step.id]
         assert outcome.candidates >= 1 and outcome.strategy, outcome

@@ -87,7 +87,8 @@ def test_solve_with_plan_approval_then_runs_commands(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout[proc.stdout.index("{") :])
-    assert data["status"] in ("done", "partial") and data["answer"]
+    # SmolLM2 is no coder: its prose is scored by self-certainty alone, which verifies nothing — never "done"
+    assert data["status"] in ("unverified", "partial") and data["answer"] and data["reason"]
     listed = _run("runs", "list", "--json", env=env, tmp=tmp_path)
     assert json.loads(listed.stdout)[0]["run_id"] == data["run_id"]
     resumed = _run("runs", "resume", data["run_id"], "--json", env=env, tmp=tmp_path)

@@ -112,7 +112,7 @@ def test_readme_run_handle_example_runs(capsys: pytest.CaptureFixture[str]) -> N
     kinds = [line.split()[1] for line in lines[:-1]]
     assert kinds[0] == "run_started" and kinds[-1] == "answer" and "step_finished" in kinds
     assert [int(line.split()[0]) for line in lines[:-1]] == list(range(1, len(lines)))
-    assert lines[-1] == "done 42 {'s1': 'done'}"
+    assert lines[-1] == "unverified 42 {'s1': 'unverified'}"  # the double's prose: nothing could check it
 
 
 def test_readme_program_mode_example_runs(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
