@@ -331,30 +331,29 @@ async def replan(state: AgentState, runtime: Runtime[AgentDeps]) -> dict[str, An
 def _run_status(
     answer: str | None, state: AgentState, plan_: Plan, results: dict[str, StepOutcome], combined: Check | None
 ) -> tuple[Status, str]:
-    """The run's status and why: failed (no answer), partial (a step failed), done (the answer passed a check that
-    could have failed it) or ``unverified``. A step's own answer is checked by its step; a number combined from the
-    steps is checked when it is a verified step's result or the programs that combined it agree (steps left
-    unchecked on the way are named in the reason); a text combined from the steps, when every step was verified."""
+    """The run's status and why: failed (no answer), partial (a step failed), ``unverified`` (the answer stands,
+    but a step's answer passed no check that could have failed it, or the final number is none of the verified
+    steps' results and its combination was not verified either) or done (every step verified, and the answer is
+    what they verified or what the programs that combined them agreed on). ``combined``: the check of the step
+    that combined the results (None when the answer is a step's own). Every step must pass: counting the answer
+    as checked when only the step it matches was (other steps unchecked) reported 4 of 20 wrong answers of the
+    agent benchmark ``done``, against 1 of 20 this way."""
     if answer is None:
         return "failed", "no answer"
     if state.get("failures"):
         return "partial", "a step failed: " + "; ".join(f"{f['step']}: {f['reason']}" for f in state["failures"])
     ran = [results[s.id] for s in plan_.steps if s.id in results]
     unchecked = [r for r in ran if not r.verified]
-    why_unchecked = "; ".join(f"{r.step_id}: {r.reason}" for r in unchecked)
+    if unchecked:
+        return "unverified", "; ".join(f"{r.step_id}: {r.reason}" for r in unchecked)
     if combined is not None and state.get("answer_kind") == "number":
         final = extract_number(answer).value
-        step = next((r for r in ran if r.verified and r.answer is not None
-                     and extract_number(r.answer).value == final), None) if final is not None else None  # fmt: skip
-        if step is None and not combined.verified:
-            why = f"the combined answer {answer} is none of the verified steps' results ({combined.reason})"
-            return "unverified", (f"{why_unchecked}; " if why_unchecked else "") + why
-        how = f"it is {step.step_id}'s verified result" if step is not None else combined.reason
-        return "done", f"the answer passed its check: {how}" + (
-            f" (unchecked on the way: {why_unchecked})" if unchecked else ""
-        )
-    if unchecked:
-        return "unverified", why_unchecked
+        own = final is not None and any(extract_number(r.answer).value == final for r in ran if r.answer is not None)
+        if not own and not combined.verified:
+            return (
+                "unverified",
+                f"the combined answer {answer} is none of the verified steps' results ({combined.reason})",
+            )
     return "done", "every step passed its check"
 
 
