@@ -274,7 +274,9 @@ async def test_runs_survive_a_real_restart(pg_url: str, caplog: pytest.LogCaptur
     assert took > 0
     check_runs(pg_url, results, streamed)
     assert not lost(caplog)
-    assert any(r.name in ("longthink.retry", "psycopg.pool") for r in caplog.records), "nothing met the restart"
+    # a retried call, the pool replacing a dead connection, or the store's writer failing a batch that waits
+    met = ("longthink.retry", "psycopg.pool", "longthink.store.observer")
+    assert any(r.name in met and r.levelno >= logging.WARNING for r in caplog.records), "nothing met the restart"
 
 
 def test_the_service_survives_a_real_restart(tmp_path: Path, pg_url: str) -> None:
