@@ -8,6 +8,8 @@ import json
 import re
 from typing import Any
 
+import test_agent as general
+
 from longthink.agents import AgentOptions
 from longthink.api import Agent
 from longthink.events import Answer, Verification
@@ -16,15 +18,7 @@ from longthink.outcome import StepOutcome
 from longthink.store import MemoryStore
 from longthink.testing import FunctionLLM
 
-PLAN = {
-    "steps": [
-        {"id": "s1", "goal": "Count the loaves sold per day", "answer_kind": "number"},
-        {"id": "s2", "goal": "Find the price of one loaf", "answer_kind": "number"},
-        {"id": "s3", "goal": "Multiply loaves by price for revenue", "depends_on": ["s1", "s2"],
-         "answer_kind": "number"},
-    ]
-}  # fmt: skip
-REQUEST = "A bakery sells 120 loaves a day at $3 each. What is its daily revenue?"
+PLAN, REQUEST = general.PLAN, general.REQUEST  # the bakery's three-step plan
 PROGRAMS = {"Count the loaves": "print(120)", "Find the price": "print(3)", "Multiply": "print(120 * 3)"}
 
 
