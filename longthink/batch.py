@@ -12,8 +12,8 @@ one gets ``t-`` + 12 hex digits of the SHA-256 of its fields, so an unchanged li
 
 **Resumable**: a task's run id is ``batch-`` + the first 24 hex digits of the SHA-256 of its id, request, domain,
 strategy and budget — the same task finds its run again in any file and on any worker, and a changed task is a new
-run. On every (re)run, tasks whose run is terminal in the store (done, partial, failed, rejected) are *skipped*;
-a run that was interrupted (a killed worker, a backend that went away) is resumed from its checkpoint with
+run. On every (re)run, tasks whose run is terminal in the store (done, unverified, partial, failed, rejected) are
+*skipped*; a run that was interrupted (a killed worker, a backend that went away) is resumed from its checkpoint with
 :meth:`Agent.resume <longthink.api.Agent.resume>`; the others are solved with that run id. A task that fails (an
 exception, a run that ends failed) is a failed :class:`TaskResult`, never the end of the others.
 

@@ -129,7 +129,7 @@ def build_server(tools: LongthinkTools) -> MCPServer:
     @server.tool()
     def runs_list(limit: int = 20, status: str | None = None) -> list[dict[str, Any]]:
         """The most recent stored runs, newest first (run_id, status, request, answer, created_at); `status`
-        keeps only runs in that state (done, partial, failed, running, ...)."""
+        keeps only runs in that state (done, unverified, partial, failed, running, ...)."""
         return tools.runs_list(limit, status)
 
     @server.tool()
