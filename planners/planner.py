@@ -48,14 +48,25 @@ def quantities(text: str) -> set[str]:
     return {q for q in found if q is not None}
 
 
-def _derived(stated: set[str]) -> set[str]:
-    """The values one operation (+, -, *, /) makes of two stated numbers: "120 * 3 = 360" derives 360."""
-    values = [Decimal(q) for q in stated][:40]
-    out: set[str] = set()
+def _worked_out(used: set[str], stated: set[str]) -> set[str]:
+    """Those of ``used`` that at most two operations (+, -, *, /) make of stated numbers: "120 * 3 = 360" and
+    "(120 * 3) + (40 * 12) = 840" are results worked out, not quantities made up."""
+    values = {Decimal(q) for q in stated}
+    first: set[Decimal] = set()
     for a in values:
         for b in values:
-            results = [a + b, a - b, a * b] + ([a / b] if b else [])
-            out |= {q for q in (normalize_number(str(r)) for r in results) if q is not None}
+            first |= {a + b, a - b, a * b} | ({a / b} if b else set())
+    first -= {Decimal(0), Decimal(1)}  # a - a and a / a: no partner makes anything of them
+    known = (values | first) - {Decimal(0)}
+    out: set[str] = set()
+    for q in used:
+        u = Decimal(q)
+        # u = f op k for f one operation away and k stated or one operation away: look for the partner k
+        if u in known or (
+            u != 0 and any(u - f in known or f - u in known or u / f in known or f / u in known or u * f in known
+                           for f in first)
+        ):  # fmt: skip
+            out.add(q)
     return out
 
 
@@ -69,7 +80,7 @@ def invented_quantities(plan: Plan, request: str) -> list[str]:
         used |= quantities(" ".join([step.goal, step.success_check, json.dumps(step.tool_args)]))
     invented = used - given - COMMON_CONSTANTS
     if invented:
-        invented -= _derived(given)
+        invented -= _worked_out(invented, given)
     return sorted(invented, key=lambda q: (len(q), q))
 
 

@@ -109,8 +109,10 @@ def test_quantities_the_request_does_not_state_are_found() -> None:
         {"id": "s2", "goal": "Convert it to euros", "tool": "calculator", "tool_args": {"expression": "840*0.92"}},
         {"id": "s3", "goal": "Add the 40 cakes at $12 for 24 hours"},
     ]})  # fmt: skip
-    # 24 is a common constant and 360 = 120 * 3 a result worked out; 840 (two operations) and 0.92 are made up
-    assert invented_quantities(plan, BAKERY) == ["840", "0.92"]
+    # 24 is a common constant, 360 = 120 * 3 and 840 = 120 * 3 + 40 * 12 are results worked out; 0.92 is made up
+    assert invented_quantities(plan, BAKERY) == ["0.92"]
+    guessed = Plan.model_validate({"steps": [{"id": "s1", "goal": "Add 6840 to the 17 delivery fees"}]})
+    assert invented_quantities(guessed, BAKERY) == ["17", "6840"]
 
 
 async def test_a_plan_with_made_up_quantities_loses_to_one_without() -> None:
