@@ -20,10 +20,10 @@ from longthink.budget import Budget, Spend
 from longthink.domains.pipeline import DomainPipeline, StepContext, StepOutput
 from longthink.errors import BudgetExceeded
 from longthink.events import ChatMessage, StepFinished, StepStarted, ToolCalled, Verification
+from longthink.intake import quantities
 from longthink.llm.types import Message
 from longthink.outcome import StepOutcome, outcomes
 from longthink.planners.plan import PlanStep
-from longthink.planners.planner import quantities
 from longthink.program import AnswerMode, computes, program_instruction
 from longthink.rewards.base import Scorer
 from longthink.rewards.ensemble import Ensemble
@@ -86,7 +86,7 @@ def choose_strategy(step: PlanStep, deps: AgentDeps) -> Any:
     opts = deps.options
     if opts.strategy != "auto":
         return make_strategy(opts.strategy, **dict(opts.strategy_options))
-    program = step.answer_kind in ("number", "choice", "expression") and answer_mode(step, deps) == "program"
+    program = answer_mode(step, deps) == "program"  # (only numeric steps run in program mode)
     if step.strategy and not (program and step.strategy.strip().lower() == "cot"):
         try:
             return make_strategy(step.strategy)

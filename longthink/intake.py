@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from longthink.answers import normalize_number
+
 if TYPE_CHECKING:
     from longthink.planners.plan import Plan
 
@@ -37,6 +39,15 @@ _TEXT = re.compile(
     r"|suggest|ideas?|pros\s+and\s+cons|steps\s+to|how\s+(?:do|can|should|could|would)\s+(?:i|we|you))\b"
 )
 _SENTENCE = re.compile(r"[^.?!\n]*(?:[.?!]|$)")
+_QUANTITY = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\w.,])\d+(?:\.\d+)?")
+COMMON_CONSTANTS = frozenset({"0", "1", "2", "7", "10", "12", "24", "52", "60", "100", "365", "1000", "3600"})
+"""Numbers a plan may use that a request rarely states: halves, percent, units of time and of measure."""
+
+
+def quantities(text: str) -> set[str]:
+    """The numbers written in ``text``, normalised ("1,200.50" and "1200.5" are one)."""
+    found = (normalize_number(raw) for raw in _QUANTITY.findall(text))
+    return {q for q in found if q is not None}
 
 
 def questions_of(request: str) -> list[str]:
@@ -76,4 +87,12 @@ def numeric_steps(plan: Plan, request: str) -> Plan:
     return plan.model_copy(update={"steps": steps})
 
 
-__all__ = ["QUANTITY_NOUNS", "asks_for_number", "asks_for_quantity", "numeric_steps", "questions_of"]
+__all__ = [
+    "COMMON_CONSTANTS",
+    "QUANTITY_NOUNS",
+    "asks_for_number",
+    "asks_for_quantity",
+    "numeric_steps",
+    "quantities",
+    "questions_of",
+]

@@ -213,15 +213,20 @@ _SERVICE_PLAN = {
 }
 
 
-def _arithmetic(text: str) -> str:
-    """The value of the first arithmetic expression after "request:" in ``text`` ("?" when there is none)."""
+def _tokens(text: str) -> list[str]:
+    """The numbers and operators of the first arithmetic expression after "request:" in ``text`` (none: [])."""
     match = re.search(r"request:(.*)", text, re.IGNORECASE | re.DOTALL)  # "Request: ..." or "Overall request: ..."
     found = _EXPR.findall(match.group(1) if match else text)
-    if not found:
+    return re.findall(r"\d+(?:\.\d+)?|[-+*/]", found[0]) if found else []
+
+
+def _arithmetic(text: str) -> str:
+    """The value of the request's arithmetic, left to right like a pocket calculator ("?" when there is none)."""
+    tokens = _tokens(text)
+    if not tokens:
         return "?"
-    tokens = re.findall(r"\d+(?:\.\d+)?|[-+*/]", found[0])
     value = float(tokens[0])
-    for op, num in zip(tokens[1::2], tokens[2::2], strict=False):  # left to right, like a pocket calculator
+    for op, num in zip(tokens[1::2], tokens[2::2], strict=False):
         x = float(num)
         value = {"+": value + x, "-": value - x, "*": value * x, "/": value / x if x else math.nan}[op]
     return f"{value:g}"
@@ -234,11 +239,9 @@ embedded default model) and are verified by the agreement of the programs it wri
 
 def _program(text: str) -> str:
     """A program that computes what :func:`_arithmetic` does, left to right (it prints "?" without an expression)."""
-    match = re.search(r"request:(.*)", text, re.IGNORECASE | re.DOTALL)
-    found = _EXPR.findall(match.group(1) if match else text)
-    if not found:
+    tokens = _tokens(text)
+    if not tokens:
         return "print('?')"
-    tokens = re.findall(r"\d+(?:\.\d+)?|[-+*/]", found[0])
     lines = [f"value = {tokens[0]}"]
     lines += [f"value = value {op} {num}" for op, num in zip(tokens[1::2], tokens[2::2], strict=False)]
     return "\n".join([*lines, "print(f'{value:g}')"])

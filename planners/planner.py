@@ -4,15 +4,13 @@ judge), select one; and replanning of the remaining work when a step fails its v
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from longthink.answers import normalize_number
 from longthink.errors import BudgetExceeded
 from longthink.events import PlanProposed, PlanSelected
-from longthink.intake import numeric_steps
+from longthink.intake import COMMON_CONSTANTS, numeric_steps, quantities
 from longthink.llm.types import Message
 from longthink.planners.plan import ParsedPlan, Plan, PlanStep, parse_plan, single_step_plan
 from longthink.rewards.base import Scorer
@@ -37,26 +35,17 @@ RUBRIC = (
 )
 
 
-_QUANTITY = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?:\.\d+)?|(?<![\w.,])\d+(?:\.\d+)?")
-COMMON_CONSTANTS = frozenset({"0", "1", "2", "7", "10", "12", "24", "52", "60", "100", "365", "1000", "3600"})
-"""Numbers a plan may use that a request rarely states: halves, percent, units of time and of measure."""
-
-
-def quantities(text: str) -> set[str]:
-    """The numbers written in ``text``, normalised ("1,200.50" and "1200.5" are one)."""
-    found = (normalize_number(raw) for raw in _QUANTITY.findall(text))
-    return {q for q in found if q is not None}
-
-
 def _worked_out(used: set[str], stated: set[str]) -> set[str]:
-    """Those of ``used`` that at most two operations (+, -, *, /) make of stated numbers: "120 * 3 = 360" and
-    "(120 * 3) + (40 * 12) = 840" are results worked out, not quantities made up."""
+    """Those of ``used`` that at most two operations (+, -, *, /) make of stated numbers (one, when the request states
+    more than 24): "120 * 3 = 360" and "(120 * 3) + (40 * 12) = 840" are results worked out, not quantities made up."""
     values = {Decimal(q) for q in stated}
     first: set[Decimal] = set()
     for a in values:
         for b in values:
             first |= {a + b, a - b, a * b} | ({a / b} if b else set())
     first -= {Decimal(0), Decimal(1)}  # a - a and a / a: no partner makes anything of them
+    if len(values) > 24:  # a pasted table: two operations would be thousands of pairs per number; one is checked
+        return {q for q in used if Decimal(q) in values | first}
     known = (values | first) - {Decimal(0)}
     out: set[str] = set()
     for q in used:

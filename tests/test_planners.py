@@ -101,7 +101,8 @@ BAKERY = "A bakery sells 120 loaves a day at $3 each and 40 cakes at $12 each. W
 
 
 def test_quantities_the_request_does_not_state_are_found() -> None:
-    from longthink.planners.planner import invented_quantities, quantities
+    from longthink.intake import quantities
+    from longthink.planners.planner import invented_quantities
 
     assert quantities("1,200.50 and 1200.5, then 3.") == {"1200.5", "3"}
     plan = Plan.model_validate({"steps": [
