@@ -16,7 +16,9 @@ function is rewritten), and is kept when the suite catches it. At most ``--per-l
 
 For every mutant: the test files that hold a failing test are the tests that run (``select``); their report is the
 failure shown to the model (as in the pack's reproduce step); the pack's static localisation
-(:func:`~longthink.domains.debugging.localise.ranked`; no model votes) ranks the suspects; the pack's project patch
+(:func:`~longthink.domains.debugging.localise.ranked`; no model votes) ranks the suspects, from the coverage
+spectrum of a traced run of those tests (:func:`~longthink.domains.debugging.localise.trace`; ``--no-spectrum``
+leaves it out) and the failure's stack frames and names; the pack's project patch
 prompt shows the strong ones (:func:`~longthink.domains.debugging.localise.strong`), at most two; ``n_max``
 samples are drawn ONCE in one batched, seeded call (cached under ``benchmarks/cache/debugging_projects/``: reruns
 resume) and each is applied and run in the sandbox. Reported:
@@ -26,10 +28,12 @@ resume) and each is applied and run in the sandbox. Reported:
   samples, with 95% bootstrap intervals over mutants;
 - ``right_file_share`` / ``right_function_share``: of the usable patches (those that parse and fit the code), the
   share that change the mutated file / function; ``localised_top1``: the share of mutants whose first suspect is
-  the mutated function;
+  the mutated function, ``localised_shown`` whose shown suspects hold it; both also without the spectrum
+  (``localised_top1_frames``, ``localised_shown_frames``: the ranking's own ablation, from the same run);
 - tokens per sample, failed candidates, by library and by mutation kind.
 
-``--quick`` takes 2 mutants of each library and 4 samples. Results go to ``benchmarks/results/debugging_projects.json``
+``--quick`` takes 2 mutants of each library and 4 samples; ``--localise-only`` measures localisation alone (no
+model: ``debugging_projects_localise.json``). Results go to ``benchmarks/results/debugging_projects.json``
 (``debugging_projects_quick.json`` for ``--quick``), with their provenance.
 """
 
@@ -54,7 +58,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from debugging import bootstrap, ks_for, pass_at_k, rate, seed_for
 from provenance import jsonable, provenance
 
-from longthink.domains.debugging.localise import ranked, strong
+from longthink.domains.debugging.localise import ranked, strong, suspicion, trace
 from longthink.domains.debugging.mutate import KINDS, MutationKind, mutate, pick
 from longthink.domains.debugging.repair import PatchReader, RepairSettings, TestScorer, patch_prompt
 from longthink.domains.debugging.source import DebugInput, function_source
@@ -105,6 +109,8 @@ class Settings:
     out: Path = RESULTS
     cache: Path = CACHE
     quick: bool = False
+    spectrum: bool = True
+    localise_only: bool = False
 
 
 # -- data -------------------------------------------------------------------------------------------------------
@@ -262,7 +268,11 @@ def build_llm(s: Settings) -> LLM:
 class Pool:
     mutant: Mutant
     suspects: list[str] = field(default_factory=list)
+    frames_only: list[str] = field(default_factory=list)
+    traced: bool = False
     shown: int = 0
+    shown_hit: bool = False
+    shown_hit_frames: bool = False
     passed: list[bool] = field(default_factory=list)
     usable: list[bool] = field(default_factory=list)
     right_file: list[bool] = field(default_factory=list)
@@ -274,18 +284,26 @@ class Pool:
     error: str | None = None
 
 
-async def draw_pool(m: Mutant, llm: LLM, s: Settings, sandbox: Sandbox) -> Pool:
-    """Localise, then ``n_max`` patch samples in one seeded, cached call; each applied and tested."""
+async def draw_pool(m: Mutant, llm: LLM | None, s: Settings, sandbox: Sandbox) -> Pool:
+    """Localise (as the pack does: a traced run of the selected tests, then the ranking; the ranking without the
+    spectrum alongside), then ``n_max`` patch samples in one seeded, cached call; each applied and tested."""
     inp = debug_input(m)
-    ranking = ranked(inp, m.failure, m.failing)
+    traced = (await trace(sandbox, inp)).spectrum if s.spectrum else None
+    scores = suspicion(inp, traced) if traced is not None else None
+    ranking, frames = ranked(inp, m.failure, m.failing, scores), ranked(inp, m.failure, m.failing)
     shown = [f"{p}::{n}" for p, n in strong(ranking)][: s.shown]
+    target = f"{m.path}::{m.function}"
+    pool = Pool(m, suspects=[f"{p}::{n}" for (p, n), _ in ranking[:5]], shown=len(shown), traced=traced is not None,
+                frames_only=[f"{p}::{n}" for (p, n), _ in frames[:5]], shown_hit=target in shown,
+                shown_hit_frames=target in [f"{p}::{n}" for p, n in strong(frames)][: s.shown])  # fmt: skip
+    if s.localise_only or llm is None:
+        return pool
     prefer = tuple(dict.fromkeys(r.split("::")[0] for r in shown))
     problem = Problem(m.key, patch_prompt(inp, shown, m.failure), "code", max_tokens=s.max_tokens,
                       parser=PatchReader(inp, prefer))  # fmt: skip
     ctx = SearchContext(llm=llm, seed=seed_for(s.seed, m.key), temperature=s.temperature, logprobs=False)
     hits = llm.hits if isinstance(llm, CachedLLM) else 0
     start = time.perf_counter()
-    pool = Pool(m, suspects=[f"{p}::{n}" for (p, n), _ in ranking[:5]], shown=len(shown))
     try:
         pack = RepairSettings()
         [cands] = await ctx.sample(problem, s.n_max, branches=[Branch(pack.prefix)], stop=pack.stop, strategy="pool")
@@ -316,7 +334,26 @@ def _share(flags: Sequence[bool]) -> float:
     return round(sum(flags) / len(flags), 4) if flags else 0.0
 
 
+def localisation(pools: Sequence[Pool]) -> dict[str, Any]:
+    """How often the mutated function is the first suspect, and among those shown to the model, with the pack's
+    ranking and with the ranking without the coverage spectrum (stack frames and names only), side by side."""
+
+    def target(p: Pool) -> str:
+        return f"{p.mutant.path}::{p.mutant.function}"
+
+    return {
+        "localised_top1": _share([p.suspects[:1] == [target(p)] for p in pools]),
+        "localised_top1_frames": _share([p.frames_only[:1] == [target(p)] for p in pools]),
+        "localised_shown": _share([p.shown_hit for p in pools]),
+        "localised_shown_frames": _share([p.shown_hit_frames for p in pools]),
+        "traced_share": _share([p.traced for p in pools]),
+    }
+
+
 def summarise(pools: Sequence[Pool], s: Settings) -> dict[str, Any]:
+    if s.localise_only:
+        return {"summary": {"mutants": len(pools), "libraries": sorted({p.mutant.library for p in pools}),
+                            **localisation(pools)}}  # fmt: skip
     ok = [p for p in pools if p.error is None and p.passed]
     n_max = min((len(p.passed) for p in ok), default=s.n_max)
     curve = []
@@ -335,7 +372,7 @@ def summarise(pools: Sequence[Pool], s: Settings) -> dict[str, Any]:
         "ratio": round(by.get(n_max, 0.0) / by[1], 2) if by.get(1) else None,
         "right_file_share": _share([f for f, _ in usable]),
         "right_function_share": _share([g for _, g in usable]),
-        "localised_top1": _share([p.suspects[:1] == [f"{p.mutant.path}::{p.mutant.function}"] for p in ok]),
+        **localisation(ok),
         "failed_candidate_share": round(1 - sum(samples) / len(samples), 4) if samples else 0.0,
         "mean_completion_tokens": round(sum(t for p in ok for t in p.tokens) / max(1, len(samples)), 1),
         "mean_prompt_tokens": round(sum(p.prompt_tokens for p in ok) / max(1, len(ok)), 1),
@@ -357,7 +394,8 @@ def pool_json(p: Pool) -> dict[str, Any]:
     return {
         "mutant": m.key, "library": m.library, "file": m.path, "function": m.function, "kind": m.kind,
         "mutation": m.what, "selected_tests": m.n_tests, "passed_before": m.passed_before,
-        "suspects": p.suspects, "shown": p.shown, "samples": len(p.passed), "repaired_samples": sum(p.passed),
+        "suspects": p.suspects, "suspects_without_spectrum": p.frames_only, "traced": p.traced,
+        "shown": p.shown, "shown_hit": p.shown_hit, "samples": len(p.passed), "repaired_samples": sum(p.passed),
         "usable_patches": sum(p.usable), "right_file": sum(p.right_file), "right_function": sum(p.right_function),
         "pass_at_1": round(pass_at_k(len(p.passed), sum(p.passed), 1), 4) if p.passed else 0.0,
         "mean_tokens": round(sum(p.tokens) / len(p.tokens), 1) if p.tokens else 0.0,
@@ -378,13 +416,13 @@ async def run(s: Settings, llm: LLM | None = None) -> dict[str, Any]:
     for project in projects:
         mutants += await make_mutants(project, s, sandbox, log)
     log(f"{len(mutants)} caught mutants in {time.perf_counter() - started:.0f} s (sandbox: {sandbox.kind})")
-    model = llm if llm is not None else CachedLLM(build_llm(s), s.cache / "debugging_projects")
-    name = "debugging_projects_quick" if s.quick else "debugging_projects"
+    model = llm if llm is not None or s.localise_only else CachedLLM(build_llm(s), s.cache / "debugging_projects")
+    name = "debugging_projects" + ("_quick" if s.quick else "") + ("_localise" if s.localise_only else "")
     s.out.mkdir(parents=True, exist_ok=True)
     pools: list[Pool] = []
 
     def write(final: bool) -> dict[str, Any]:
-        result = summarise(pools, s)
+        result = {"curve": [], "by": {}, **summarise(pools, s)}
         settings = jsonable({k: v for k, v in vars(s).items() if k not in ("out", "cache", "sdists")})
         settings["model"] = s.model if llm is None else type(llm).__name__
         result["settings"] = {**settings, "sandboxed_by": sandbox.kind}
@@ -411,14 +449,19 @@ async def run(s: Settings, llm: LLM | None = None) -> dict[str, Any]:
 
 def print_table(result: dict[str, Any]) -> None:
     s = result["summary"]
+    local = (f"localised top-1 {s['localised_top1']:.3f} (without the spectrum {s['localised_top1_frames']:.3f}), "
+             f"among those shown {s['localised_shown']:.3f} ({s['localised_shown_frames']:.3f})")  # fmt: skip
+    if "right_file_share" not in s:
+        print(f"\nLocalisation on real libraries: {s['mutants']} mutants ({', '.join(s['libraries'])}): {local}")
+        return
     print(f"\nDebugging real libraries: {s['mutants']} mutants ({', '.join(s['libraries'])}) x "
           f"{s['samples_per_mutant']} samples")  # fmt: skip
     print(f"{'N':>4} {'repair rate':>12} {'95% CI':>18}")
     for row in result["curve"]:
         lo, hi = row["ci95"]
         print(f"{row['n']:>4} {row['repair_rate']:>12.3f} {f'[{lo:.3f}, {hi:.3f}]':>18}")
-    print(f"right file {s['right_file_share']:.3f}, right function {s['right_function_share']:.3f}, localised "
-          f"top-1 {s['localised_top1']:.3f}; failed candidates {s['failed_candidate_share']:.1%}; tokens per sample "
+    print(f"right file {s['right_file_share']:.3f}, right function {s['right_function_share']:.3f}; {local}; "
+          f"failed candidates {s['failed_candidate_share']:.1%}; tokens per sample "
           f"{s['mean_completion_tokens']} (prompt {s['mean_prompt_tokens']})")  # fmt: skip
     for label, groups in result["by"].items():
         for name, row in groups.items():
@@ -439,6 +482,8 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
     ap.add_argument("--sdists", type=Path, default=Settings.sdists)
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--cache", type=Path, default=CACHE)
+    ap.add_argument("--no-spectrum", action="store_true", help="localise without the traced run's coverage spectrum")
+    ap.add_argument("--localise-only", action="store_true", help="measure localisation only: no model, no samples")
     a = ap.parse_args(argv)
     known = {lib.name: lib for lib in LIBRARIES}
     names = [n.strip() for n in a.libraries.split(",") if n.strip()]
@@ -447,7 +492,8 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
     if a.quick:
         a.per_library, a.n_max = min(a.per_library, 2), min(a.n_max, 4)
     return Settings(a.model, a.threads, tuple(known[n] for n in names), a.per_library, a.n_max, a.max_tokens,
-                    a.temperature, a.seed, sdists=a.sdists, out=a.out, cache=a.cache, quick=a.quick)  # fmt: skip
+                    a.temperature, a.seed, sdists=a.sdists, out=a.out, cache=a.cache, quick=a.quick,
+                    spectrum=not a.no_spectrum, localise_only=a.localise_only)  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,7 +16,7 @@ import typer
 from longthink.agents import AgentOptions
 from longthink.api import Agent
 from longthink.cli.agent_cmds import _with_files
-from longthink.domains.debugging.localise import frames, project_path, ranked, strong, suspects
+from longthink.domains.debugging.localise import frames, project_path, ranked, strong, suspects, suspicion, trace
 from longthink.domains.debugging.pipeline import DebuggingPipeline
 from longthink.domains.debugging.repair import PatchReader, RepairSettings, patch_files, patch_prompt
 from longthink.domains.debugging.source import DebugInput, parse_request, project_diff
@@ -25,6 +25,7 @@ from longthink.domains.registry import REGISTRY, DomainRegistry
 from longthink.llm.types import SamplingParams
 from longthink.store import MemoryStore
 from longthink.testing import FunctionLLM
+from longthink.tools.sandbox import Sandbox, SandboxLimits, Spectrum, run_project
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "domains" / "debugging" / "examples" / "shop"
 FIX = 'def parse_price(text: str) -> float:\n    return float(text.strip().lstrip("$").replace(",", ""))\n'
@@ -217,3 +218,84 @@ def test_single_file_inputs_keep_their_names() -> None:
     inp = DebugInput.single("def f():\n    return 1\n", "def test_f():\n    assert f() == 1\n", "calc")
     assert inp.code_files == ("calc.py",) and inp.test_files == ("test_calc.py",) and not inp.is_project
     assert inp.module == "calc" and inp.tests.startswith("def test_f")
+
+
+# -- the coverage spectrum ----------------------------------------------------------------------------------------------
+SCALED = {
+    "calc/__init__.py": "",
+    "calc/helpers.py": (
+        "def scale(x, factor):\n"
+        "    if factor == 0:\n"
+        "        return 0\n"
+        "    return x * factor + 1\n"  # the bug: a wrong value deep below the function the tests call
+    ),
+    "calc/api.py": (
+        "from calc.helpers import scale\n\n\n"
+        "def total(items, factor):\n"
+        "    return sum(scale(x, factor) for x in items)\n\n\n"
+        "def unused(x):\n"
+        "    return x\n"
+    ),
+    "tests/test_api.py": (
+        "from calc.api import total\n\n\n"
+        "def test_zero():\n    assert total([1, 2], 0) == 0\n\n\n"
+        "def test_empty():\n    assert total([], 3) == 0\n\n\n"
+        "def test_scaled():\n    assert total([1, 2], 3) == 9\n"
+    ),
+}
+
+
+async def test_a_traced_run_finds_a_wrong_value_below_the_function_the_test_calls() -> None:
+    inp = parse_request(attach_files("total is wrong", SCALED))
+    assert inp.code_files and set(inp.code_files) >= {"calc/helpers.py", "calc/api.py"}
+    plain = await run_project(Sandbox(SandboxLimits(wall_s=30.0)), inp.files)
+    failure = plain.summary()
+    assert [o.name for o in plain.failures()] == ["tests/test_api.py::test_scaled"]
+    traced = await trace(Sandbox(SandboxLimits(wall_s=30.0)), inp)
+    spectrum = traced.spectrum
+    assert spectrum is not None and (spectrum.failed, spectrum.passed) == (1, 2)
+    assert spectrum.lines["calc/helpers.py"][4] == (1, 0)  # the buggy line: only the failing test ran it
+    assert spectrum.lines["calc/helpers.py"][2] == (1, 1)  # test_empty never calls scale
+    assert spectrum.lines["calc/api.py"][5] == (1, 2) and 9 not in spectrum.lines["calc/api.py"]
+    scores = suspicion(inp, spectrum)
+    assert scores[("calc/helpers.py", "scale")] == pytest.approx(1.0)
+    assert scores[("calc/api.py", "total")] == pytest.approx(1 / 3**0.5)
+    assert ("calc/api.py", "unused") not in scores
+    assert suspects(inp, failure)[0] == ("calc/api.py", "total")  # frames and names alone: the function called
+    assert suspects(inp, failure, scores=scores)[0] == ("calc/helpers.py", "scale")
+
+
+def test_spectrum_scores_need_a_failing_test_and_stay_in_the_code_files() -> None:
+    inp = parse_request(attach_files("total is wrong", SCALED))
+    lines = {"calc/helpers.py": {4: (0, 3)}, "tests/test_api.py": {5: (1, 0)}}
+    assert suspicion(inp, Spectrum(lines, failed=0, passed=3)) == {}
+    assert suspicion(inp, Spectrum(lines, failed=1, passed=3)) == {}  # the test file is not under repair
+    assert Spectrum.from_row({"spectrum": {"a.py": [[1, 2]]}, "failed": 1, "passed": 0}) is None
+    assert Spectrum.from_row({"spectrum": {"a.py": [[3, 1, 0]]}, "failed": 1, "passed": 0}) == Spectrum(
+        {"a.py": {3: (1, 0)}}, 1, 0
+    )
+
+
+async def test_a_covered_file_must_be_one_of_the_runs_files() -> None:
+    with pytest.raises(ValueError, match="covered file"):
+        await run_project(Sandbox(SandboxLimits(wall_s=30.0)), SCALED, cover=["calc/missing.py"])
+
+
+async def test_the_reproduce_step_records_the_spectrum_and_the_localise_step_ranks_by_it(tmp_path: Path) -> None:
+    def patcher(prompt: str, params: SamplingParams, index: int) -> str:
+        if "Which function contains the bug" in prompt:
+            return "scale"
+        if "Explain in two or three sentences" in prompt:
+            return "scale added one to every product."
+        return "def scale(x, factor):\n    if factor == 0:\n        return 0\n    return x * factor\n"
+
+    agent = agent_for(patcher, tmp_path)
+    result = await agent.asolve(attach_files("total is wrong", SCALED), run_id="spectrum")
+    steps = result.steps
+    assert steps["reproduce"].data["suspicion"][0] == ["calc/helpers.py", "scale", 1.0]
+    assert steps["localise"].data["static"][0] == "calc/helpers.py::scale"
+    assert steps["patch"].data["files"] == ["calc/helpers.py"] and result.status == "done"
+    detail = agent.store.get_run("spectrum")
+    assert detail is not None
+    [traced] = [t for t in detail.tool_calls if t.id.endswith(":traced")]
+    assert traced.error is None and traced.result == "2 functions ran in failing tests"

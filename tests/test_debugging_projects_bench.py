@@ -85,3 +85,17 @@ def test_quick_mode_on_the_real_toolz_sdist(tmp_path: Path) -> None:
     assert summary["mutants"] == 2 and summary["libraries"] == ["toolz"]
     assert result["libraries"][0]["tests"] > 150  # the library's own suite, less the files that fail as shipped
     assert summary["repair_rate_n4"] > summary["repair_rate_n1"] > 0
+
+
+def test_localise_only_ranks_with_and_without_the_spectrum_and_calls_no_model(tmp_path: Path) -> None:
+    shop_sdist(tmp_path)
+    s = B.Settings(libraries=(B.Library("shop", "0.1.0"),), per_library=2, sdists=tmp_path, out=tmp_path / "out",
+                   localise_only=True)  # fmt: skip
+    result = asyncio.run(B.run(s))
+    written = json.loads((tmp_path / "out" / "debugging_projects_localise.json").read_text())
+    summary = written["summary"]
+    assert summary == result["summary"] and summary["mutants"] == len(written["mutants"]) >= 1
+    assert summary["traced_share"] == 1.0 and 0.0 <= summary["localised_top1_frames"] <= 1.0
+    assert {"localised_top1", "localised_shown", "localised_shown_frames"} <= set(summary)
+    for m in written["mutants"]:
+        assert m["samples"] == 0 and m["traced"] and m["suspects"] and m["suspects_without_spectrum"]

@@ -6,10 +6,11 @@ wraps :func:`run_tests` as a tool.
 pytest and the packages it imports (:func:`pytest_libraries`, found from pytest's installed metadata) are bound
 read-only into the sandbox; nothing else of the host's environment is importable there. The runner
 (:data:`RUNNER`) is a small pytest plugin of our own: it writes one JSON line per test (its node id, outcome and
-pytest's short traceback), one per collection error, the number of collected tests and pytest's exit status,
-each after a random marker on a copy of the real stdout (pytest captures the test's own output). The terminal
-reporter is unregistered (its options stay known to a project's ``addopts``), so pytest's report never crowds the
-marked lines out of the output cap. Each test runs
+pytest's short traceback), one per collection error, the number of collected tests, pytest's exit status and,
+when asked to trace files (``cover``), their coverage spectrum (:class:`Spectrum`: which lines the failing and the
+passing tests ran), each after a random marker on a copy of the real stdout (pytest captures the test's own
+output). The terminal reporter is unregistered (its options stay known to a project's ``addopts``), so pytest's
+report never crowds the marked lines out of the output cap. Each test runs
 under a per-test alarm and with ``random.seed(0)``; setting up, running and tearing down a test each get the
 per-test time.
 
@@ -42,9 +43,9 @@ if TYPE_CHECKING:  # imported when used: the sandbox module re-exports this one'
 RUNNER_NAME = "_longthink_pytest.py"
 RUNNER = r'''
 """Runs pytest in the work directory: each test's outcome as one JSON line after a marker, flushed at once."""
-import json, os, random, signal, sys
+import json, os, random, signal, sys, threading
 
-MARK, PER_TEST, ARGS = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+MARK, PER_TEST, COVER, ARGS = sys.argv[1], float(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4:]
 OUT = os.fdopen(os.dup(1), "w")  # pytest captures fd 1 while a test runs: this copy is the report's
 os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
 HERE = os.getcwd()
@@ -74,9 +75,52 @@ def timed():
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
+class Spectrum:
+    """Which lines of the COVER files each test ran (set-up and tear-down included), counted over the failing and
+    the passing tests: a line-tracing function only in frames of those files, nothing else is traced."""
+
+    def __init__(self, files):
+        self.files = {os.path.join(HERE, f): f for f in files}
+        self.ran, self.counts, self.failed, self.passed = set(), {}, 0, 0
+
+    def line(self, frame, event, arg):
+        if event == "line":
+            self.ran.add((frame.f_code.co_filename, frame.f_lineno))
+        return self.line
+
+    def call(self, frame, event, arg):
+        if frame.f_code.co_filename in self.files:
+            self.ran.add((frame.f_code.co_filename, frame.f_lineno))
+            return self.line
+        return None
+
+    def start(self):
+        self.ran = set()
+        threading.settrace(self.call)
+        sys.settrace(self.call)
+
+    def stop(self, failed):
+        sys.settrace(None)
+        threading.settrace(None)
+        self.failed, self.passed = self.failed + failed, self.passed + (not failed)
+        for key in self.ran:
+            self.counts.setdefault(key, [0, 0])[0 if failed else 1] += 1
+
+    def row(self):
+        lines = {}
+        for (path, line), (f, p) in self.counts.items():
+            lines.setdefault(self.files[path], []).append([line, f, p])
+        return {"spectrum": lines, "failed": self.failed, "passed": self.passed}
+
+
 class Reporter:
     def __init__(self):
         self.rows = {}
+        self.spectrum = Spectrum(COVER) if COVER else None
+
+    def pytest_runtest_logstart(self, nodeid, location):
+        if self.spectrum is not None:
+            self.spectrum.start()
 
     @pytest.hookimpl(trylast=True)
     def pytest_configure(self, config):
@@ -111,6 +155,8 @@ class Reporter:
 
     def pytest_runtest_logfinish(self, nodeid, location):
         row = self.rows.pop(nodeid, {"outcome": "failed", "message": "no report"})
+        if self.spectrum is not None:
+            self.spectrum.stop(row["outcome"] == "failed")
         emit(test=nodeid, outcome=row["outcome"], message=row["message"][-2500:])
 
     def pytest_collectreport(self, report):
@@ -121,6 +167,8 @@ class Reporter:
         emit(collected=len(session.items))
 
     def pytest_sessionfinish(self, session, exitstatus):
+        if self.spectrum is not None:
+            emit(**self.spectrum.row())
         emit(exit=int(exitstatus))
 
 
@@ -210,6 +258,33 @@ class TestOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class Spectrum:
+    """A traced run's coverage spectrum: for each line of the traced files that some test ran, how many failing
+    and how many passing tests ran it (``lines[file][line] = (failed, passed)``), and the run's totals. What
+    spectrum-based fault localisation ranks lines by."""
+
+    lines: Mapping[str, Mapping[int, tuple[int, int]]]
+    failed: int
+    passed: int
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Spectrum | None:
+        """The spectrum of the runner's ``spectrum`` row, or None when the row is malformed."""
+        lines: dict[str, dict[int, tuple[int, int]]] = {}
+        files, failed, passed = row.get("spectrum"), row.get("failed"), row.get("passed")
+        if not isinstance(files, dict) or not isinstance(failed, int) or not isinstance(passed, int):
+            return None
+        for path, rows in files.items():
+            if not isinstance(rows, list):
+                return None
+            for item in rows:
+                if not (isinstance(item, list) and len(item) == 3 and all(isinstance(v, int) for v in item)):
+                    return None
+                lines.setdefault(str(path), {})[item[0]] = (item[1], item[2])
+        return cls(lines, failed, passed)
+
+
+@dataclass(frozen=True, slots=True)
 class TestReport:
     """Each test's outcome, and the sandbox run. ``error`` says why no test could be judged (see the module
     docstring; ``error_kind`` names the case); ``collected`` is how many tests pytest collected (None when it did
@@ -224,6 +299,7 @@ class TestReport:
     error_kind: ErrorKind | None = None
     collected: int | None = None
     collect_errors: tuple[tuple[str, str], ...] = field(default=())
+    spectrum: Spectrum | None = None
 
     @property
     def total(self) -> int:
@@ -294,11 +370,16 @@ async def run_project(
     select: Sequence[str] = (),
     per_test_s: float = 3.0,
     expected: int = 0,
+    cover: Sequence[str] = (),
 ) -> TestReport:
     """Run pytest over ``files`` (path -> text: the code, its tests, ``conftest.py``, pytest's configuration) in
     the sandbox: the tests named by ``select`` (pytest node ids or test files), or every test pytest finds. A
     test that is not reached (the run crashed or timed out) counts as failed when ``expected`` says how many
-    there are."""
+    there are. ``cover`` names files of ``files`` whose lines each test runs are traced: the report's
+    :attr:`TestReport.spectrum` (tracing slows the tests down: keep such a run apart from the one that judges)."""
+    for name in cover:
+        if name not in files:
+            raise ValueError(f"a covered file must be one of the run's files: {name!r}")
     for name in files:
         if name == RUNNER_NAME or name.startswith(("/", "-")) or ".." in Path(name).parts:
             raise ValueError(f"bad file name for a test run: {name!r}")
@@ -307,8 +388,9 @@ async def run_project(
             raise ValueError(f"a selected test must be a node id, not an option: {node!r}")
     mark = f"@@{secrets.token_hex(8)}@@"
     limits = replace(sandbox.limits, output_chars=max(sandbox.limits.output_chars, REPORT_CHARS))
-    result = await sandbox.run({**files, RUNNER_NAME: RUNNER}, RUNNER_NAME, [mark, f"{per_test_s:g}", *select],
-                               limits=limits, libraries=sandbox_libraries())  # fmt: skip
+    argv = [mark, f"{per_test_s:g}", json.dumps(list(cover)), *select]
+    result = await sandbox.run({**files, RUNNER_NAME: RUNNER}, RUNNER_NAME, argv, limits=limits,
+                               libraries=sandbox_libraries())  # fmt: skip
     return read_report(result, mark, expected, sandbox.limits.wall_s)
 
 
@@ -318,6 +400,7 @@ def read_report(result: SandboxResult, mark: str, expected: int = 0, wall_s: flo
     collect_errors: list[tuple[str, str]] = []
     collected: int | None = None
     exit_status: int | None = None
+    spectrum: Spectrum | None = None
     for line in result.stdout.splitlines():
         at = line.find(mark)
         if at < 0:
@@ -338,8 +421,11 @@ def read_report(result: SandboxResult, mark: str, expected: int = 0, wall_s: flo
             collected = row["collected"]
         elif "exit" in row and isinstance(row["exit"], int):
             exit_status = row["exit"]
+        elif "spectrum" in row:
+            spectrum = Spectrum.from_row(row)
     error, error_kind = _why(result, outcomes, collect_errors, collected, exit_status, wall_s)
-    return TestReport(tuple(outcomes), result, error, expected, error_kind, collected, tuple(collect_errors))
+    return TestReport(tuple(outcomes), result, error, expected, error_kind, collected, tuple(collect_errors),
+                      spectrum)  # fmt: skip
 
 
 def _why(

@@ -465,6 +465,7 @@ from longthink.tools.run_tests import (  # noqa: E402
     RUNNER,
     RunTestsArgs,
     RunTestsTool,
+    Spectrum,
     TestOutcome,
     TestReport,
     pytest_libraries,
@@ -473,6 +474,7 @@ from longthink.tools.run_tests import (  # noqa: E402
 )  # fmt: skip
 
 __all__ = [
-    "RUNNER", "RunTestsArgs", "RunTestsTool", "Sandbox", "SandboxKind", "SandboxLimits", "SandboxResult", "TestOutcome",
-    "TestReport", "bwrap_available", "default_interpreter", "pytest_libraries", "run_project", "run_tests",
+    "RUNNER", "RunTestsArgs", "RunTestsTool", "Sandbox", "SandboxKind", "SandboxLimits", "SandboxResult", "Spectrum",
+    "TestOutcome", "TestReport", "bwrap_available", "default_interpreter", "pytest_libraries", "run_project",
+    "run_tests",
 ]  # fmt: skip

@@ -10,19 +10,31 @@ Three kinds of evidence, weighed in this order:
   node id) that a code file defines at the top level;
 - **names in the failure text**: a code file's function named in the messages;
 - **what the suspects call**: a function that the suspects above call (a wrong value raises nothing, so the
-  frames stop at the test), weighed less than its caller.
+  frames stop at the test), weighed less than its caller;
+- **the coverage spectrum** when the failing tests were run traced (:func:`trace`): spectrum-based fault
+  localisation with the Ochiai score, ``ef / sqrt(F * (ef + ep))`` for a line that ``ef`` of the ``F`` failing
+  tests and ``ep`` passing tests ran; a function scores its best line. A line that only failing tests run is the
+  most suspicious; one that every passing test runs too, the least. This is what finds a wrong value computed
+  deep below the function a test calls, where no frame points. It weighs most (:data:`SPECTRUM`), and the
+  evidence above breaks its ties (a function and the one it calls are often run by the same tests).
 
-A frame's line is mapped to the top-level function or class of the file that holds it (what a patch replaces).
+A frame's or a line's number is mapped to the top-level function or class of the file that holds it (what a
+patch replaces).
 """
 
 from __future__ import annotations
 
 import ast
+import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from longthink.domains.debugging.source import NOT_PYTHON, DebugInput
+from longthink.tools.sandbox import Sandbox, Spectrum, TestReport, run_project
+
+Suspicion = Mapping[tuple[str, str], float]
+"""(code file, top-level function or class) -> its spectrum score in [0, 1] (:func:`suspicion`)."""
 
 _PY_FRAME = re.compile(r'File "([^"\n]+)", line (\d+), in ([\w<>.]+)')
 _PYTEST_FRAME = re.compile(r"(?m)^\s*([^\s:][^:\n]*\.py):(\d+):(?: in ([\w<>.]+))?")
@@ -59,18 +71,50 @@ def project_path(inp: DebugInput, path: str) -> str | None:
     return best
 
 
-def enclosing(source: str, line: int) -> str | None:
-    """The top-level function or class of ``source`` that holds ``line`` (1-based), or None."""
+def spans(source: str) -> list[tuple[str, int, int]]:
+    """(name, first line, last line) of each top-level function and class of ``source`` (decorators included);
+    empty when it does not parse."""
     try:
         tree = ast.parse(source)
     except NOT_PYTHON:
-        return None
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-            if start <= line <= (node.end_lineno or node.lineno):
-                return node.name
-    return None
+        return []
+    defs = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)]
+    return [(n.name, min([n.lineno, *(d.lineno for d in n.decorator_list)]), n.end_lineno or n.lineno) for n in defs]
+
+
+def enclosing(source: str, line: int) -> str | None:
+    """The top-level function or class of ``source`` that holds ``line`` (1-based), or None."""
+    return _owner(spans(source), line)
+
+
+def _owner(found: Sequence[tuple[str, int, int]], line: int) -> str | None:
+    return next((name for name, start, end in found if start <= line <= end), None)
+
+
+def suspicion(inp: DebugInput, spectrum: Spectrum) -> dict[tuple[str, str], float]:
+    """The Ochiai score of each top-level function or class of the code files that a failing test ran (its best
+    line's; see the module docstring); empty when no test failed."""
+    out: dict[tuple[str, str], float] = {}
+    if spectrum.failed <= 0:
+        return out
+    code = set(inp.code_files)
+    for path, lines in spectrum.lines.items():
+        if path not in code:
+            continue
+        found = spans(inp.files[path])
+        for line, (ef, ep) in lines.items():
+            name = _owner(found, line) if ef > 0 else None
+            if name is not None:
+                score = ef / math.sqrt(spectrum.failed * (ef + ep))
+                out[(path, name)] = max(out.get((path, name), 0.0), min(score, 1.0))
+    return out
+
+
+async def trace(sandbox: Sandbox, inp: DebugInput, *, per_test_s: float = 10.0) -> TestReport:
+    """Run the selected tests again with the code files' lines traced (:func:`suspicion` reads the report's
+    spectrum; None when the run did not finish). Kept apart from the run that judges the code: tracing slows the
+    tests down, so each gets more time here."""
+    return await run_project(sandbox, inp.files, select=inp.select, per_test_s=per_test_s, cover=inp.code_files)
 
 
 def _blocks(failure: str) -> list[str]:
@@ -106,10 +150,13 @@ def test_names(inp: DebugInput, node_id: str) -> set[str]:
     return names
 
 
-def suspects(inp: DebugInput, failure: str, failing: Sequence[str] = ()) -> list[tuple[str, str]]:
+def suspects(
+    inp: DebugInput, failure: str, failing: Sequence[str] = (), scores: Suspicion | None = None
+) -> list[tuple[str, str]]:
     """(code file, top-level function or class) pairs ranked by the evidence of the module docstring, best
-    first. ``failing`` adds the node ids of failing tests that ``failure`` may not name."""
-    return [key for key, _ in ranked(inp, failure, failing)]
+    first. ``failing`` adds the node ids of failing tests that ``failure`` may not name; ``scores`` are the
+    spectrum's (:func:`suspicion`)."""
+    return [key for key, _ in ranked(inp, failure, failing, scores)]
 
 
 INNERMOST = 4.0
@@ -127,8 +174,14 @@ def strong(ranking: Sequence[tuple[tuple[str, str], float]], share: float | None
     return [key for key, w in ranking if w >= cut * top]
 
 
-def ranked(inp: DebugInput, failure: str, failing: Sequence[str] = ()) -> list[tuple[tuple[str, str], float]]:
-    """:func:`suspects` with each one's weight."""
+SPECTRUM = 8.0
+"""The weight of a spectrum score of 1 (the other evidence breaks ties between equal scores)."""
+
+
+def ranked(
+    inp: DebugInput, failure: str, failing: Sequence[str] = (), scores: Suspicion | None = None
+) -> list[tuple[tuple[str, str], float]]:
+    """:func:`suspects` with each one's weight; ``scores`` adds the spectrum's (:func:`suspicion`)."""
     weight: dict[tuple[str, str], float] = {}
     order: list[tuple[str, str]] = []
     code = set(inp.code_files)
@@ -163,6 +216,13 @@ def ranked(inp: DebugInput, failure: str, failing: Sequence[str] = ()) -> list[t
         for name in _called(inp.files[key[0]], key[1]):
             if name in owners and name != key[1]:
                 add((owners[name], name), 0.4 * weight[key])
+    spectrum = {k: v for k, v in (scores or {}).items() if k[0] in code and v > 0}
+    if spectrum:  # the evidence above, scaled to at most 1, breaks the spectrum's ties
+        top = max(weight.values(), default=0.0) or 1.0
+        for key in order:
+            weight[key] /= top
+        for key, score in sorted(spectrum.items(), key=lambda kv: -kv[1]):
+            add(key, SPECTRUM * score)
     return [(k, weight[k]) for k in sorted(order, key=lambda k: (-weight[k], order.index(k)))]
 
 

@@ -1,11 +1,13 @@
 """The debugging pack's plan and steps: reproduce -> localise -> patch -> validate -> explain.
 
 - **reproduce**: run the tests (all, or the node ids the request names) with pytest on the original code in the
-  sandbox and record which fail (no model). No test collected, a test file that does not import, or tests that
+  sandbox and record which fail (no model); for a project, run them once more with the code traced and record the
+  functions' coverage-spectrum scores. No test collected, a test file that does not import, or tests that
   already pass end the run here: the later steps are skipped and nothing is sampled;
 - **localise**: name the suspect function(s). A single file: its functions seen in the failures' tracebacks and,
   when it has several, a few cheap model votes. A project: the functions ranked across its files by
-  :mod:`~longthink.domains.debugging.localise` (stack frames, what the failing tests call), and model votes among
+  :mod:`~longthink.domains.debugging.localise` (the coverage spectrum of a traced run of the tests, which the
+  reproduce step makes; stack frames; what the failing tests call), and model votes among
   the strong ones when there are several (a pasted traceback localises the same way when there are no tests);
 - **patch**: :func:`~longthink.domains.debugging.repair.search_patch` (the refine-with-feedback strategy:
   best-of-N, then iterative repair shown the test output), every reply read once into a patch and scored by
@@ -25,7 +27,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from longthink.domains.debugging.localise import ranked, strong
+from longthink.domains.debugging.localise import Suspicion, ranked, strong, suspicion, trace
 from longthink.domains.debugging.repair import (
     PatchReader,
     RepairSettings,
@@ -45,6 +47,8 @@ from longthink.search.types import Problem
 from longthink.tools.sandbox import Sandbox, SandboxLimits, TestReport, run_project
 
 STEPS = ("reproduce", "localise", "patch", "validate", "explain")
+SUSPICION_KEPT = 20
+"""How many of the spectrum's best-scored functions the reproduce step records for the localise step."""
 
 
 @dataclass
@@ -121,8 +125,23 @@ class DebuggingPipeline:
             return StepOutput(None, text=report.summary(), verified=False, reason=stop,
                               data={**data, "stop": stop}, strategy="sandbox")  # fmt: skip
         reason = f"reproduced: {report.passed}/{report.total} tests pass on the original code"
+        if inp.is_project:
+            data["suspicion"] = await self._suspicion(ctx, inp)
         return StepOutput(f"{report.passed}/{report.total} tests pass", text=report.summary(), verified=True,
                           reason=reason, data=data, strategy="sandbox")  # fmt: skip
+
+    async def _suspicion(self, ctx: StepContext, inp: DebugInput) -> list[list[str | float]]:
+        """The failing tests run again with the code traced: the spectrum's best-scored functions as
+        ``[file, name, score]`` (an empty list when the traced run did not finish)."""
+        traced = await trace(self._sandbox(), inp)
+        scores = suspicion(inp, traced.spectrum) if traced.spectrum is not None else {}
+        why = None if traced.spectrum is not None else (traced.error or "the traced run gave no spectrum")
+        ctx.emit(ToolCalled(call_id=f"{ctx.run_id}:run_tests:traced", tool="run_tests",
+                            args={"target": "original, traced", "select": list(inp.select)},
+                            ok=traced.spectrum is not None, result=f"{len(scores)} functions ran in failing tests",
+                            error=why, latency_s=traced.run.duration_s))  # fmt: skip
+        best = sorted(scores.items(), key=lambda kv: -kv[1])[:SUSPICION_KEPT]
+        return [[path, name, round(score, 4)] for (path, name), score in best]
 
     async def _localise(self, ctx: StepContext, inp: DebugInput) -> StepOutput:
         if stop := ctx.input_data("reproduce").get("stop"):
@@ -130,7 +149,9 @@ class DebuggingPipeline:
         repro = ctx.input_data("reproduce")
         failure = str(repro.get("failure") or inp.error)
         if inp.is_project:
-            return await self._localise_project(ctx, inp, failure, [str(n) for n in repro.get("failing") or []])
+            scores = {(str(r[0]), str(r[1])): float(r[2]) for r in repro.get("suspicion") or [] if len(r) == 3}
+            failing = [str(n) for n in repro.get("failing") or []]
+            return await self._localise_project(ctx, inp, failure, failing, scores)
         names = inp.functions()
         if not names:
             return StepOutput(None, reason="the code has no functions or classes to patch")
@@ -147,9 +168,9 @@ class DebuggingPipeline:
                           strategy="vote")  # fmt: skip
 
     async def _localise_project(
-        self, ctx: StepContext, inp: DebugInput, failure: str, failing: list[str]
+        self, ctx: StepContext, inp: DebugInput, failure: str, failing: list[str], scores: Suspicion
     ) -> StepOutput:
-        ranking = ranked(inp, failure, failing)
+        ranking = ranked(inp, failure, failing, scores)
         ranked_ = [f"{p}::{n}" for (p, n), _ in ranking]
         if not ranked_:
             first = [f"{p}::{n}" for p, n in inp.definitions()[:1]]
@@ -159,7 +180,7 @@ class DebuggingPipeline:
                               data={"suspects": first, "votes": {}}, strategy="static")  # fmt: skip
         top = [f"{p}::{n}" for p, n in strong(ranking)][: self.localise_choices]
         if len(top) == 1:
-            why = f"the tracebacks and failing tests point to it (weight {ranking[0][1]:g}; next "
+            why = f"the tracebacks, failing tests and coverage point to it (weight {ranking[0][1]:g}; next "
             why += f"{ranking[1][1]:g})" if len(ranking) > 1 else "none)"
             return StepOutput(top[0], verified=True, reason=why, data={"suspects": top, "static": ranked_,
                               "votes": {}}, strategy="static")  # fmt: skip
