@@ -213,7 +213,7 @@ def ranked(
             add(key, 0.5)
     owners = {name: path for path, name in reversed(defined)}
     for key in list(order):  # what the suspects call may hold the bug (a wrong value, no exception)
-        for name in _called(inp.files[key[0]], key[1]):
+        for name in sorted(_called(inp.files[key[0]], key[1])):  # sorted: ties keep one order on every run
             if name in owners and name != key[1]:
                 add((owners[name], name), 0.4 * weight[key])
     spectrum = {k: v for k, v in (scores or {}).items() if k[0] in code and v > 0}

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from longthink.domains.debugging.localise import Suspicion, ranked, strong, suspicion, trace
 from longthink.domains.debugging.repair import (
@@ -49,6 +49,8 @@ from longthink.tools.sandbox import Sandbox, SandboxLimits, TestReport, run_proj
 STEPS = ("reproduce", "localise", "patch", "validate", "explain")
 SUSPICION_KEPT = 20
 """How many of the spectrum's best-scored functions the reproduce step records for the localise step."""
+TRACED_SLOWDOWN = 2
+"""The traced run's time limits, as a multiple of the judging run's (tracing made real suites 1.2-1.8x slower)."""
 
 
 @dataclass
@@ -133,7 +135,9 @@ class DebuggingPipeline:
     async def _suspicion(self, ctx: StepContext, inp: DebugInput) -> list[list[str | float]]:
         """The failing tests run again with the code traced: the spectrum's best-scored functions as
         ``[file, name, score]`` (an empty list when the traced run did not finish)."""
-        traced = await trace(self._sandbox(), inp)
+        k = TRACED_SLOWDOWN
+        slow = replace(self.limits, wall_s=k * self.limits.wall_s, cpu_s=k * self.limits.cpu_s)
+        traced = await trace(Sandbox(slow, concurrency=2, use_bwrap=self.use_bwrap), inp)
         scores = suspicion(inp, traced.spectrum) if traced.spectrum is not None else {}
         why = None if traced.spectrum is not None else (traced.error or "the traced run gave no spectrum")
         ctx.emit(ToolCalled(call_id=f"{ctx.run_id}:run_tests:traced", tool="run_tests",
