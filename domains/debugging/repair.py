@@ -65,7 +65,9 @@ def patch_prompt(inp: DebugInput, suspects: Sequence[str], failure: str, spec: s
     return _finish(parts, inp, target, failure, spec)
 
 
-def _project_prompt(inp: DebugInput, suspects: Sequence[str], failure: str, spec: str) -> tuple[Message, ...]:
+def prompt_suspects(inp: DebugInput, suspects: Sequence[str]) -> list[str]:
+    """The suspects a project's patch prompt shows (``path::name``): those found in the code, at most
+    :data:`MAX_SHOWN`; the first function of the project when none is."""
     pairs = []
     for s in suspects:
         path, name = split_suspect(s)
@@ -73,9 +75,11 @@ def _project_prompt(inp: DebugInput, suspects: Sequence[str], failure: str, spec
             if p in inp.files and function_source(inp.files[p], name) is not None:
                 pairs.append((p, name))
                 break
-    if not pairs:
-        pairs = inp.definitions()[:1]
-    pairs = pairs[:MAX_SHOWN]
+    return [f"{p}::{n}" for p, n in (pairs or inp.definitions()[:1])[:MAX_SHOWN]]
+
+
+def _project_prompt(inp: DebugInput, suspects: Sequence[str], failure: str, spec: str) -> tuple[Message, ...]:
+    pairs = [(str(split_suspect(s)[0]), split_suspect(s)[1]) for s in prompt_suspects(inp, suspects)]
     shown, docs = [], []
     for path, name in pairs:
         code, doc = split_docstring(function_source(inp.files[path], name) or "")
@@ -165,26 +169,33 @@ class PatchReader:
     """Reads a reply into a :class:`Patch` of ``original`` (a file's text or a project), the patch problem's
     parser: the answer is the code; a reply without code, or with a patch that does not parse or fit the code, is
     a failed reading. In a project each function of the patch goes to the code file that defines it, the files
-    in ``prefer`` (the suspects') first."""
+    in ``prefer`` (the suspects') first; with ``shown`` (the suspects the prompt showed, ``path::name``), only
+    those of the project's functions are replaced (see :func:`patch_files`)."""
 
     original: str | DebugInput
     prefer: tuple[str, ...] = ()
+    shown: tuple[str, ...] = ()
 
     def __call__(self, text: str, truncated: bool) -> Reading:
         code = reply_code(text, truncated)
         if code.value is None:
             return Reading(None, code.error or "no code")
         inp = self.original if isinstance(self.original, DebugInput) else DebugInput.single(self.original, "")
-        files, error = patch_files(inp, code.value, self.prefer)
+        files, error = patch_files(inp, code.value, self.prefer, [split_suspect(x)[1] for x in self.shown])
         if files is None:
             return Reading(None, error)
         return Reading(code.value, None, Patch(code=code.value, files=files))
 
 
-def patch_files(inp: DebugInput, patch: str, prefer: Sequence[str] = ()) -> tuple[dict[str, str] | None, str | None]:
+def patch_files(
+    inp: DebugInput, patch: str, prefer: Sequence[str] = (), shown: Sequence[str] = ()
+) -> tuple[dict[str, str] | None, str | None]:
     """The code files ``patch`` changes (path -> patched text), or (None, why not). One file of code takes the
     patch as it is (:func:`apply_patch`); in a project the patch's imports and each function or class go to the
-    file that defines that name (``prefer``'s files first), functions it adds to the first file it changes."""
+    file that defines that name (``prefer``'s files first), functions it adds to the first file it changes.
+    ``shown`` names the project's functions the model was shown: any other of the project's functions in the
+    patch is left as it is (the model never saw its code, so its version is a guess that would replace working
+    code), and a patch of nothing else is refused."""
     if len(inp.code_files) == 1:
         done = apply_patch(inp.source, patch)
         return ({inp.code_files[0]: done.source}, None) if done.source is not None else (None, done.error)
@@ -201,15 +212,20 @@ def patch_files(inp: DebugInput, patch: str, prefer: Sequence[str] = ()) -> tupl
     imports = [ast.unparse(n) for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
     chunks: dict[str, list[str]] = {}
     extra: list[str] = []
+    unseen: list[str] = []
     for node in tree.body:
         if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             continue
         start = min([node.lineno, *(d.lineno for d in node.decorator_list)])
         text = "".join(lines[start - 1 : node.end_lineno])
-        if node.name in owner:
+        if shown and node.name in owner and node.name not in shown:
+            unseen.append(node.name)
+        elif node.name in owner:
             chunks.setdefault(owner[node.name], []).append(text)
         else:
             extra.append(text)
+    if not chunks and unseen:
+        return None, f"the patch rewrites only functions it was not shown ({', '.join(unseen)}), not {', '.join(shown)}"
     if not chunks:
         named = ", ".join(n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.ClassDef)) or "nothing"
         return None, f"the patch defines {named}; none of the project's functions"
