@@ -5,11 +5,13 @@ as such; only pytest (and what it needs) is importable there, read-only; the res
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
+from longthink.tools.run_tests import steady
 from longthink.tools.sandbox import Sandbox, SandboxLimits, bwrap_available, pytest_libraries, run_project
 
 needs_bwrap = pytest.mark.skipif(not bwrap_available(), reason="bubblewrap (bwrap) does not work on this machine")
@@ -211,3 +213,12 @@ async def test_libraries_the_sandbox_user_cannot_read_are_copied_where_it_can(mo
         rt.sandbox_libraries.cache_clear()
         for c in {c.parent for c in copies}:
             shutil.rmtree(c, ignore_errors=True)
+
+
+async def test_a_failure_reads_the_same_on_every_run_without_memory_addresses() -> None:
+    files = {"test_obj.py": "class Box:\n    pass\n\n\ndef test_box():\n    f = lambda: 0\n    assert Box() is f\n"}
+    first, second = await run_project(box(), files), await run_project(box(), files)
+    [failure] = first.failures()
+    assert "0x…>" in failure.message and not re.search(r"0x[0-9a-f]{6,}>", failure.message), failure.message
+    assert first.summary() == second.summary()
+    assert steady("<f at 0x7f3e0b3bf9c0> and <m....x7f56b8a36250>") == "<f at 0x…> and <m....x…>"

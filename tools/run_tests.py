@@ -414,9 +414,9 @@ def read_report(result: SandboxResult, mark: str, expected: int = 0, wall_s: flo
         if "test" in row:
             outcome = str(row.get("outcome", "failed"))
             kind: Outcome = outcome if outcome in ("passed", "failed", "skipped", "xfailed", "xpassed") else "failed"  # type: ignore[assignment]
-            outcomes.append(TestOutcome(str(row["test"]), kind != "failed", str(row.get("message", "")), kind))
+            outcomes.append(TestOutcome(str(row["test"]), kind != "failed", steady(str(row.get("message", ""))), kind))
         elif "collect" in row:
-            collect_errors.append((str(row["collect"]), str(row.get("message", ""))))
+            collect_errors.append((str(row["collect"]), steady(str(row.get("message", "")))))
         elif "collected" in row and isinstance(row["collected"], int):
             collected = row["collected"]
         elif "exit" in row and isinstance(row["exit"], int):
@@ -426,6 +426,16 @@ def read_report(result: SandboxResult, mark: str, expected: int = 0, wall_s: flo
     error, error_kind = _why(result, outcomes, collect_errors, collected, exit_status, wall_s)
     return TestReport(tuple(outcomes), result, error, expected, error_kind, collected, tuple(collect_errors),
                       spectrum)  # fmt: skip
+
+
+_ADDRESS = re.compile(r"(?<=0x|\.x)[0-9a-f]{6,16}(?=>)")
+
+
+def steady(message: str) -> str:
+    """A test's message with the memory addresses of object reprs (``<f at 0x7f3e0b3bf9c0>``, or pytest's cut
+    ``<mod....x7f56b8a36250>``) written as ``…``: they change on every run, so a prompt built from the report (and
+    the generations cached under it) would too."""
+    return _ADDRESS.sub("…", message)
 
 
 def _why(
