@@ -1,6 +1,7 @@
-"""Where a bug probably is, across a project's files, from the test output and the tracebacks (no model).
+"""Where a bug probably is, across a project's files, from the test output, the tracebacks and a traced run of the
+tests (no model).
 
-Three kinds of evidence, weighed in this order:
+The evidence, the coverage spectrum weighing most when there is one:
 
 - **stack frames** in the code under repair: pytest's short tracebacks (``pkg/mod.py:12: in f``) and Python's
   (``File "pkg/mod.py", line 12, in f``), from the failing tests or a traceback pasted into the request; the
@@ -165,8 +166,9 @@ INNERMOST = 4.0
 
 def strong(ranking: Sequence[tuple[tuple[str, str], float]], share: float | None = None) -> list[tuple[str, str]]:
     """The suspects worth showing the model: those whose weight is at least ``share`` of the best one's. By default
-    half when the best one raised an exception (its weight holds an innermost frame: the evidence is sharp), a
-    quarter otherwise (a wrong value: the bug may be in the function the test calls or in what that calls)."""
+    half when the best one's weight is at least :data:`INNERMOST` (it raised an exception, or the spectrum scores
+    it 0.5 or more: the evidence is sharp), a quarter otherwise (a wrong value: the bug may be in the function the
+    test calls or in what that calls)."""
     if not ranking:
         return []
     top = ranking[0][1]
