@@ -300,7 +300,7 @@ async def draw_pool(m: Mutant, llm: LLM | None, s: Settings, sandbox: Sandbox) -
         return pool
     prefer = tuple(dict.fromkeys(r.split("::")[0] for r in shown))
     problem = Problem(m.key, patch_prompt(inp, shown, m.failure), "code", max_tokens=s.max_tokens,
-                      parser=PatchReader(inp, prefer, tuple(prompt_suspects(inp, shown))))  # fmt: skip
+                      parser=PatchReader(inp, prefer, tuple(n for _, n in prompt_suspects(inp, shown))))  # fmt: skip
     ctx = SearchContext(llm=llm, seed=seed_for(s.seed, m.key), temperature=s.temperature, logprobs=False)
     hits = llm.hits if isinstance(llm, CachedLLM) else 0
     start = time.perf_counter()

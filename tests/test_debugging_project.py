@@ -145,12 +145,12 @@ def test_a_patch_goes_to_the_file_that_defines_the_function_and_the_diff_applies
 def test_a_patch_replaces_only_the_functions_the_prompt_showed() -> None:
     inp = parse_request(example_request())
     blind = "\n\nclass Cart:\n    def total(self, discount=0.0):\n        return 0.0\n"
-    read = PatchReader(inp, ("shop/prices.py",), ("shop/prices.py::parse_price",))(f"```python\n{FIX}{blind}```", False)
+    read = PatchReader(inp, ("shop/prices.py",), ("parse_price",))(f"```python\n{FIX}{blind}```", False)
     assert read.payload is not None and set(read.payload.files) == {"shop/prices.py"}  # Cart was never shown
-    only = PatchReader(inp, ("shop/prices.py",), ("shop/prices.py::parse_price",))(f"```python\n{blind}```", False)
+    only = PatchReader(inp, ("shop/prices.py",), ("parse_price",))(f"```python\n{blind}```", False)
     assert only.payload is None and "rewrites only functions it was not shown (Cart)" in (only.error or "")
     helper = "def _clean(text):\n    return text.strip()\n\n" + FIX
-    added = PatchReader(inp, (), ("shop/prices.py::parse_price",))(f"```python\n{helper}```", False)
+    added = PatchReader(inp, (), ("parse_price",))(f"```python\n{helper}```", False)
     assert added.payload is not None and "def _clean" in added.payload.files["shop/prices.py"]  # a new helper is kept
 
 

@@ -232,7 +232,7 @@ class DebuggingPipeline:
         suspects_ = [str(s) for s in ctx.input_data("localise").get("suspects") or inp.functions()[:1]]
         failure = str(repro.get("failure") or inp.error)
         prefer = tuple(p for s in suspects_ if (p := split_suspect(s)[0]))
-        reader = PatchReader(inp, prefer, tuple(prompt_suspects(inp, suspects_)) if inp.is_project else ())
+        reader = PatchReader(inp, prefer, tuple(name for _, name in prompt_suspects(inp, suspects_)))
         problem = Problem(f"{ctx.run_id}:patch", patch_prompt(inp, suspects_, failure), "code",
                           max_tokens=self.repair.max_tokens, parser=reader)  # fmt: skip
         scorer = TestScorer(inp, self._sandbox(), expected=int(repro.get("total") or 0))

@@ -65,8 +65,8 @@ def patch_prompt(inp: DebugInput, suspects: Sequence[str], failure: str, spec: s
     return _finish(parts, inp, target, failure, spec)
 
 
-def prompt_suspects(inp: DebugInput, suspects: Sequence[str]) -> list[str]:
-    """The suspects a project's patch prompt shows (``path::name``): those found in the code, at most
+def prompt_suspects(inp: DebugInput, suspects: Sequence[str]) -> list[tuple[str, str]]:
+    """The suspects a project's patch prompt shows, as (file, name): those found in the code, at most
     :data:`MAX_SHOWN`; the first function of the project when none is."""
     pairs = []
     for s in suspects:
@@ -75,11 +75,11 @@ def prompt_suspects(inp: DebugInput, suspects: Sequence[str]) -> list[str]:
             if p in inp.files and function_source(inp.files[p], name) is not None:
                 pairs.append((p, name))
                 break
-    return [f"{p}::{n}" for p, n in (pairs or inp.definitions()[:1])[:MAX_SHOWN]]
+    return (pairs or inp.definitions()[:1])[:MAX_SHOWN]
 
 
 def _project_prompt(inp: DebugInput, suspects: Sequence[str], failure: str, spec: str) -> tuple[Message, ...]:
-    pairs = [(str(split_suspect(s)[0]), split_suspect(s)[1]) for s in prompt_suspects(inp, suspects)]
+    pairs = prompt_suspects(inp, suspects)
     shown, docs = [], []
     for path, name in pairs:
         code, doc = split_docstring(function_source(inp.files[path], name) or "")
@@ -169,7 +169,7 @@ class PatchReader:
     """Reads a reply into a :class:`Patch` of ``original`` (a file's text or a project), the patch problem's
     parser: the answer is the code; a reply without code, or with a patch that does not parse or fit the code, is
     a failed reading. In a project each function of the patch goes to the code file that defines it, the files
-    in ``prefer`` (the suspects') first; with ``shown`` (the suspects the prompt showed, ``path::name``), only
+    in ``prefer`` (the suspects') first; with ``shown`` (the names of the functions the prompt showed), only
     those of the project's functions are replaced (see :func:`patch_files`)."""
 
     original: str | DebugInput
@@ -181,7 +181,7 @@ class PatchReader:
         if code.value is None:
             return Reading(None, code.error or "no code")
         inp = self.original if isinstance(self.original, DebugInput) else DebugInput.single(self.original, "")
-        files, error = patch_files(inp, code.value, self.prefer, [split_suspect(x)[1] for x in self.shown])
+        files, error = patch_files(inp, code.value, self.prefer, self.shown)
         if files is None:
             return Reading(None, error)
         return Reading(code.value, None, Patch(code=code.value, files=files))
