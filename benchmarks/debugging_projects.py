@@ -17,11 +17,12 @@ function is rewritten), and is kept when the suite catches it. At most ``--per-l
 For every mutant: the test files that hold a failing test are the tests that run (``select``); their report is the
 failure shown to the model (as in the pack's reproduce step); the pack's static localisation
 (:func:`~longthink.domains.debugging.localise.ranked`; no model votes) ranks the suspects, from the coverage
-spectrum of a traced run of those tests (:func:`~longthink.domains.debugging.localise.trace`; ``--no-spectrum``
-leaves it out) and the failure's stack frames and names; the pack's project patch
-prompt shows the strong ones (:func:`~longthink.domains.debugging.localise.strong`), at most two; ``n_max``
-samples are drawn ONCE in one batched, seeded call (cached under ``benchmarks/cache/debugging_projects/``: reruns
-resume) and each is applied and run in the sandbox. Reported:
+spectrum of a traced run of the whole suite in which only those tests' failures count
+(:func:`~longthink.domains.debugging.localise.trace`; ``--no-spectrum`` leaves it out) and the failure's stack
+frames and names; the pack's project patch prompt shows the strong ones
+(:func:`~longthink.domains.debugging.localise.strong`), at most two; ``n_max`` samples are drawn ONCE in one
+batched, seeded call (cached under ``benchmarks/cache/debugging_projects/``: reruns resume) and each is applied and
+run in the sandbox. Reported:
 
 - ``repair_rate_n<k>`` (k = 1, 2, 4, 8, 16): best-of-k selected by the test reward (the pack's reward: a mutant is
   repaired when one of the k passes every selected test), the unbiased estimate over all k-subsets of the n_max

@@ -16,7 +16,16 @@ import typer
 from longthink.agents import AgentOptions
 from longthink.api import Agent
 from longthink.cli.agent_cmds import _with_files
-from longthink.domains.debugging.localise import frames, project_path, ranked, strong, suspects, suspicion, trace
+from longthink.domains.debugging.localise import (
+    frames,
+    project_path,
+    ranked,
+    strong,
+    suspects,
+    suspicion,
+    trace,
+)
+from longthink.domains.debugging.localise import test_names as names_in_test  # not a test itself
 from longthink.domains.debugging.pipeline import DebuggingPipeline
 from longthink.domains.debugging.repair import PatchReader, RepairSettings, patch_files, patch_prompt
 from longthink.domains.debugging.source import DebugInput, parse_request, project_diff
@@ -286,6 +295,45 @@ def test_spectrum_scores_need_a_failing_test_and_stay_in_the_code_files() -> Non
     assert Spectrum.from_row({"spectrum": {"a.py": [[3, 1, 0]]}, "failed": 1, "passed": 0}) == Spectrum(
         {"a.py": {3: (1, 0)}}, 1, 0
     )
+
+
+async def test_a_whole_suite_traced_for_the_selected_tests_counts_only_their_failures() -> None:
+    files = {k: v for k, v in SCALED.items() if k != "tests/test_api.py"}
+    files["tests/test_api.py"] = (
+        "from calc.api import total\n\n\ndef test_scaled():\n    assert total([1, 2], 3) == 9\n"
+    )
+    files["tests/test_totals.py"] = "from calc.api import total\n\n\ndef test_empty():\n    assert total([], 3) == 0\n"
+    files["tests/test_flaky.py"] = (
+        "from calc.api import total\n\n\ndef test_unrelated():\n    assert total([1], 0) == 1\n"
+    )
+    files["tests/test_noimport.py"] = "import not_installed_anywhere\n\n\ndef test_never():\n    pass\n"
+    inp = dataclasses.replace(parse_request(attach_files("total is wrong", files)), select=("tests/test_api.py",))
+    sandbox = Sandbox(SandboxLimits(wall_s=30.0))
+    alone = await trace(sandbox, inp, whole=False)
+    assert alone.spectrum is not None and (alone.spectrum.failed, alone.spectrum.passed) == (1, 0)
+    tied = suspicion(inp, alone.spectrum)  # one failing test and nothing else: both functions it runs score 1
+    assert tied[("calc/helpers.py", "scale")] == tied[("calc/api.py", "total")] == pytest.approx(1.0)
+    whole = await trace(sandbox, inp)
+    spectrum = whole.spectrum
+    assert spectrum is not None and whole.error_kind == "collection"  # the broken file did not stop the others
+    assert (spectrum.failed, spectrum.passed, spectrum.ignored) == (1, 1, 1)  # test_unrelated failed: not counted
+    scores = suspicion(inp, spectrum)
+    assert scores[("calc/helpers.py", "scale")] == pytest.approx(1.0)
+    assert scores[("calc/api.py", "total")] == pytest.approx(1 / 2**0.5)  # test_empty passes through it
+    with pytest.raises(ValueError, match="cover"):
+        await run_project(sandbox, files, focus=["tests/test_api.py"])
+
+
+def test_a_test_imported_from_a_helper_module_is_read_where_it_is_defined() -> None:
+    files = dict(SCALED)
+    files["tests/test_star.py"] = "from tests.shared import *  # noqa: F403\n"
+    files["tests/shared.py"] = (
+        "from calc.helpers import scale\n\n\ndef test_scale_by_two():\n    assert scale(1, 2) == 2\n"
+    )
+    inp = parse_request(attach_files("scale is wrong", files))
+    assert "tests/shared.py" not in inp.code_files
+    assert names_in_test(inp, "tests/test_star.py::test_scale_by_two") == {"scale"}
+    assert names_in_test(inp, "tests/test_star.py::test_missing") == set()
 
 
 async def test_a_covered_file_must_be_one_of_the_runs_files() -> None:

@@ -8,11 +8,11 @@ read-only into the sandbox; nothing else of the host's environment is importable
 (:data:`RUNNER`) is a small pytest plugin of our own: it writes one JSON line per test (its node id, outcome and
 pytest's short traceback), one per collection error, the number of collected tests, pytest's exit status and,
 when asked to trace files (``cover``), their coverage spectrum (:class:`Spectrum`: which lines the failing and the
-passing tests ran), each after a random marker on a copy of the real stdout (pytest captures the test's own
-output). The terminal reporter is unregistered (its options stay known to a project's ``addopts``), so pytest's
-report never crowds the marked lines out of the output cap. Each test runs
-under a per-test alarm and with ``random.seed(0)``; setting up, running and tearing down a test each get the
-per-test time.
+passing tests ran; with a ``focus``, only the failures of the tests it names count), each after a random marker
+on a copy of the real stdout (pytest captures the test's own output). The terminal reporter is unregistered (its
+options stay known to a project's ``addopts``), so pytest's report never crowds the marked lines out of the output
+cap. Each test runs under a per-test alarm and with ``random.seed(0)``; setting up, running and tearing down a
+test each get the per-test time.
 
 A report says why no test could be judged (:attr:`TestReport.error`, with :attr:`TestReport.error_kind`):
 ``"collection"`` (a test file does not import or parse), ``"no_tests"`` (nothing collected), ``"usage"`` (pytest
@@ -45,7 +45,8 @@ RUNNER = r'''
 """Runs pytest in the work directory: each test's outcome as one JSON line after a marker, flushed at once."""
 import json, os, random, signal, sys, threading
 
-MARK, PER_TEST, COVER, ARGS = sys.argv[1], float(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4:]
+MARK, PER_TEST, TRACE, ARGS = sys.argv[1], float(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4:]
+COVER, FOCUS = TRACE.get("files", []), TRACE.get("focus", [])
 OUT = os.fdopen(os.dup(1), "w")  # pytest captures fd 1 while a test runs: this copy is the report's
 os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
 HERE = os.getcwd()
@@ -79,9 +80,15 @@ class Spectrum:
     """Which lines of the COVER files each test ran (set-up and tear-down included), counted over the failing and
     the passing tests: a line-tracing function only in frames of those files, nothing else is traced."""
 
-    def __init__(self, files):
+    def __init__(self, files, focus):
         self.files = {os.path.join(HERE, f): f for f in files}
-        self.ran, self.counts, self.failed, self.passed = set(), {}, 0, 0
+        self.focus = [f.rstrip("/") for f in focus]
+        self.ran, self.counts, self.failed, self.passed, self.ignored = set(), {}, 0, 0, 0
+
+    def counts_failure(self, nodeid):
+        """Without a focus every failing test counts; with one, only those it names (a node id, or a file or
+        folder holding the test): a suite run whole for its passing tests keeps its unrelated failures out."""
+        return not self.focus or any(nodeid == f or nodeid.startswith((f + "::", f + "/")) for f in self.focus)
 
     def line(self, frame, event, arg):
         if event == "line":
@@ -99,9 +106,12 @@ class Spectrum:
         threading.settrace(self.call)
         sys.settrace(self.call)
 
-    def stop(self, failed):
+    def stop(self, nodeid, failed):
         sys.settrace(None)
         threading.settrace(None)
+        if failed and not self.counts_failure(nodeid):
+            self.ignored += 1
+            return
         self.failed, self.passed = self.failed + failed, self.passed + (not failed)
         for key in self.ran:
             self.counts.setdefault(key, [0, 0])[0 if failed else 1] += 1
@@ -110,13 +120,13 @@ class Spectrum:
         lines = {}
         for (path, line), (f, p) in self.counts.items():
             lines.setdefault(self.files[path], []).append([line, f, p])
-        return {"spectrum": lines, "failed": self.failed, "passed": self.passed}
+        return {"spectrum": lines, "failed": self.failed, "passed": self.passed, "ignored": self.ignored}
 
 
 class Reporter:
     def __init__(self):
         self.rows = {}
-        self.spectrum = Spectrum(COVER) if COVER else None
+        self.spectrum = Spectrum(COVER, FOCUS) if COVER else None
 
     def pytest_runtest_logstart(self, nodeid, location):
         if self.spectrum is not None:
@@ -156,7 +166,7 @@ class Reporter:
     def pytest_runtest_logfinish(self, nodeid, location):
         row = self.rows.pop(nodeid, {"outcome": "failed", "message": "no report"})
         if self.spectrum is not None:
-            self.spectrum.stop(row["outcome"] == "failed")
+            self.spectrum.stop(nodeid, row["outcome"] == "failed")
         emit(test=nodeid, outcome=row["outcome"], message=row["message"][-2500:])
 
     def pytest_collectreport(self, report):
@@ -175,6 +185,8 @@ class Reporter:
 # tmp_path lives in the work directory: the fallback's /tmp is the host's, shared by runs of other sandbox users
 args = ["-p", "no:cacheprovider", "--rootdir", HERE, "--confcutdir", HERE,
         "--basetemp", os.path.join(HERE, ".pytest-tmp"), *ARGS]
+if FOCUS:  # a whole suite run for its spectrum: a test file that does not import leaves the others running
+    args.insert(0, "--continue-on-collection-errors")
 sys.exit(pytest.main(args, plugins=[Reporter()]))
 '''
 
@@ -261,11 +273,13 @@ class TestOutcome:
 class Spectrum:
     """A traced run's coverage spectrum: for each line of the traced files that some test ran, how many failing
     and how many passing tests ran it (``lines[file][line] = (failed, passed)``), and the run's totals. What
-    spectrum-based fault localisation ranks lines by."""
+    spectrum-based fault localisation ranks lines by. ``ignored``: failing tests outside the run's focus, left
+    out of the counts."""
 
     lines: Mapping[str, Mapping[int, tuple[int, int]]]
     failed: int
     passed: int
+    ignored: int = 0
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Spectrum | None:
@@ -281,7 +295,8 @@ class Spectrum:
                 if not (isinstance(item, list) and len(item) == 3 and all(isinstance(v, int) for v in item)):
                     return None
                 lines.setdefault(str(path), {})[item[0]] = (item[1], item[2])
-        return cls(lines, failed, passed)
+        ignored = row.get("ignored", 0)
+        return cls(lines, failed, passed, ignored if isinstance(ignored, int) else 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,24 +386,30 @@ async def run_project(
     per_test_s: float = 3.0,
     expected: int = 0,
     cover: Sequence[str] = (),
+    focus: Sequence[str] = (),
 ) -> TestReport:
     """Run pytest over ``files`` (path -> text: the code, its tests, ``conftest.py``, pytest's configuration) in
     the sandbox: the tests named by ``select`` (pytest node ids or test files), or every test pytest finds. A
     test that is not reached (the run crashed or timed out) counts as failed when ``expected`` says how many
     there are. ``cover`` names files of ``files`` whose lines each test runs are traced: the report's
-    :attr:`TestReport.spectrum` (tracing slows the tests down: keep such a run apart from the one that judges)."""
+    :attr:`TestReport.spectrum` (tracing slows the tests down: keep such a run apart from the one that judges).
+    ``focus`` (with ``cover``; node ids or test files) names the tests whose failures the spectrum counts: a whole
+    suite traced for its passing tests keeps failures unrelated to the bug out (:attr:`Spectrum.ignored`), and
+    its test files that do not import leave the others running."""
     for name in cover:
         if name not in files:
             raise ValueError(f"a covered file must be one of the run's files: {name!r}")
     for name in files:
         if name == RUNNER_NAME or name.startswith(("/", "-")) or ".." in Path(name).parts:
             raise ValueError(f"bad file name for a test run: {name!r}")
-    for node in select:
+    for node in (*select, *focus):
         if node.startswith("-"):
             raise ValueError(f"a selected test must be a node id, not an option: {node!r}")
+    if focus and not cover:
+        raise ValueError("focus names the failing tests of a traced run: give the files to trace (cover)")
     mark = f"@@{secrets.token_hex(8)}@@"
     limits = replace(sandbox.limits, output_chars=max(sandbox.limits.output_chars, REPORT_CHARS))
-    argv = [mark, f"{per_test_s:g}", json.dumps(list(cover)), *select]
+    argv = [mark, f"{per_test_s:g}", json.dumps({"files": list(cover), "focus": list(focus)}), *select]
     result = await sandbox.run({**files, RUNNER_NAME: RUNNER}, RUNNER_NAME, argv, limits=limits,
                                libraries=sandbox_libraries())  # fmt: skip
     return read_report(result, mark, expected, sandbox.limits.wall_s)

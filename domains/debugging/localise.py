@@ -12,7 +12,8 @@ The evidence, the coverage spectrum weighing most when there is one:
 - **names in the failure text**: a code file's function named in the messages;
 - **what the suspects call**: a function that the suspects above call (a wrong value raises nothing, so the
   frames stop at the test), weighed less than its caller;
-- **the coverage spectrum** when the failing tests were run traced (:func:`trace`): spectrum-based fault
+- **the coverage spectrum** when the tests were run traced (:func:`trace`: the whole suite, so that the passing
+  tests of every file count, and the failures of the selected tests only): spectrum-based fault
   localisation with the Ochiai score, ``ef / sqrt(F * (ef + ep))`` for a line that ``ef`` of the ``F`` failing
   tests and ``ep`` passing tests ran; a function scores its best line. A line that only failing tests run is the
   most suspicious; one that every passing test runs too, the least. This is what finds a wrong value computed
@@ -111,11 +112,23 @@ def suspicion(inp: DebugInput, spectrum: Spectrum) -> dict[tuple[str, str], floa
     return out
 
 
-async def trace(sandbox: Sandbox, inp: DebugInput, *, per_test_s: float = 10.0) -> TestReport:
-    """Run the selected tests again with the code files' lines traced (:func:`suspicion` reads the report's
-    spectrum; None when the run did not finish). Kept apart from the run that judges the code: tracing slows the
-    tests down, so each gets more time here."""
-    return await run_project(sandbox, inp.files, select=inp.select, per_test_s=per_test_s, cover=inp.code_files)
+async def trace(sandbox: Sandbox, inp: DebugInput, *, per_test_s: float = 10.0, whole: bool = True) -> TestReport:
+    """Run the tests again with the code files' lines traced (:func:`suspicion` reads the report's spectrum; None
+    when the run did not finish). Kept apart from the run that judges the code: tracing slows the tests down, so
+    each gets more time here.
+
+    With ``whole`` (the default) and a selection, the project's whole suite runs, and only the selected tests'
+    failures count: the other tests' passes are what tells a function every test runs from one only the failing
+    tests run (traced with its selected file alone, a mutant of cachetools' ``func._cache`` tied with five other
+    functions, and the mutated one was not among those shown; with the whole suite it ranks first). When that run
+    gives no spectrum or no failing test (the suite timed out, a test file broke the run), the selected tests run
+    traced alone."""
+    cover = inp.code_files
+    if whole and inp.select:
+        report = await run_project(sandbox, inp.files, per_test_s=per_test_s, cover=cover, focus=inp.select)
+        if report.spectrum is not None and report.spectrum.failed > 0:
+            return report
+    return await run_project(sandbox, inp.files, select=inp.select, per_test_s=per_test_s, cover=cover)
 
 
 def _blocks(failure: str) -> list[str]:
@@ -130,24 +143,36 @@ def _blocks(failure: str) -> list[str]:
 
 def test_names(inp: DebugInput, node_id: str) -> set[str]:
     """The names used by the test function that pytest node id ``node_id`` names (its calls, attributes and
-    variables), or an empty set when the test is not found."""
+    variables), or an empty set when the test is not found. A test its file imports from another test module
+    (``from .helpers import *``) is looked up there."""
     parts = node_id.split("::")
     path, func = parts[0], re.sub(r"\[.*$", "", parts[-1]) if len(parts) > 1 else ""
-    text = inp.files.get(path)
-    if text is None or not func:
+    if path not in inp.files or not func:
         return set()
+    helpers = (t for t in inp.files if t.endswith(".py") and t != path and t not in inp.code_files)
+    for where in (path, *helpers):
+        names = _names_in(inp.files.get(where, ""), func)
+        if names is not None:
+            return names
+    return set()
+
+
+def _names_in(text: str, func: str) -> set[str] | None:
+    """The names function ``func`` of ``text`` uses; None when ``text`` defines no such function."""
     try:
         tree = ast.parse(text)
     except NOT_PYTHON:
-        return set()
+        return None
+    found = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == func]
+    if not found:
+        return None
     names: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == func:
-            for sub in ast.walk(node):
-                if isinstance(sub, ast.Name):
-                    names.add(sub.id)
-                elif isinstance(sub, ast.Attribute):
-                    names.add(sub.attr)
+    for node in found:
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.Name):
+                names.add(sub.id)
+            elif isinstance(sub, ast.Attribute):
+                names.add(sub.attr)
     return names
 
 

@@ -1,9 +1,10 @@
 """The debugging pack's plan and steps: reproduce -> localise -> patch -> validate -> explain.
 
 - **reproduce**: run the tests (all, or the node ids the request names) with pytest on the original code in the
-  sandbox and record which fail (no model); for a project, run them once more with the code traced and record the
-  functions' coverage-spectrum scores. No test collected, a test file that does not import, or tests that
-  already pass end the run here: the later steps are skipped and nothing is sampled;
+  sandbox and record which fail (no model); for a project, run the whole suite once more with the code traced
+  (the failures of the selected tests count) and record the functions' coverage-spectrum scores. No test
+  collected, a test file that does not import, or tests that already pass end the run here: the later steps are
+  skipped and nothing is sampled;
 - **localise**: name the suspect function(s). A single file: its functions seen in the failures' tracebacks and,
   when it has several, a few cheap model votes. A project: the functions ranked across its files by
   :mod:`~longthink.domains.debugging.localise` (the coverage spectrum of a traced run of the tests, which the
@@ -142,7 +143,7 @@ class DebuggingPipeline:
         scores = suspicion(inp, traced.spectrum) if traced.spectrum is not None else {}
         why = None if traced.spectrum is not None else (traced.error or "the traced run gave no spectrum")
         ctx.emit(ToolCalled(call_id=f"{ctx.run_id}:run_tests:traced", tool="run_tests",
-                            args={"target": "original, traced", "select": list(inp.select)},
+                            args={"target": "original, traced", "focus": list(inp.select)},
                             ok=traced.spectrum is not None, result=f"{len(scores)} functions ran in failing tests",
                             error=why, latency_s=traced.run.duration_s))  # fmt: skip
         best = sorted(scores.items(), key=lambda kv: -kv[1])[:SUSPICION_KEPT]
