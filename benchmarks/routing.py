@@ -6,6 +6,7 @@
                                                        # rerun the instances, keep the requests of an earlier file
     .venv/bin/python benchmarks/routing.py --nl        # the frozen natural-language set (results/routing_formats.json)
     .venv/bin/python benchmarks/routing.py --nl --quick  # 4 of its requests, to a tmp dir
+    .venv/bin/python benchmarks/routing.py --fleets    # multi-depot and mixed-fleet instances (routing_fleets.py)
 
 Part 1 (instances): the Augerat A, B, P, Christofides-Eilon E and Uchoa et al. X instances shipped in
 VRPSolverEasy's demo data (``VRPSolverEasy/demos/data/CVRP/``), best-known values from vrplib 1.5.1's instance
@@ -882,6 +883,11 @@ def parse_nl(argv: Sequence[str] | None = None) -> NLSettings | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--fleets" in args:  # several depots and mixed fleets: their own script and results file
+        import routing_fleets
+
+        return routing_fleets.main([a for a in args if a != "--fleets"])
     nl = parse_nl(argv)
     if nl is not None:
         asyncio.run(run_nl(nl))

@@ -1,8 +1,9 @@
 """Supply-chain routing: capacitated vehicle routing (with time windows), solved by PyVRP, checked by an
 independent verifier.
 
-- :mod:`.problem`: the typed problem and solution; :mod:`.io`: CVRPLIB, Solomon, CSV and JSON readers and
-  best-known values; :mod:`.verify`: the feasibility verifier and its scorer; :mod:`.plot`: a PNG map;
+- :mod:`.problem`: the typed problem (one depot or several, identical vehicles or a mixed fleet of vehicle types)
+  and solution; :mod:`.io`: CVRPLIB, Solomon, Cordeau (multi-depot), Taillard (mixed fleet), CSV and JSON readers
+  and best-known values; :mod:`.verify`: the feasibility verifier and its scorer; :mod:`.plot`: a PNG map;
 - :mod:`.structure`: the problem read by rule from the request's own structure (tables, CSV, lists, ``key: value``
   lines; :mod:`.tables`, :mod:`.items`, :mod:`.lexicon`), every value with its span, and what is unclear;
   :mod:`.grounding`: the grounding check every reading must pass, and the questions to ask;
@@ -23,14 +24,24 @@ from longthink.domains.routing.io import (
     BestKnown,
     best_known,
     best_known_record,
+    read_cordeau,
     read_csv,
     read_json,
     read_problem,
     read_solomon,
+    read_taillard,
     read_vrplib,
 )
 from longthink.domains.routing.plot import plot_routes
-from longthink.domains.routing.problem import Customer, Depot, Fleet, Rounding, RoutingProblem, RoutingSolution
+from longthink.domains.routing.problem import (
+    Customer,
+    Depot,
+    Fleet,
+    Rounding,
+    RoutingProblem,
+    RoutingSolution,
+    VehicleType,
+)
 from longthink.domains.routing.verify import RoutingVerdict, RoutingVerifier, Violation, parse_routes, verify
 
 __all__ = [
@@ -43,15 +54,18 @@ __all__ = [
     "RoutingSolution",
     "RoutingVerdict",
     "RoutingVerifier",
+    "VehicleType",
     "Violation",
     "best_known",
     "best_known_record",
     "parse_routes",
     "plot_routes",
+    "read_cordeau",
     "read_csv",
     "read_json",
     "read_problem",
     "read_solomon",
+    "read_taillard",
     "read_vrplib",
     "verify",
 ]

@@ -1,4 +1,5 @@
-"""Reading routing problems: CVRPLIB (VRPLIB format), Solomon VRPTW, CSV and JSON; best-known values.
+"""Reading routing problems: CVRPLIB (VRPLIB format), Solomon VRPTW, Cordeau's multi-depot (MDVRP) and
+Taillard's mixed-fleet (HFVRP) instances, CSV and JSON; best-known values.
 
 Every reader returns a validated :class:`RoutingProblem` or raises :class:`ConfigError` naming the file and
 the culprit (line, column, customer). CVRPLIB and Solomon files are parsed by ``vrplib`` (the ``routing``
@@ -199,6 +200,103 @@ def read_solomon(path: str | Path, *, rounding: Rounding = "dimacs") -> RoutingP
     )
 
 
+def _numbers(path: Path, text: str) -> list[list[float]]:
+    """Each non-empty line of ``text`` as numbers; a ConfigError names the first line that is not."""
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip():
+            try:
+                rows.append([float(v) for v in line.split()])
+            except ValueError:
+                raise ConfigError(f"{path}: line {number} is not a row of numbers: {line.strip()[:80]!r}") from None
+    return rows
+
+
+def read_cordeau(path: str | Path, *, rounding: Rounding = "exact") -> RoutingProblem:
+    """A multi-depot instance in Cordeau's format (VRPSolverEasy's ``MDVRP/p01``): a first line ``2 m n t`` (type 2,
+    ``m`` vehicles at each of the ``t`` depots, ``n`` customers), ``t`` lines ``D Q`` (a route's longest duration,
+    0 for none, and the capacity), ``n`` customer lines ``i x y d q ...`` (``d`` the service time, ``q`` the
+    demand) and ``t`` depot lines ``i x y ...``. Each depot's vehicles become one vehicle type; distances are
+    exact Euclidean (the convention of the published best-known values)."""
+    path = Path(path)
+    rows = _numbers(path, _text_of(path)[0])
+    if not rows or len(rows[0]) != 4 or int(rows[0][0]) != 2:
+        raise ConfigError(f"{path}: not a multi-depot instance of Cordeau's format (a first line '2 m n t')")
+    m, n, t = (int(v) for v in rows[0][1:])
+    if len(rows) < 1 + t + n + t:
+        raise ConfigError(f"{path}: {len(rows)} lines, but {t} depots and {n} customers need {1 + 2 * t + n}")
+    limits, people, places = rows[1 : 1 + t], rows[1 + t : 1 + t + n], rows[1 + t + n : 1 + t + n + t]
+    for i, row in enumerate([*people, *places]):
+        if len(row) < 5:
+            raise ConfigError(f"{path}: line {2 + t + i}: a customer or depot line needs 'i x y d q'")
+    types = [{"capacity": int(q), "count": m, "depot": k, **({"max_duration": d} if d > 0 else {})}
+             for k, (d, q, *_) in enumerate(limits)]  # fmt: skip
+    return _validated(
+        str(path),
+        {
+            "name": path.stem,
+            "depots": [{"x": row[1], "y": row[2]} for row in places],
+            "customers": [
+                {"id": int(row[0]), "x": row[1], "y": row[2], "service": row[3], "demand": int(row[4])}
+                for row in people
+            ],
+            "fleet": {"types": types},
+            "rounding": rounding,
+        },
+    )
+
+
+def read_taillard(path: str | Path, *, rounding: Rounding = "exact") -> RoutingProblem:
+    """A mixed-fleet instance in Taillard's format (VRPSolverEasy's ``HFVRP/c50_13fsmf.txt``, Golden et al.'s
+    instances): ``n``, the depot line ``0 x y 0``, ``n`` customer lines ``i x y q``, the number of vehicle types
+    and one line per type ``capacity fixed_cost unit_cost min max``. A type's count is its ``max``; a route costs
+    its type's fixed cost plus its cost per distance (exact Euclidean distances)."""
+    path = Path(path)
+    rows = _numbers(path, _text_of(path)[0])
+    if len(rows) < 3 or len(rows[0]) != 1 or len(rows[1]) != 4:
+        raise ConfigError(f"{path}: not a mixed-fleet instance of Taillard's format (n, then '0 x y 0')")
+    n = int(rows[0][0])
+    if len(rows) < 3 + n or len(rows[2 + n]) != 1:
+        raise ConfigError(f"{path}: expected {n} customer lines and then the number of vehicle types")
+    k = int(rows[2 + n][0])
+    kinds = rows[3 + n : 3 + n + k]
+    if len(kinds) != k or any(len(row) != 5 for row in kinds):
+        raise ConfigError(f"{path}: expected {k} vehicle type lines 'capacity fixed_cost unit_cost min max'")
+    for i, row in enumerate(rows[2 : 2 + n]):
+        if len(row) != 4:
+            raise ConfigError(f"{path}: customer line {i + 1} needs 'i x y demand'")
+    types = [{"name": f"type {i + 1}", "capacity": int(c), "fixed_cost": f, "unit_cost": u, "count": int(top)}
+             for i, (c, f, u, _, top) in enumerate(kinds)]  # fmt: skip
+    depot = rows[1]
+    return _validated(
+        str(path),
+        {
+            "name": path.stem,
+            "depot": {"x": depot[1], "y": depot[2]},
+            "customers": [
+                {"id": int(row[0]), "x": row[1], "y": row[2], "demand": int(row[3])} for row in rows[2 : 2 + n]
+            ],
+            "fleet": {"types": types},
+            "rounding": rounding,
+        },
+    )
+
+
+def _sniff(text: str) -> str:
+    """Which format a ``.txt`` or suffix-less file is in, from its first lines: "solomon", "cordeau", "taillard"
+    or "vrplib"."""
+    head = text[:2000].upper()
+    if "VEHICLE" in head and "CUSTOMER" in head:
+        return "solomon"
+    lines = [ln.split() for ln in text.splitlines()[:2] if ln.strip()]
+    numeric = all(re.fullmatch(r"-?\d+(\.\d*)?", v) for ln in lines for v in ln)
+    if numeric and len(lines) == 2 and len(lines[0]) == 4 and lines[0][0] == "2" and len(lines[1]) == 2:
+        return "cordeau"
+    if numeric and len(lines) == 2 and len(lines[0]) == 1 and len(lines[1]) == 4:
+        return "taillard"
+    return "vrplib"
+
+
 _TRUE = {"1", "true", "yes", "y", "depot"}
 _REQUIRED = ("id", "x", "y", "demand")
 
@@ -321,8 +419,9 @@ def read_problem(
     vehicles: int | None = None,
     capacity: int | None = None,
 ) -> RoutingProblem:
-    """Read a problem file, choosing the reader by suffix (``.vrp``, ``.csv``, ``.json``) or, for ``.txt``,
-    by content (Solomon's ``VEHICLE``/``CUSTOMER`` sections, else VRPLIB). ``vehicles`` fixes the fleet of a
+    """Read a problem file, choosing the reader by suffix (``.vrp``, ``.csv``, ``.json``) or, for ``.txt`` and no
+    suffix, by content (Solomon's ``VEHICLE``/``CUSTOMER`` sections, Cordeau's multi-depot and Taillard's
+    mixed-fleet layouts, else VRPLIB). ``vehicles`` fixes the fleet of a
     CVRPLIB or CSV file (else: the file's own fleet field, or unlimited); CSV needs ``capacity``."""
     path = Path(path)
     suffix = path.suffix.lower()
@@ -335,9 +434,13 @@ def read_problem(
     if suffix == ".vrp":
         return read_vrplib(path, vehicles=vehicles)
     if suffix in {".txt", ""}:
-        head = _text_of(path)[0][:2000].upper()
-        if "VEHICLE" in head and "CUSTOMER" in head:
+        kind = _sniff(_text_of(path)[0])
+        if kind == "solomon":
             return read_solomon(path)
+        if kind == "cordeau":
+            return read_cordeau(path)
+        if kind == "taillard":
+            return read_taillard(path)
         return read_vrplib(path, vehicles=vehicles)
     raise ConfigError(f"{path}: unknown problem format {suffix!r} (known: .vrp, .txt, .csv, .json)", field="path")
 
@@ -388,7 +491,18 @@ def best_known_record(name: str) -> BestKnown | None:
     return _best_known_table().get(name)
 
 
+FLEETS_TABLE = Path(__file__).with_name("best_known_fleets.csv")
+"""Published best-known values of the multi-depot and mixed-fleet instances (its header says where from)."""
+
+
+@lru_cache(maxsize=1)
+def _fleets_table() -> dict[str, float]:
+    rows = [ln for ln in FLEETS_TABLE.read_text(encoding="utf-8").splitlines() if ln and not ln.startswith("#")]
+    return {row["name"]: float(row["value"]) for row in csv.DictReader(rows)}
+
+
 def best_known(name: str) -> float | None:
-    """The best-known objective of a CVRPLIB/Solomon instance (vrplib 1.5.1's table), or None if unlisted."""
+    """The best-known objective of a CVRPLIB/Solomon instance (vrplib 1.5.1's table) or of a multi-depot or
+    mixed-fleet one (:data:`FLEETS_TABLE`), or None if unlisted."""
     record = best_known_record(name)
-    return None if record is None else record.value
+    return record.value if record is not None else _fleets_table().get(name)

