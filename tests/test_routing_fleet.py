@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from longthink.agents import AgentOptions
+from longthink.api import Agent
+from longthink.domains.pipeline import attach_files
 from longthink.domains.routing import (
     RoutingProblem,
     RoutingSolution,
@@ -25,6 +29,9 @@ from longthink.domains.routing import (
 )
 from longthink.domains.routing.solver import cost_scale, solve
 from longthink.errors import ConfigError
+from longthink.llm.types import SamplingParams
+from longthink.store import MemoryStore
+from longthink.testing import FunctionLLM
 
 
 def _data(kind: str) -> Path | None:
@@ -181,3 +188,40 @@ def test_real_multi_depot_and_mixed_fleet_instances_solve_feasibly() -> None:
         verdict = verify(problem, solution)
         assert verdict.feasible, verdict.rationale()
         assert math.isclose(solution.cost, verdict.cost, rel_tol=1e-4)
+
+
+def _agent(tmp_path: Path) -> Agent:
+    def no_model(prompt: str, params: SamplingParams, index: int) -> str:
+        raise AssertionError("an attached file is read without the model")
+
+    opts = AgentOptions(domain="routing", artifacts_dir=str(tmp_path / "artifacts"))
+    return Agent(llm=FunctionLLM(no_model), options=opts, store=MemoryStore(), checkpoints=None)
+
+
+async def test_an_attached_mixed_fleet_problem_is_routed_verified_and_reported_per_vehicle_type(tmp_path: Path) -> None:
+    problem = RoutingProblem.model_validate(two_depots(types=[
+        {"name": "van", "capacity": 10, "count": 2, "depot": 0, "fixed_cost": 50.0},
+        {"name": "truck", "capacity": 20, "count": 2, "depot": 1, "unit_cost": 1.5},
+    ]))  # fmt: skip
+    request = attach_files("Plan the routes, time limit 0.5 s.", {"fleet.json": problem.model_dump_json()})
+    result = await _agent(tmp_path).asolve(request)
+    assert result.status == "done", result.justification
+    report = result.steps["report"].data
+    assert {(r["type_name"], r["depot"]) for r in report["routes"]} == {("van", 1), ("truck", 2)}
+    assert report["total_cost"] > report["total_distance"]  # the vans' fixed cost and the trucks' 1.5 per distance
+    assert result.answer is not None, result.justification
+    assert re.search(r"vehicle \d \(van\): depot 1 -> \d -> \d -> depot 1 \| load 9/10", result.answer), result.answer
+    assert re.search(r"vehicle \d \(truck\): depot 2 -> \d -> \d -> depot 2 \| load 17/20", result.answer)
+    assert "Total cost" in result.answer and "verified feasible" in result.answer
+    assert Path(report["plot"]).is_file()
+
+
+@pytest.mark.skipif(MDVRP is None, reason="VRPSolverEasy (data only) is not installed")
+async def test_an_attached_cordeau_file_is_solved_against_its_published_best_known(tmp_path: Path) -> None:
+    assert MDVRP is not None
+    request = attach_files("Route these deliveries, time limit 1 s.", {"p01.txt": (MDVRP / "p01").read_text()})
+    result = await _agent(tmp_path).asolve(request)
+    assert result.status == "done", result.justification
+    report = result.steps["report"].data
+    assert report["best_known"] == 576.87 and report["gap_pct"] is not None and report["gap_pct"] > -0.01
+    assert {r["depot"] for r in report["routes"]} == {1, 2, 3, 4}

@@ -42,7 +42,14 @@ from longthink.domains.routing.problem import (
     RoutingSolution,
     VehicleType,
 )
-from longthink.domains.routing.verify import RoutingVerdict, RoutingVerifier, Violation, parse_routes, verify
+from longthink.domains.routing.verify import (
+    RoutingVerdict,
+    RoutingVerifier,
+    Violation,
+    parse_routes,
+    parse_vehicle_types,
+    verify,
+)
 
 __all__ = [
     "BestKnown",
@@ -59,6 +66,7 @@ __all__ = [
     "best_known",
     "best_known_record",
     "parse_routes",
+    "parse_vehicle_types",
     "plot_routes",
     "read_cordeau",
     "read_csv",

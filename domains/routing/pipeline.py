@@ -29,6 +29,7 @@ routes, not a limit). The solve and report steps say how many routes the solutio
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -263,7 +264,7 @@ class RoutingPipeline:
         )
         return StepOutput(
             f"{len(best.solution.routes)} routes, total distance {best.verdict.cost:g}",
-            json.dumps({"routes": [list(r) for r in best.solution.routes]}),
+            json.dumps(_answer_json(best.solution)),
             True, reason, data, candidates=len(attempts), strategy="solver_configs",
         )  # fmt: skip
 
@@ -271,7 +272,7 @@ class RoutingPipeline:
     async def _verify(self, ctx: StepContext) -> StepOutput:
         problem = _problem(ctx)
         solution = _solution(ctx)
-        verdict = verify(problem, solution.routes)
+        verdict = verify(problem, solution)
         data = {
             "feasible": verdict.feasible,
             "cost": verdict.cost,
@@ -301,7 +302,7 @@ class RoutingPipeline:
     async def _report(self, ctx: StepContext) -> StepOutput:
         problem = _problem(ctx)
         solution = _solution(ctx)
-        verdict = verify(problem, solution.routes)
+        verdict = verify(problem, solution)
         reference = best_known(problem.name) if problem.name else None
         gap = None if reference is None or reference <= 0 else 100.0 * (verdict.cost - reference) / reference
         artifacts: tuple[str, ...] = ()
@@ -315,19 +316,20 @@ class RoutingPipeline:
         except (ConfigError, OSError, ValueError) as exc:
             plot_note = f"no map: {exc}"
         routes = []
+        types = problem.vehicle_types
         for i, route in enumerate(solution.routes):
-            routes.append(
-                {
-                    "vehicle": i + 1,
-                    "stops": list(route),
-                    "load": verdict.loads[i],
-                    "distance": round(verdict.distances[i], 4),
-                }
-            )
+            kind = solution.vehicle_types[i] if i < len(solution.vehicle_types) else 0
+            row = {"vehicle": i + 1, "stops": list(route), "load": verdict.loads[i],
+                   "distance": round(verdict.distances[i], 4)}  # fmt: skip
+            if problem.fleet.mixed and 0 <= kind < len(types):
+                row.update(vehicle_type=kind + 1, type_name=types[kind].name, depot=types[kind].depot + 1,
+                           capacity=types[kind].capacity)  # fmt: skip
+            routes.append(row)
         data = {
             "name": problem.name,
             "routes": routes,
-            "total_distance": round(verdict.cost, 4),
+            "total_distance": round(math.fsum(verdict.distances), 4),
+            "total_cost": round(verdict.cost, 4),
             "routes_used": len(routes),
             "fleet_vehicles": problem.fleet.vehicles,
             "feasible": verdict.feasible,
@@ -387,8 +389,13 @@ def render_report(
     lines.append(head)
     for r in routes:
         stops = " -> ".join(f"{s} ({names[s]})" if s in names else str(s) for s in r["stops"])
+        home = f"depot {r['depot']}" if "depot" in r and len(problem.all_depots) > 1 else "depot"
+        kind = ""
+        if "vehicle_type" in r:
+            kind = f" ({r['type_name'] or 'type ' + str(r['vehicle_type'])})"
+        capacity = r.get("capacity", problem.fleet.capacity)
         lines.append(
-            f"  vehicle {r['vehicle']}: depot -> {stops} -> depot | load {r['load']}/{problem.fleet.capacity}, "
+            f"  vehicle {r['vehicle']}{kind}: {home} -> {stops} -> {home} | load {r['load']}/{capacity}, "
             f"distance {r['distance']:g}"
         )
     status = "verified feasible" if feasible else "NOT feasible"
@@ -396,7 +403,12 @@ def render_report(
         status = "feasible for the assumed problem, not verified" if feasible else "NOT feasible"
     limit = problem.fleet.vehicles
     fleet = f"at most {limit} vehicles" if limit is not None else "unlimited"
-    lines.append(f"Total distance {total:g} with {len(routes)} routes (fleet: {fleet}; {status}).")
+    if problem.fleet.mixed:
+        distance = math.fsum(float(r["distance"]) for r in routes)
+        lines.append(f"Total cost {total:g} (distance {distance:g}) with {len(routes)} routes "
+                     f"(fleet: {problem.fleet.describe()}; {status}).")  # fmt: skip
+    else:
+        lines.append(f"Total distance {total:g} with {len(routes)} routes (fleet: {fleet}; {status}).")
     if reference is not None and gap is not None:
         lines.append(f"Best-known value for {problem.name}: {reference:g}; gap {gap:+.2f}%.")
     if artifacts:
@@ -482,6 +494,14 @@ def _problem(ctx: StepContext) -> RoutingProblem:
     return RoutingProblem.model_validate(raw)
 
 
+def _answer_json(solution: RoutingSolution) -> dict[str, Any]:
+    """A solution as the answer's JSON: its routes and, for a mixed fleet, each route's vehicle type."""
+    out: dict[str, Any] = {"routes": [list(r) for r in solution.routes]}
+    if solution.vehicle_types:
+        out["vehicle_types"] = list(solution.vehicle_types)
+    return out
+
+
 def _solution(ctx: StepContext) -> RoutingSolution:
     raw = ctx.input_data("solve").get("solution")
     if raw is None:
@@ -490,7 +510,7 @@ def _solution(ctx: StepContext) -> RoutingSolution:
 
 
 def _candidate(spec: Problem, index: int, solution: RoutingSolution) -> Candidate:
-    routes = json.dumps({"routes": [list(r) for r in solution.routes]})
+    routes = json.dumps(_answer_json(solution))
     return Candidate(
         id=f"{spec.id}/pyvrp{index}",
         problem_id=spec.id,

@@ -1,4 +1,5 @@
-"""A PNG map of routes: one colour per route, the depot as a black square, customers labelled by id.
+"""A PNG map of routes: one colour per route (from its vehicle's depot), the depots as black squares, customers
+labelled by id.
 
 Uses matplotlib's object API with the Agg canvas (no pyplot, no global state, no display needed).
 """
@@ -33,8 +34,9 @@ def plot_routes(
         raise ConfigError('plotting routes needs matplotlib: pip install "longthink[routing]"') from None
 
     route_list = [tuple(r) for r in (routes.routes if isinstance(routes, RoutingSolution) else routes)]
+    kinds = routes.vehicle_types if isinstance(routes, RoutingSolution) else ()
     by_id = {c.id: c for c in problem.customers}
-    depot = problem.depot
+    types, depots = problem.vehicle_types, problem.all_depots
     fig = Figure(figsize=(7, 7))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -44,6 +46,8 @@ def plot_routes(
     for i, route in enumerate(route_list):
         stops = [by_id[c] for c in route if c in by_id]
         served.update(c.id for c in stops)
+        kind = kinds[i] if i < len(kinds) and 0 <= kinds[i] < len(types) else 0
+        depot = depots[types[kind].depot]
         xs = [depot.x, *(c.x for c in stops), depot.x]
         ys = [depot.y, *(c.y for c in stops), depot.y]
         load = sum(c.demand for c in stops)
@@ -51,14 +55,15 @@ def plot_routes(
     unserved = [c for c in problem.customers if c.id not in served]
     if unserved:
         ax.scatter([c.x for c in unserved], [c.y for c in unserved], color="0.6", s=18, label="not served", zorder=3)
-    ax.scatter([depot.x], [depot.y], marker="s", s=120, color="black", label="depot", zorder=4)
+    label = "depots" if len(depots) > 1 else "depot"
+    ax.scatter([d.x for d in depots], [d.y for d in depots], marker="s", s=120, color="black", label=label, zorder=4)
     if labels and len(problem.customers) <= 120:
         for c in problem.customers:
             ax.annotate(str(c.id), (c.x, c.y), textcoords="offset points", xytext=(3, 3), fontsize=6)
     if title is None:
         title = problem.name
         if isinstance(routes, RoutingSolution):
-            title += f": {len(route_list)} routes, distance {routes.cost:g}"
+            title += f": {len(route_list)} routes, {'cost' if kinds else 'distance'} {routes.cost:g}"
     ax.set_title(title)
     ax.set_aspect("equal", adjustable="datalim")
     if len(route_list) <= 20:

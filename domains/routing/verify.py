@@ -236,6 +236,22 @@ def parse_routes(answer: str) -> list[list[int]]:
     return routes
 
 
+def parse_vehicle_types(answer: str) -> list[int]:
+    """Each route's vehicle type from an answer's JSON ``{"routes": [...], "vehicle_types": [0, 2]}`` (1-based in
+    a route object's ``"vehicle_type"`` is not read: the JSON list is 0-based, as :class:`RoutingSolution` keeps
+    it); empty when the answer gives none. Raises ``ValueError`` on a malformed list."""
+    try:
+        data = json.loads(answer)
+    except (json.JSONDecodeError, RecursionError):
+        return []
+    kinds = data.get("vehicle_types") if isinstance(data, Mapping) else None
+    if kinds is None:
+        return []
+    if not isinstance(kinds, list) or not all(isinstance(k, int) and not isinstance(k, bool) for k in kinds):
+        raise ValueError("vehicle_types must be a list of vehicle type indices")
+    return list(kinds)
+
+
 def _problem_of(search_problem: Problem, fixed: RoutingProblem | None) -> RoutingProblem:
     if fixed is not None:
         return fixed
@@ -278,7 +294,8 @@ class RoutingVerifier:
         routing = _problem_of(problem, self._problem)
         try:
             routes = parse_routes(candidate.answer or "")
+            kinds = parse_vehicle_types(candidate.answer or "")
         except ValueError as exc:
             return Verdict(UNREADABLE, f"unreadable routes: {exc}")
-        verdict = verify(routing, routes)
+        verdict = verify(routing, routes, kinds)
         return Verdict(verdict.value, verdict.rationale())
