@@ -213,7 +213,7 @@ class RouteSolverArgs(BaseModel):
     """The problem (inline, as the model or JSON text) or a file path, and the solver's budget."""
 
     problem: RoutingProblem | None = Field(default=None, description="the routing problem (JSON shape)")
-    path: str | None = Field(default=None, description="a .vrp, Solomon .txt, .csv or .json problem file")
+    path: str | None = Field(default=None, description="a .vrp, Solomon/Cordeau/Taillard .txt, .csv or .json file")
     vehicles: int | None = Field(
         default=None, ge=1, description="at most this many vehicles (default: the file's fleet field, else unlimited)"
     )
@@ -250,8 +250,8 @@ class RouteSolver:
 
     name: str = "route_solver"
     description: str = (
-        "solve a capacitated vehicle routing problem (optionally with time windows): "
-        "returns routes per vehicle with load and distance, checked for feasibility"
+        "solve a capacitated vehicle routing problem (optionally with time windows, several depots or a mixed "
+        "fleet of vehicle types): returns routes per vehicle with load and distance, checked for feasibility"
     )
     args_model: type[BaseModel] = RouteSolverArgs
 
