@@ -1,6 +1,6 @@
 """The multi-depot and mixed-fleet benchmark (``benchmarks/routing_fleets.py``): the best-known table holds only
 instances VRPSolverEasy ships, the summary's keys and medians, the flag for a solution cheaper than the table, and a
-quick real run (two instances at 0.5 s)."""
+quick real run (two instances at 0.5 s, one scenario instance)."""
 
 from __future__ import annotations
 
@@ -57,8 +57,15 @@ def test_every_tabled_instance_is_shipped_and_a_quick_run_verifies_both_kinds() 
     }
     shipped = {p.stem for kind in ("MDVRP", "HFVRP") for p in fleets.data_folder(kind).iterdir()}
     assert names and names <= shipped and all(best_known(n) for n in names)
-    result = fleets.run(fleets.Settings(limits=(0.5,), quick=True))
+    result = fleets.run(fleets.Settings(limits=(0.5,), quick=True, scenario_instances=1, scenario_limit_s=0.2,
+                                        scenario_samples=5, scenario_fresh=10))  # fmt: skip
     rows = result["rows"]
     assert [r["set"] for r in rows] == ["MDVRP", "HFVRP"] and all(r["feasible_0.5s"] for r in rows)
     assert rows[0]["depots"] == 4 and rows[1]["vehicle_types"] == 6
     assert result["summary"]["below_best_known_0.5s"] == 0 and result["provenance"]["settings"]["quick"] is True
+    [scenario] = result["scenario_rows"]
+    assert scenario["instance"] == "A-n32-k5" and scenario["candidates"] == 5
+    assert scenario["robust_worst"] is not None and scenario["mean_worst"] is not None
+    assert result["summary"]["scenario_median_worst_ratio"] == round(
+        scenario["robust_worst"] / scenario["mean_worst"], 4
+    )

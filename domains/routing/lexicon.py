@@ -97,13 +97,21 @@ _DISTRACTORS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("reference", re.compile(r"\b[A-Z]{2,5}-\d{2,}\b")),
     ("address", re.compile(r"\b(?:Unit|Flat|Suite|Apt\.?|Building|Gate|Bay|Room|Floor|Plot)\s+\d+[A-Za-z]?\b")),
 )  # fmt: skip
+UNCERTAIN_DEMAND = re.compile(
+    r"\bdemands?\b[^.\n]{0,60}?\b(?:may|might|could|can|will)\b[^.\n]{0,30}?\b(?:up\s+to\s+|by\s+|as\s+much\s+as\s+)?"
+    r"(\d{1,3}(?:\.\d+)?)\s*(?:%|per\s*cent|percent)",
+    re.I,
+)
+"""A statement that demand is uncertain ("demand may be up to 20% higher"): not a value of the problem; the share is
+read by :func:`longthink.domains.routing.scenarios.find_uncertainty`."""
 _PHONE = re.compile(r"(?<![\w.,])\+?\(?\d[\d ()-]{7,}\d(?![\w,])")
 _PHONE_CUE = re.compile(r"(?:tel|phone|call|ring|contact|mobile|fax|whatsapp|text|on)\W{0,3}$", re.I)
 
 
 def mask_distractors(work: Work) -> list[tuple[str, SPAN, str]]:
     """Blank out the numbers that are never values: phone numbers, dates, prices and rates ("45 per hour"),
-    invoice/order/reference numbers, address numbers ("Unit 4"). Returns (kind, span, text) of each."""
+    invoice/order/reference numbers, address numbers ("Unit 4"), a demand uncertainty ("demand may be 20% higher").
+    Returns (kind, span, text) of each."""
     found: list[tuple[str, SPAN, str]] = []
     s = work.s
     for m in _PHONE.finditer(s):
@@ -115,7 +123,7 @@ def mask_distractors(work: Work) -> list[tuple[str, SPAN, str]]:
         if digits >= 9 and groups >= 2 and (raw.startswith("+") or first.startswith("0") or cue):
             found.append(("phone", (m.start(), m.end()), raw))
             work.consume(m.start(), m.end())
-    for kind, pattern in _DISTRACTORS:
+    for kind, pattern in (("uncertainty", UNCERTAIN_DEMAND), *_DISTRACTORS):
         for m in pattern.finditer(work.s):
             if any(ch.isdigit() for ch in m.group(0)):
                 found.append((kind, (m.start(), m.end()), m.group(0)))

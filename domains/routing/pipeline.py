@@ -51,6 +51,7 @@ from longthink.domains.routing.io import best_known, read_problem
 from longthink.domains.routing.parsing import mentions_time_windows, stated_fleet_size
 from longthink.domains.routing.passages import PartReading
 from longthink.domains.routing.problem import RoutingProblem, RoutingSolution
+from longthink.domains.routing.scenarios import Uncertainty, find_uncertainty, robust_plans
 from longthink.domains.routing.structure import StructuredReading, read_request
 from longthink.domains.routing.verify import RoutingVerifier, verify
 from longthink.errors import ConfigError
@@ -224,6 +225,9 @@ class RoutingPipeline:
         problem = _problem(ctx)
         seconds = self.time_limit(problem, ctx.request)
         base = ctx.seed or 0
+        uncertainty = find_uncertainty(request_text(ctx.request))
+        if uncertainty is not None:
+            return await self._solve_robust(ctx, problem, uncertainty, seconds, base)
         configs = [SolverConfig(base + k, seconds) for k in range(self.options.seeds)]
         search = await solve_configs(problem, configs)
         spec = Problem(
@@ -266,6 +270,58 @@ class RoutingPipeline:
             f"{len(best.solution.routes)} routes, total distance {best.verdict.cost:g}",
             json.dumps(_answer_json(best.solution)),
             True, reason, data, candidates=len(attempts), strategy="solver_configs",
+        )  # fmt: skip
+
+    async def _solve_robust(
+        self, ctx: StepContext, problem: RoutingProblem, uncertainty: Uncertainty, seconds: float, base: int
+    ) -> StepOutput:
+        """Plans for uncertain demand (:mod:`.scenarios`): candidates solved with demand buffers, each verified on
+        the stated problem and evaluated on every sampled scenario; the best by the request's criterion."""
+        seeds = [base + k for k in range(self.options.seeds)]
+        try:
+            search = await robust_plans(problem, uncertainty, time_limit_s=seconds, seeds=seeds, scenario_seed=base)
+        except ValueError as exc:
+            return StepOutput(None, reason=str(exc), data={"time_limit_s": seconds}, strategy="scenarios")
+        spec = Problem(f"{ctx.run_id}:solve", (Message.user(problem.model_dump_json()),), "json",
+                       metadata={"routing_problem": problem})  # fmt: skip
+        candidates = [_candidate(spec, i, plan.solution) for i, plan in enumerate(search.plans)]
+        for plan, c in zip(search.plans, candidates, strict=True):
+            ctx.emit(CandidateGenerated(problem_id=spec.id, candidate=c))
+            args = {"seed": plan.seed, "time_limit_s": seconds, "demand_buffer": plan.buffer * uncertainty.share}
+            ctx.emit(ToolCalled(call_id=f"{ctx.run_id}:solve:{c.index}", tool="route_solver", args=args, ok=True,
+                                result=plan.solution.summary(), latency_s=plan.solution.runtime_s))  # fmt: skip
+        await ctx.search.score(spec, candidates, RoutingVerifier(problem))
+        best = search.best
+        mean = search.plans[search.mean_plan].summary() if search.mean_plan is not None else None
+        data: dict[str, Any] = {
+            "time_limit_s": seconds,
+            "solution": best.solution.model_dump(mode="json"),
+            "chosen": search.chosen,
+            "routes_used": len(best.solution.routes),
+            "fleet_vehicles": problem.fleet.vehicles,
+            "scenarios": {
+                "uncertainty": uncertainty.describe(),
+                "criterion": uncertainty.criterion,
+                "plans": [p.summary() for p in search.plans],
+                "chosen": best.summary(),
+                "mean_plan": mean,
+                "per_scenario": [
+                    {"scenario": sc.label, "cost": round(o.cost, 4), "detours": o.detours}
+                    for sc, o in zip(search.scenarios, best.outcomes, strict=True)
+                ],
+                "skipped": list(search.skipped),
+            },
+        }
+        reason = (
+            f"{len(search.plans)} candidate plans ({uncertainty.describe()}): chosen worst {best.worst:g}, "
+            f"expected {best.expected:g}, served as planned in {best.feasible_share:.0%} of scenarios"
+        )
+        if mean is not None:
+            reason += f"; the mean-scenario plan: worst {mean['worst']:g}, expected {mean['expected']:g}"
+        return StepOutput(
+            f"{len(best.solution.routes)} routes, total distance {best.stated_cost:g}",
+            json.dumps(_answer_json(best.solution)),
+            True, reason, data, candidates=len(search.plans), strategy="scenarios",
         )  # fmt: skip
 
     # -- verify ----------------------------------------------------------------------------------------------
@@ -341,6 +397,10 @@ class RoutingPipeline:
         data["assumed"] = assumed
         text = render_report(problem, routes, verdict.cost, verdict.feasible, reference, gap, artifacts, plot_note,
                              assumed)  # fmt: skip
+        scenarios = ctx.input_data("solve").get("scenarios")
+        if isinstance(scenarios, dict):
+            data["scenarios"] = scenarios
+            text = f"{text}\n{render_scenarios(scenarios)}"
         answer = f"{len(routes)} routes, total distance {verdict.cost:g}"
         return StepOutput(answer, text, verdict.feasible, verdict.rationale(), data, artifacts, 1, "report")
 
@@ -415,6 +475,34 @@ def render_report(
         lines.append(f"Map: {artifacts[0]}")
     elif plot_note:
         lines.append(plot_note)
+    return "\n".join(lines)
+
+
+def render_scenarios(scenarios: Mapping[str, Any]) -> str:
+    """The robust plan's section of the report: the uncertainty, the chosen plan against the mean-scenario plan,
+    and the chosen plan's cost and detours in every scenario."""
+    chosen, mean = scenarios["chosen"], scenarios.get("mean_plan")
+    per = scenarios["per_scenario"]
+    lines = [f"Uncertain demand ({scenarios['uncertainty']}):",
+             f"  this plan: worst {chosen['worst']:g}, expected {chosen['expected']:g}, served as planned in "
+             f"{round(chosen['feasible_share'] * len(per))} of {len(per)} scenarios (planned with demand "
+             f"{100 * chosen['buffer']:g}% of the way to the highest)"]  # fmt: skip
+    if mean is not None:
+        lines.append(f"  the plan for the mean scenario: worst {mean['worst']:g}, expected {mean['expected']:g}, "
+                     f"served as planned in {round(mean['feasible_share'] * len(per))} of {len(per)}")  # fmt: skip
+    lines.append("  per scenario (cost; extra trips back to the depot to unload when a vehicle is full):")
+    start = 0
+    for i in range(1, len(per) + 1):  # consecutive scenarios with the same outcome share a line
+        if i < len(per) and (per[i]["cost"], per[i]["detours"]) == (per[start]["cost"], per[start]["detours"]):
+            continue
+        row = per[start]
+        n = int(row["detours"])
+        how = "as planned" if n == 0 else f"{n} extra trip{'s' if n > 1 else ''}"
+        which = f"{start + 1}. {row['scenario']}"
+        if i - start > 1:
+            which = f"{start + 1}-{i}. {row['scenario']} to {per[i - 1]['scenario']}"
+        lines.append(f"    {which}: {row['cost']:g} ({how})")
+        start = i
     return "\n".join(lines)
 
 
