@@ -225,3 +225,15 @@ async def test_an_attached_cordeau_file_is_solved_against_its_published_best_kno
     report = result.steps["report"].data
     assert report["best_known"] == 576.87 and report["gap_pct"] is not None and report["gap_pct"] > -0.01
     assert {r["depot"] for r in report["routes"]} == {1, 2, 3, 4}
+
+
+def test_a_fixed_cost_far_above_the_overload_penalty_still_gives_feasible_routes() -> None:
+    customers = [{"id": i, "x": 10.0 * (i % 5), "y": 10.0 * (i // 5), "demand": 9} for i in range(1, 13)]
+    problem = RoutingProblem.model_validate({
+        "depot": {"x": 20, "y": 10}, "customers": customers,
+        "fleet": {"types": [{"capacity": 30, "fixed_cost": 3500.0, "unit_cost": 1.4},
+                            {"capacity": 20, "fixed_cost": 1000.0}]},
+    })  # fmt: skip
+    solution = solve(problem, time_limit_s=0.5)
+    verdict = verify(problem, solution)
+    assert verdict.feasible, verdict.rationale()

@@ -130,13 +130,19 @@ def solve(problem: RoutingProblem, *, time_limit_s: float = 1.0, seed: int = 0) 
             f"time_limit_s must be a positive number of seconds, got {time_limit_s!r}", field="time_limit_s"
         )
     data = _pyvrp_data(problem)  # first: it explains a missing PyVRP
+    from pyvrp import PenaltyParams, SolveParams
     from pyvrp import solve as pyvrp_solve
     from pyvrp.exceptions import PenaltyBoundWarning
     from pyvrp.stop import MaxRuntime
 
+    # An overload is priced per unit by a penalty PyVRP caps; a vehicle's fixed cost above that cap makes overloading
+    # a cheaper vehicle "pay" (a real mixed-fleet instance came back infeasible), so the cap follows the fixed costs.
+    fixed = max((v.fixed_cost for v in data.vehicle_types()), default=0)
+    params = SolveParams(penalty=PenaltyParams(max_penalty=max(100_000.0, 10.0 * fixed)))
     with warnings.catch_warnings():  # PyVRP warns when its penalties peak; the verifier judges the result anyway
         warnings.simplefilter("ignore", PenaltyBoundWarning)
-        result = pyvrp_solve(data, MaxRuntime(time_limit_s), seed=seed, collect_stats=False, display=False)
+        result = pyvrp_solve(data, MaxRuntime(time_limit_s), seed=seed, collect_stats=False, display=False,
+                             params=params)  # fmt: skip
     scale = SCALE[problem.rounding]
     types = problem.vehicle_types
     routes, kinds, distances, loads, costs = [], [], [], [], []
