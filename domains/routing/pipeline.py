@@ -499,7 +499,9 @@ def render_scenarios(scenarios: Mapping[str, Any]) -> str:
         n = int(row["detours"])
         how = "as planned" if n == 0 else f"{n} extra trip{'s' if n > 1 else ''}"
         which = f"{start + 1}. {row['scenario']}"
-        if i - start > 1:
+        if i - start == len(per) > 1:
+            which = f"all {len(per)} scenarios"
+        elif i - start > 1:
             which = f"{start + 1}-{i}. {row['scenario']} to {per[i - 1]['scenario']}"
         lines.append(f"    {which}: {row['cost']:g} ({how})")
         start = i
