@@ -248,7 +248,7 @@ def ranked(
         top = max(weight.values(), default=0.0) or 1.0
         for key in order:
             weight[key] /= top
-        for key, score in sorted(spectrum.items(), key=lambda kv: -kv[1]):
+        for key, score in sorted(spectrum.items(), key=lambda kv: (-kv[1], kv[0])):  # ties: one order on every run
             add(key, SPECTRUM * score)
     return [(k, weight[k]) for k in sorted(order, key=lambda k: (-weight[k], order.index(k)))]
 
