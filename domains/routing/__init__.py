@@ -8,8 +8,8 @@ independent verifier.
   lines; :mod:`.tables`, :mod:`.items`, :mod:`.lexicon`), every value with its span, and what is unclear;
   :mod:`.grounding`: the grounding check every reading must pass, and the questions to ask;
 - :mod:`.extract`: the problem from plain English (model extractions checked against the request, voted);
-  :mod:`.pipeline`: the pack's plan (extract -> solve -> verify -> report); :mod:`.generate`: generated
-  requests with their ground truth (benchmark, tests);
+  :mod:`.pipeline`: the pack's plan (extract -> solve -> verify -> report; :mod:`.report` writes the answer);
+  :mod:`.generate`: generated requests with their ground truth (benchmark, tests);
 - :mod:`.solver`: the PyVRP solver tool (the pack's tool) and the search over solver configurations;
 - :mod:`.pack`: the ``routing`` :class:`~longthink.domains.registry.DomainPack` (registered when imported;
   the domain registry imports it on its first lookup).
