@@ -359,3 +359,19 @@ async def test_the_reproduce_step_records_the_spectrum_and_the_localise_step_ran
     assert detail is not None
     [traced] = [t for t in detail.tool_calls if t.id.endswith(":traced")]
     assert traced.error is None and traced.result == "2 functions ran in failing tests"
+
+
+def test_model_votes_decide_close_calls_and_never_overturn_a_clear_ranking() -> None:
+    """The localise step's votes add at most VOTE_WEIGHT of the best static weight: unanimous votes for a caller
+    the evidence scores 0.82 of the raising function leave the order alone; between scores within 10% they decide."""
+    from collections import Counter
+
+    from longthink.domains.debugging.pipeline import _with_votes
+
+    top = ["shop/prices.py::parse_price", "shop/cart.py::Cart"]
+    clear = {"shop/prices.py::parse_price": 8.4, "shop/cart.py::Cart": 6.9}
+    assert _with_votes(top, clear, Counter({"Cart": 3})) == top
+    close = {"shop/prices.py::parse_price": 8.4, "shop/cart.py::Cart": 7.8}
+    assert _with_votes(top, close, Counter({"Cart": 3})) == top[::-1]
+    assert _with_votes(top, close, Counter({"Cart": 1, "parse_price": 2})) == top
+    assert _with_votes(top, close, Counter()) == top
