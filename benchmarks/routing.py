@@ -6,6 +6,7 @@
                                                        # rerun the instances, keep the requests of an earlier file
     .venv/bin/python benchmarks/routing.py --nl        # the frozen natural-language set (results/routing_formats.json)
     .venv/bin/python benchmarks/routing.py --nl --quick  # 4 of its requests, to a tmp dir
+    .venv/bin/python benchmarks/routing.py --nl --nl-set fleets  # several depots, mixed fleets (routing_nl_fleets.json)
     .venv/bin/python benchmarks/routing.py --fleets    # multi-depot and mixed-fleet instances (routing_fleets.py)
 
 Part 1 (instances): the Augerat A, B, P, Christofides-Eilon E and Uchoa et al. X instances shipped in
@@ -83,7 +84,7 @@ from longthink.domains.routing.extract import canonical_key
 from longthink.domains.routing.generate import GeneratedRequest, generate_request
 from longthink.domains.routing.io import describe_validation
 from longthink.domains.routing.pipeline import RoutingOptions, RoutingPipeline, auto_time_limit
-from longthink.domains.routing.problem import Customer, RoutingProblem, RoutingSolution
+from longthink.domains.routing.problem import Customer, RoutingProblem, RoutingSolution, VehicleType
 from longthink.domains.routing.solver import SolverConfig, solve, solve_configs
 from longthink.llm.base import LLM
 from longthink.llm.cache import CachedLLM
@@ -454,6 +455,13 @@ def plot(limits: Sequence[float], seed: int, inst: list[dict[str, Any]], path: P
 # -- part 3: the frozen natural-language set (--nl) --------------------------------------------------------------------
 NL_SET = HERE / "data" / "routing_nl.jsonl"
 NL_SET_SHA256 = "9b967895055f0b0c11eac240c7c1e7a3ffe7a61d90ef27bb5735f382b3234a9d"
+NL_SETS = {
+    "formats": (NL_SET, NL_SET_SHA256, "routing_formats.json"),
+    "fleets": (HERE / "data" / "routing_nl_fleets.jsonl",
+               "ff45d92727f0c194188b59e16e1707ac12bed4947378fa3464b15ee3eb61aec6", "routing_nl_fleets.json"),
+}  # fmt: skip
+"""Each frozen set (``--nl-set``): its file, the SHA-256 it was frozen with and its results file. ``fleets``: 10
+requests with several depots or a mixed fleet (8 clear, 2 ambiguous), written before the reading rules read them."""
 """The SHA-256 of :data:`NL_SET`: the set is frozen (written before any change to the reading rules); editing it
 means changing this constant too, deliberately."""
 NL_QUICK = ("bullets-1", "markdown_table-2", "prose_at-4", "bullets-4")
@@ -546,7 +554,8 @@ def same_problem(
     *,
     labels: bool = True,
 ) -> bool:
-    """Whether ``extracted`` is the problem ``truth`` states: the depot (and its hours), the fleet's size, the time
+    """Whether ``extracted`` is the problem ``truth`` states: the depots (and their hours), the fleet's size and its
+    vehicle types (capacity, count, depot, costs and route limits; in any order), the time
     windows' presence and every customer's location, demand, window and service time exactly, customers in any
     order. Demands count relative to the capacity, so the same problem in kilograms or in tonnes is equal (all
     demands and the capacity scaled by one factor). With ``labels``, each customer is also the same one: a numbered
@@ -560,6 +569,15 @@ def same_problem(
     if (da.x, da.y, da.ready, da.due) != (db.x, db.y, db.ready, db.due):
         return False
     if (a.fleet.vehicles, a.time_windows, a.rounding) != (b.fleet.vehicles, b.time_windows, b.rounding):
+        return False
+    if [(d.x, d.y, d.ready, d.due) for d in a.all_depots] != [(d.x, d.y, d.ready, d.due) for d in b.all_depots]:
+        return False
+
+    def kind(p: RoutingProblem, t: VehicleType) -> tuple[Any, ...]:
+        return (Fraction(t.capacity, p.fleet.capacity), t.count, p.all_depots[t.depot].x, p.all_depots[t.depot].y,
+                t.fixed_cost, t.unit_cost, t.max_distance, t.max_duration)  # fmt: skip
+
+    if not _matched(b.vehicle_types, a.vehicle_types, lambda t, e: kind(b, t) == kind(a, e)):
         return False
 
     def values(p: RoutingProblem, c: Customer) -> tuple[Any, ...]:
@@ -592,6 +610,7 @@ class NLSettings:
     out: Path = RESULTS
     cache: Path = CACHE
     quick: bool = False
+    results: str = "routing_formats.json"
 
 
 def build_nl_llm(s: NLSettings) -> LLM:
@@ -647,7 +666,7 @@ def summarise_nl(rows: Sequence[Mapping[str, Any]], digest: str) -> dict[str, An
     unclear = [r for r in rows if r["ambiguous"]]
     out: dict[str, Any] = {"nl_requests": len(rows), "nl_formats": len({r["format"] for r in rows}),
                            "nl_clear": len(clear), "nl_ambiguous": len(unclear), "nl_set_sha256": digest,
-                           "nl_set_frozen": digest == NL_SET_SHA256}  # fmt: skip
+                           "nl_set_frozen": digest in {sha for _, sha, _ in NL_SETS.values()}}  # fmt: skip
     out["nl_exact_share"], out["nl_exact_ci95"] = _share(clear, "exact")
     out["nl_values_exact_share"], out["nl_values_exact_ci95"] = _share(clear, "values_exact")
     out["nl_false_verified"] = sum(bool(r["false_verified"]) for r in rows)
@@ -688,8 +707,10 @@ async def run_nl(s: NLSettings, llm_factory: Callable[[NLSettings], LLM] = build
     from longthink.api import Agent
 
     digest = file_sha256(s.data)
-    if s.data.resolve() == NL_SET.resolve() and digest != NL_SET_SHA256:
-        raise SystemExit(f"{relative(s.data)} changed (sha256 {digest}, frozen {NL_SET_SHA256}): the set is frozen")
+    frozen = {path.resolve(): sha for path, sha, _ in NL_SETS.values()}
+    if s.data.resolve() in frozen and digest != frozen[s.data.resolve()]:
+        raise SystemExit(f"{relative(s.data)} changed (sha256 {digest}, frozen {frozen[s.data.resolve()]}): "
+                         "the set is frozen")  # fmt: skip
     requests = load_nl_set(s.data)
     if s.ids is not None:
         unknown = sorted(set(s.ids) - {r.id for r in requests})
@@ -724,7 +745,7 @@ async def run_nl(s: NLSettings, llm_factory: Callable[[NLSettings], LLM] = build
         "wall_s": round(time.perf_counter() - start, 1),
     }
     s.out.mkdir(parents=True, exist_ok=True)
-    (s.out / "routing_formats.json").write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
+    (s.out / s.results).write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n")
     print(nl_table(rows, summary))
     return result
 
@@ -835,6 +856,12 @@ def _parser() -> argparse.ArgumentParser:
         help="2 instances at 1 s, 2 requests with K=3 (with --nl: 4 requests of the set), to a tmp dir",
     )
     ap.add_argument("--nl", action="store_true", help="run the frozen natural-language set (routing_formats.json)")
+    ap.add_argument(
+        "--nl-set",
+        choices=tuple(NL_SETS),
+        default="formats",
+        help="with --nl: the frozen set (fleets: several depots and mixed fleets, routing_nl_fleets.json)",
+    )
     ap.add_argument("--ids", nargs="+", default=None, help="with --nl: only these requests of the set")
     ap.add_argument("--part", choices=("all", *PARTS), default="all")
     ap.add_argument("--model", default=None)
@@ -876,9 +903,12 @@ def parse_nl(argv: Sequence[str] | None = None) -> NLSettings | None:
     a = _parser().parse_args(argv)
     if not a.nl:
         return None
-    s = NLSettings(threads=a.threads, cache=a.cache, requests=a.requests, ids=tuple(a.ids) if a.ids else None)
+    data, _, results = NL_SETS[a.nl_set]
+    s = NLSettings(threads=a.threads, cache=a.cache, requests=a.requests, ids=tuple(a.ids) if a.ids else None,
+                   data=data, results=results)  # fmt: skip
     if a.quick:
-        s = replace(s, ids=s.ids or NL_QUICK, out=Path(tempfile.mkdtemp(prefix="routing-nl-")), quick=True)
+        quick = NL_QUICK if a.nl_set == "formats" else ("md-bullets-1", "mixed-amb-1")
+        s = replace(s, ids=s.ids or quick, out=Path(tempfile.mkdtemp(prefix="routing-nl-")), quick=True)
     return replace(s, **{k: v for k, v in {"model": a.model, "out": a.out}.items() if v is not None})
 
 

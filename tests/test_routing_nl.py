@@ -56,6 +56,16 @@ def test_the_set_is_frozen() -> None:
     )
 
 
+def test_every_frozen_set_is_unchanged_and_loads() -> None:
+    for path, sha, results in B.NL_SETS.values():
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == sha, f"{path.name} changed: the set is frozen"
+        requests = B.load_nl_set(path)
+        assert len(requests) >= 10 and results.endswith(".json")
+    fleets = B.load_nl_set(B.NL_SETS["fleets"][0])
+    assert sum(len(r.truth.all_depots) > 1 for r in fleets if r.truth) >= 4
+    assert sum(len(r.truth.vehicle_types) > 1 and len(r.truth.all_depots) == 1 for r in fleets if r.truth) >= 3
+
+
 def test_every_truth_is_a_valid_problem_of_the_pack() -> None:
     requests = B.load_nl_set()
     assert len(requests) == len(ROWS) >= 48
@@ -169,6 +179,23 @@ def test_same_problem_numbers_are_exact_and_ids_are_labels() -> None:
     ):
         assert not B.same_problem(wrong, NUMBERED), wrong
         assert not B.same_problem(wrong, NUMBERED, labels=False), wrong
+
+
+def test_same_problem_compares_depots_and_vehicle_types() -> None:
+    mixed = problem(NUMBERED["customers"], depot=None, depots=[{"x": 0, "y": 0}, {"x": 9, "y": 9}],
+                    fleet={"types": [{"capacity": 30, "count": 2, "depot": 0}, {"capacity": 15, "count": 1, "depot": 1}]})  # fmt: skip
+    reordered = {**mixed, "fleet": {"types": mixed["fleet"]["types"][::-1]}}
+    assert B.same_problem(mixed, mixed) and B.same_problem(reordered, mixed)
+    halved = {**mixed, "customers": [{**c, "demand": c["demand"] * 2} for c in mixed["customers"]],
+              "fleet": {"types": [{"capacity": 60, "count": 2, "depot": 0}, {"capacity": 30, "count": 1, "depot": 1}]}}  # fmt: skip
+    assert B.same_problem(halved, mixed)  # the same problem in another unit
+    for wrong in (
+        {**mixed, "fleet": {"types": [{"capacity": 30, "count": 2, "depot": 1}, {"capacity": 15, "count": 1}]}},
+        {**mixed, "fleet": {"types": [{"capacity": 30, "count": 2}, {"capacity": 15, "count": 1, "fixed_cost": 5}]}},
+        {**mixed, "depots": [{"x": 0, "y": 0}, {"x": 9, "y": 8}]},
+        edit(NUMBERED, fleet={"vehicles": 3, "capacity": 30}),
+    ):
+        assert not B.same_problem(wrong, mixed), wrong
 
 
 def test_same_problem_with_a_named_truth() -> None:

@@ -143,10 +143,26 @@ def _sentence_spans(text: str) -> list[tuple[int, int]]:
 
 
 def _capacity_fits(problem: RoutingProblem, reading: StructuredReading, scale: dict[str | None, float]) -> bool:
+    if reading.types or problem.fleet.mixed:  # a mixed fleet: the same types, each as its own clause states it
+        return _types_fit(problem, reading, scale)
     caps = {_in(v, scale) for v in reading.capacity}
     if not reading.capacity:
         return _stated_on(_fleet_lines(reading.text), problem.fleet.capacity)
     return len(caps) == 1 and _same(problem.fleet.capacity, next(iter(caps)))
+
+
+def _types_fit(problem: RoutingProblem, reading: StructuredReading, scale: dict[str | None, float]) -> bool:
+    """Whether the problem's vehicle types are the reading's (capacity in ``scale``, count, depot, fixed cost), in
+    any order; the depots are the reading's, in its order."""
+    depots = [d.location.xy for d in reading.depots or [reading.depot] if d is not None and d.location is not None]
+    if [(d.x, d.y) for d in problem.all_depots] != depots:
+        return False
+    stated = sorted((_in(t.capacity, scale) or -1.0, t.count.value, t.depot or 0,
+                     t.fixed_cost.value if t.fixed_cost else 0.0) for t in reading.types)  # fmt: skip
+    read = sorted((float(t.capacity), float(t.count or -1), t.depot, t.fixed_cost) for t in problem.vehicle_types)
+    if len(stated) != len(read):
+        return False
+    return all(_same(a[0], b[0]) and a[1:] == b[1:] for a, b in zip(stated, read, strict=True))
 
 
 def _demand_fits(c: Customer, item: Item, scale: dict[str | None, float]) -> bool:

@@ -30,6 +30,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from longthink.domains.pipeline import Fact
+from longthink.domains.routing.fleet_types import TypeReading, depot_words, read_types, says_several_depots
 from longthink.domains.routing.io import describe_validation
 from longthink.domains.routing.items import MARKER, clean_name, join_amounts, loose_stops, read_item
 from longthink.domains.routing.items import segments as segments_of
@@ -97,6 +98,8 @@ class StructuredReading:
     problem: RoutingProblem | None = None
     error: str = ""
     notes: tuple[str, ...] = field(default=())
+    depots: tuple[Item, ...] = ()
+    types: tuple[TypeReading, ...] = ()
 
     @property
     def structured(self) -> bool:
@@ -120,6 +123,8 @@ class StructuredReading:
 
     @property
     def fleet_size(self) -> int | None:
+        if self.types:
+            return int(sum(t.count.value for t in self.types))
         sizes = {v.value for v in self.vehicles}
         return int(sizes.pop()) if len(sizes) == 1 and not self.unlimited else None
 
@@ -138,6 +143,8 @@ class StructuredReading:
             "complete": self.complete,
             "customers": [item(c) for c in self.customers],
             "depot": None if self.depot is None else item(self.depot),
+            **({"depots": [item(d) for d in self.depots]} if self.depots else {}),
+            **({"types": [t.as_data() for t in self.types]} if self.types else {}),
             "vehicles": [v.as_data() for v in self.vehicles],
             "capacity": [v.as_data() for v in self.capacity],
             "unlimited": self.unlimited,
@@ -269,14 +276,33 @@ def _resolve(text: str, items: list[Item], fleet: Sequence[FleetStatement], ever
     pool = cued or [c for c in items if not c.demands and c.locations and not c.problems]
     places = {p.xy for c in pool for p in c.locations}
     depot = None
+    depots: list[Item] = []
+    options = [(c, p) for c in pool for p in c.locations]
+    types, typed = read_types(text, fleet, unread, [_place(c, p) for c, p in options] if len(places) > 1 else [])
+    if typed:
+        unread = tuple(v for v in unread if v not in typed)
     if len(places) == 1:
         depot = pool[0]
     elif len(places) > 1 and (cued or len(pool) == len([c for c in items if not c.demands])):
-        options = [(c, p) for c in pool for p in c.locations]
         chosen = answer("depot")
         pick = _pick_depot(options, chosen) if chosen is not None else None
+        spread = len({t.depot for t in types if t.depot is not None}) > 1
         if pick is not None:
             depot = replace(pick[0], locations=(pick[1],))
+            types = [replace(t, depot=None) for t in types]
+        elif cued and types and (spread or says_several_depots(text)):  # the mixed fleet starts from every depot
+            depots = [replace(c, locations=(p,), name=_place(c, p)) for c, p in options]
+            depot = depots[0]
+            unplaced = [t for t in types if t.depot is None]
+            reply = answer("vehicle_depots") if unplaced else None
+            index = _pick_index([d.name for d in depots], reply) if reply is not None else None
+            if index is not None:
+                types = [t if t.depot is not None else replace(t, depot=index) for t in types]
+            elif unplaced:
+                what = " and ".join(f"the {t.name or 'vehicles'}" for t in unplaced)
+                issues.append(Issue("vehicle_depots", f"Which depot do {what} start from "
+                                    f"({' or '.join(d.name for d in depots)})?", depots[0].name,
+                                    "the request names several depots but not where these vehicles start"))  # fmt: skip
         else:
             shown = " or ".join(f"{_place(c, p)} at ({p.x.value:g}, {p.y.value:g})" for c, p in options)
             first = options[0]
@@ -339,7 +365,9 @@ def _resolve(text: str, items: list[Item], fleet: Sequence[FleetStatement], ever
     sizes = [Value(s.value or 0, s.span) for s in fleet if s.kind == "vehicles"]
     caps = [Value(s.value or 0, s.span, s.unit) for s in fleet if s.kind == "capacity"]
     unlimited = any(s.kind == "unlimited" for s in fleet)
-    if len({v.value for v in sizes}) > 1:
+    if types:  # a mixed fleet: each type's size and capacity come from its own clause
+        sizes, caps = [t.count for t in types], [t.capacity for t in types]
+    elif len({v.value for v in sizes}) > 1:
         reply = answer("fleet_size")
         number = re.search(r"\d+", reply or "")
         if number is not None:
@@ -350,7 +378,7 @@ def _resolve(text: str, items: list[Item], fleet: Sequence[FleetStatement], ever
                                 "the request states two fleet sizes"))  # fmt: skip
     unit_values = [d for c in kept for d in c.demands]
     same = [_in_unit(v, caps[0].unit, conversions) for v in caps] if caps else []
-    if not caps or None in same or len({v.value for v in same if v is not None}) > 1:
+    if not types and (not caps or None in same or len({v.value for v in same if v is not None}) > 1):
         reply = answer("vehicle_capacity")
         number = re.search(NUM, reply or "")
         if number is not None:
@@ -393,7 +421,8 @@ def _resolve(text: str, items: list[Item], fleet: Sequence[FleetStatement], ever
     service = Value(every[0][0], every[0][1]) if every else None
     reading = StructuredReading(text, tuple(kept), depot, tuple(pool) if len(places) > 1 else (), tuple(sizes),
                                 tuple(caps), unlimited, service, unit, tuple(stated), tuple(ignored), unread,
-                                tuple(issues), assumed, answered, notes=tuple(notes))  # fmt: skip
+                                tuple(issues), assumed, answered, notes=tuple(notes), depots=tuple(depots),
+                                types=tuple(types))  # fmt: skip
     if issues:
         return reading
     try:
@@ -459,6 +488,13 @@ def _pick_depot(options: Sequence[tuple[Item, Point]], reply: str) -> tuple[Item
     return hits[0] if len(hits) == 1 else None
 
 
+def _pick_index(names: Sequence[str], reply: str) -> int | None:
+    """The one depot of ``names`` whose distinctive words the reply uses (None: none or several)."""
+    words = set(re.findall(r"[a-z]+", reply.lower()))
+    hits = [i for i, n in enumerate(names) if depot_words(n) and depot_words(n) <= words]
+    return hits[0] if len(hits) == 1 else None
+
+
 def _problem(reading: StructuredReading, capacity: Value | None) -> RoutingProblem:
     """The :class:`RoutingProblem` the reading states (raises ``ValueError`` naming what is missing or invalid)."""
     if reading.depot is None or reading.depot.location is None:
@@ -501,8 +537,26 @@ def _problem(reading: StructuredReading, capacity: Value | None) -> RoutingProbl
     timed = any("due" in r or r.get("ready", 0) > 0 for r in rows) or "due" in depot or depot.get("ready", 0) > 0
     if not timed:
         depot.pop("ready", None)
-    vehicles = reading.fleet_size
+    fleet: dict[str, Any] = {"vehicles": reading.fleet_size, "capacity": int(cap.value)}
+    if reading.types:
+        fleet = {"types": [_vehicle_type(t, unit, conv) for t in reading.types]}
+    where: dict[str, Any] = {"depot": depot}
+    if reading.depots:
+        where = {"depots": [{"x": d.location.x.value, "y": d.location.y.value}  # type: ignore[union-attr]
+                            for d in reading.depots]}  # fmt: skip
     return RoutingProblem.model_validate(
-        {"name": "request", "depot": depot, "customers": sorted(rows, key=lambda r: r["id"]),
-         "fleet": {"vehicles": vehicles, "capacity": int(cap.value)}, "time_windows": timed, "rounding": "exact"}
+        {"name": "request", **where, "customers": sorted(rows, key=lambda r: r["id"]), "fleet": fleet,
+         "time_windows": timed, "rounding": "exact"}
     )  # fmt: skip
+
+
+def _vehicle_type(t: TypeReading, unit: str | None, conv: Sequence[Conversion]) -> dict[str, Any]:
+    cap = _in_unit(t.capacity, unit, conv)
+    if cap is None or not float(cap.value).is_integer():
+        raise ValueError(f"the {t.name or 'vehicles'}' capacity {t.capacity.value:g} is not a whole number of "
+                         f"{unit or 'units'}")  # fmt: skip
+    out: dict[str, Any] = {"name": t.name, "capacity": int(cap.value), "count": int(t.count.value),
+                           "depot": t.depot or 0}  # fmt: skip
+    if t.fixed_cost is not None:
+        out["fixed_cost"] = t.fixed_cost.value
+    return out
