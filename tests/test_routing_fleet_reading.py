@@ -81,3 +81,15 @@ def test_grounding_rejects_a_reading_that_loses_or_moves_a_vehicle_type() -> Non
     one_fleet = {**data, "depots": [], "depot": data["depots"][0], "fleet": {"vehicles": 3, "capacity": 40}}
     for wrong in (moved, one_fleet):
         assert ground(type(problem).model_validate(wrong), reading) is not None
+
+
+def test_a_fleet_of_unstated_size_is_a_question_not_a_guess() -> None:
+    text = "Depot (0, 0). We have several vans, 20 boxes each.\n- A: (1, 2), 15 boxes\n- B: (3, 1), 12 boxes\n"
+    reading = read_request(text)
+    assert [i.id for i in reading.issues] == ["fleet_count"] and "several vans" in reading.issues[0].text
+    end = len(text)
+    three = read_request(text, [Fact("fleet count", "3", False, end, end + 1)])
+    assert three.problem is not None and three.problem.fleet.vehicles == 3
+    default = read_request(text, [Fact("fleet count", reading.issues[0].default, True, end, end + 1)])
+    assert default.problem is not None and default.problem.fleet.vehicles is None and default.assumed
+    assert not read_request(text.replace("several vans", "as many vans as it takes")).issues

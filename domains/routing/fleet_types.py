@@ -26,6 +26,11 @@ _PLURAL_DEPOTS = re.compile(
     r"\bdepots\s*:|\beither (?:depot|warehouse|site|hub|yard|base)\b",
     re.I,
 )
+VAGUE_FLEET = re.compile(
+    rf"(?<!\bas )\b(?:some|several|a few|a number of|multiple|a fleet of)\s+((?:[a-z][a-z-]*\s+){{0,2}}?{VEHICLE})\b",
+    re.I,
+)
+"""A fleet whose size the request does not state ("some vans", "several trucks"): a question, not a guess."""
 _GENERIC = frozenset(
     [
         "the",

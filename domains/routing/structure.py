@@ -30,7 +30,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from longthink.domains.pipeline import Fact
-from longthink.domains.routing.fleet_types import TypeReading, depot_words, read_types, says_several_depots
+from longthink.domains.routing.fleet_types import (
+    VAGUE_FLEET,
+    TypeReading,
+    depot_words,
+    read_types,
+    says_several_depots,
+)
 from longthink.domains.routing.io import describe_validation
 from longthink.domains.routing.items import MARKER, clean_name, join_amounts, loose_stops, read_item
 from longthink.domains.routing.items import segments as segments_of
@@ -376,6 +382,18 @@ def _resolve(text: str, items: list[Item], fleet: Sequence[FleetStatement], ever
             shown = " or ".join(f"{v:g}" for v in dict.fromkeys(v.value for v in sizes))
             issues.append(Issue("fleet_size", f"How many vehicles are on the road: {shown}?", f"{sizes[-1].value:g}",
                                 "the request states two fleet sizes"))  # fmt: skip
+    vague = VAGUE_FLEET.search(text) if not sizes and not unlimited else None
+    if vague is not None:
+        reply = answer("fleet_count")
+        number = re.search(r"\d+", reply or "")
+        if number is not None:
+            sizes = [Value(float(number.group(0)), (0, 0), None, "stated in an answer")]
+        elif reply is None:
+            issues.append(Issue("fleet_count", f"How many {vague.group(1)} are there? (the request says "
+                                f"{vague.group(0)!r})", "as many as the routes need",
+                                "the fleet's size limits the routes"))  # fmt: skip
+        else:
+            unlimited = True
     unit_values = [d for c in kept for d in c.demands]
     same = [_in_unit(v, caps[0].unit, conversions) for v in caps] if caps else []
     if not types and (not caps or None in same or len({v.value for v in same if v is not None}) > 1):
