@@ -93,3 +93,18 @@ def test_a_fleet_of_unstated_size_is_a_question_not_a_guess() -> None:
     default = read_request(text, [Fact("fleet count", reading.issues[0].default, True, end, end + 1)])
     assert default.problem is not None and default.problem.fleet.vehicles is None and default.assumed
     assert not read_request(text.replace("several vans", "as many vans as it takes")).issues
+
+
+def test_depots_named_inside_a_sentence_are_told_apart_by_their_own_words() -> None:
+    from longthink.domains.routing.fleet_types import named_depot
+
+    text = ("Plan today's deliveries from our two depots, North depot at (10, 40) and South depot at (30, 0). North has "
+            "2 vans carrying 30 boxes each; South has 1 truck carrying 60 boxes, fixed cost 25. Stops: Ames at (5, 35), "
+            "12 boxes; Birch at (15, 48), 9 boxes; Dunn at (35, 6), 11 boxes.")  # fmt: skip
+    reading = read_request(text)
+    assert reading.problem is not None and not reading.issues, reading.incomplete
+    assert sorted((t.capacity, t.count, t.depot, t.fixed_cost) for t in reading.problem.vehicle_types) == [
+        (30, 2, 0, 0.0), (60, 1, 1, 25.0)]  # fmt: skip
+    names = ["our two depots, North depot", "South depot"]
+    assert named_depot(names, {"north", "has"}) == 0 and named_depot(names, {"south"}) == 1
+    assert named_depot(names, {"north", "south"}) is None and named_depot(names, {"vans"}) is None

@@ -108,6 +108,15 @@ def depot_words(name: str) -> set[str]:
     return {w for w in re.findall(r"[a-z]+", name.lower()) if w not in _GENERIC and len(w) > 1}
 
 
+def named_depot(names: Sequence[str], words: set[str]) -> int | None:
+    """The one depot of ``names`` that ``words`` name by a word only its name has ("north" of "North depot" and
+    "South depot"); None when no depot or several are named."""
+    own = [depot_words(n) for n in names]
+    unique = [w - set().union(*(o for j, o in enumerate(own) if j != i)) for i, w in enumerate(own)]
+    hits = [i for i, u in enumerate(unique) if u & words]
+    return hits[0] if len(hits) == 1 else None
+
+
 def read_types(
     text: str, fleet: Sequence[FleetStatement], unread: Sequence[Value], depots: Sequence[str] = ()
 ) -> tuple[list[TypeReading], list[Value]]:
@@ -118,7 +127,6 @@ def read_types(
     caps = [s for s in fleet if s.kind == "capacity"]
     if len(sizes) < 2 or any(s.kind == "unlimited" for s in fleet):
         return [], []
-    names = [depot_words(d) for d in depots]
     types: list[TypeReading] = []
     used: list[Value] = []
     placed: set[int] = set()
@@ -150,11 +158,11 @@ def read_types(
             if hit is not None:
                 used.append(hit)
         words = set(re.findall(r"[a-z]+", text[a:b].lower()))
-        where = [i for i, n in enumerate(names) if n and n <= words]
+        where = named_depot(depots, words)
         name = _NAME.search(text, a, b)
         label = next((g for g in name.groups() if g), "") if name is not None else ""
         types.append(TypeReading(label.lower(), Value(size.value or 0, size.span), cap, (a, b), fixed,
-                                 where[0] if len(where) == 1 else None))  # fmt: skip
+                                 where))  # fmt: skip
     if len(types) < 2 or any(id(s) not in placed for s in (*sizes, *caps)):
         return [], []
     return types, used

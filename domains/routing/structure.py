@@ -33,7 +33,7 @@ from longthink.domains.pipeline import Fact
 from longthink.domains.routing.fleet_types import (
     VAGUE_FLEET,
     TypeReading,
-    depot_words,
+    named_depot,
     read_types,
     says_several_depots,
 )
@@ -284,7 +284,8 @@ def _resolve(text: str, items: list[Item], fleet: Sequence[FleetStatement], ever
     depot = None
     depots: list[Item] = []
     options = [(c, p) for c in pool for p in c.locations]
-    types, typed = read_types(text, fleet, unread, [_place(c, p) for c, p in options] if len(places) > 1 else [])
+    names = [_place(c, p, near=True) for c, p in options] if len(places) > 1 else []
+    types, typed = read_types(text, fleet, unread, names)
     if typed:
         unread = tuple(v for v in unread if v not in typed)
     if len(places) == 1:
@@ -297,7 +298,7 @@ def _resolve(text: str, items: list[Item], fleet: Sequence[FleetStatement], ever
             depot = replace(pick[0], locations=(pick[1],))
             types = [replace(t, depot=None) for t in types]
         elif cued and types and (spread or says_several_depots(text)):  # the mixed fleet starts from every depot
-            depots = [replace(c, locations=(p,), name=_place(c, p)) for c, p in options]
+            depots = [replace(c, locations=(p,), name=n) for (c, p), n in zip(options, names, strict=True)]
             depot = depots[0]
             unplaced = [t for t in types if t.depot is None]
             reply = answer("vehicle_depots") if unplaced else None
@@ -478,10 +479,10 @@ def _fleet_numbers_unread(text: str, unread: Sequence[Value]) -> bool:
     return any(a <= v.span[0] < b for v in unread for a, b in lines)
 
 
-def _place(c: Item, point: Point | None = None) -> str:
-    """A depot option's name: for one of several places in one span, the words just before it ("... from the north
-    warehouse at (5, 20) or the south warehouse at (10, 0)")."""
-    if point is None or len(c.locations) < 2:
+def _place(c: Item, point: Point | None = None, *, near: bool = False) -> str:
+    """A depot option's name: for one of several places in one span (or with ``near``, for any), the words just
+    before it ("... from the north warehouse at (5, 20) or the south warehouse at (10, 0)")."""
+    if point is None or (len(c.locations) < 2 and not near):
         return c.name or "the stop"
     k = c.locations.index(point)
     begin = c.span[0] if k == 0 else c.locations[k - 1].y.span[1] + 1
@@ -508,9 +509,7 @@ def _pick_depot(options: Sequence[tuple[Item, Point]], reply: str) -> tuple[Item
 
 def _pick_index(names: Sequence[str], reply: str) -> int | None:
     """The one depot of ``names`` whose distinctive words the reply uses (None: none or several)."""
-    words = set(re.findall(r"[a-z]+", reply.lower()))
-    hits = [i for i, n in enumerate(names) if depot_words(n) and depot_words(n) <= words]
-    return hits[0] if len(hits) == 1 else None
+    return named_depot(names, set(re.findall(r"[a-z]+", reply.lower())))
 
 
 def _problem(reading: StructuredReading, capacity: Value | None) -> RoutingProblem:
