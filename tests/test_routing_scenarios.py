@@ -109,3 +109,95 @@ async def test_the_pipeline_reports_the_chosen_plan_per_scenario(tmp_path: Path)
     assert max(r["cost"] for r in per) == solve.data["scenarios"]["chosen"]["worst"]
     assert result.answer is not None and "Uncertain demand (demand up to 50% higher" in result.answer
     assert "the plan for the mean scenario: worst" in result.answer
+
+
+# -- a vehicle may break down --------------------------------------------------------------------------------------
+CLUSTERS = RoutingProblem.model_validate({
+    "depot": {"x": 0, "y": 0},
+    "customers": [{"id": 1, "x": 20, "y": 2, "demand": 10}, {"id": 2, "x": 22, "y": -3, "demand": 10},
+                  {"id": 3, "x": -19, "y": 8, "demand": 10}, {"id": 4, "x": -21, "y": 5, "demand": 10},
+                  {"id": 5, "x": 2, "y": -22, "demand": 10}, {"id": 6, "x": -3, "y": -20, "demand": 9}],
+    "fleet": {"vehicles": 3, "capacity": 30},
+})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "breakdown", "criterion"),
+    [
+        ("One truck may break down tomorrow.", True, "feasible_share"),
+        ("Plan for it in case a van breaks down; keep the cost low on average.", True, "expected"),
+        ("Demand may be 20% higher and one of our vans might be out of service.", True, "worst"),
+        ("We have one truck and 2 vans.", False, None),
+    ],
+)
+def test_a_vehicle_that_may_break_down_is_read_by_rule(text: str, breakdown: bool, criterion: str | None) -> None:
+    found = find_uncertainty(text)
+    assert (found is not None and found.breakdown) == breakdown
+    assert (found.criterion if found else None) == criterion
+
+
+def test_a_breakdown_statement_is_not_a_fleet_size() -> None:
+    text = "Depot at (0, 0). We have 3 vans, 30 boxes each; one van may break down.\n- A: (1, 2), 5 boxes\n"
+    reading = read_request(text)
+    assert reading.problem is not None and reading.problem.fleet.vehicles == 3 and not reading.issues
+    assert "breakdown" in [k for k, _, _ in reading.ignored]
+
+
+def test_a_vehicle_down_is_covered_by_a_spare_or_by_a_second_trip() -> None:
+    scenarios = sample_scenarios(CLUSTERS, Uncertainty(0.0, breakdown=True))
+    assert [s.down for s in scenarios] == [(0, 0), (0, 1), (0, 2)]
+    three = RoutingSolution(routes=((1, 2), (3, 4), (5, 6)), cost=0.0)
+    two = RoutingSolution(routes=((1, 2, 5), (3, 4, 6)), cost=0.0)
+    stated = {c.id: c.demand for c in CLUSTERS.customers}
+    plain3 = evaluate(CLUSTERS, three, Scenario(0, stated)).cost
+    for s in scenarios:  # every vehicle is on the road: the lost route is a second trip, at the same distance
+        assert evaluate(CLUSTERS, three, s).detours == 1 and evaluate(CLUSTERS, three, s).cost == pytest.approx(plain3)
+    plain2 = evaluate(CLUSTERS, two, Scenario(0, stated)).cost
+    for s in scenarios:  # one van is free: it drives the lost route as planned
+        assert evaluate(CLUSTERS, two, s) == evaluate(CLUSTERS, two, Scenario(0, stated))
+    assert plain2 > plain3
+
+
+def test_a_spare_of_another_type_takes_over_at_its_own_costs() -> None:
+    mixed = RoutingProblem.model_validate({
+        "depot": {"x": 0, "y": 0},
+        "customers": [{"id": 1, "x": 3, "y": 4, "demand": 8}],
+        "fleet": {"types": [{"name": "van", "capacity": 10, "count": 1},
+                            {"name": "truck", "capacity": 20, "count": 1, "fixed_cost": 7, "unit_cost": 2}]},
+    })  # fmt: skip
+    plan = RoutingSolution(routes=((1,),), cost=0.0, vehicle_types=(0,))
+    down = evaluate(mixed, plan, Scenario(0, {1: 8}, "van down", (0, 0)))
+    assert down.detours == 0 and down.cost == pytest.approx(7 + 2 * 10)  # the truck: fixed cost + 2 x (5 + 5)
+    assert evaluate(mixed, plan, Scenario(0, {1: 8}, "truck down", (1, 0))).cost == pytest.approx(10)  # unused
+
+
+async def test_the_search_holds_back_a_spare_when_breakdowns_are_judged_by_the_share_served() -> None:
+    search = await robust_plans(CLUSTERS, Uncertainty(0.0, "feasible_share", breakdown=True), time_limit_s=0.2)
+    best, cheapest = search.best, search.plans[search.mean_plan or 0]
+    assert search.mean_plan is not None and cheapest.spare == -1 and {p.spare for p in search.plans} == {-1, 0}
+    held = [p for p in search.plans if p.spare == 0]
+    assert held and all(len(p.solution.routes) <= 2 and p.feasible_share == 1.0 for p in held)
+    assert best.feasible_share == 1.0  # a plan with a spare exists, so the chosen one covers every breakdown
+    if cheapest.feasible_share < 1.0:  # the solver used all three vans (the cheapest plan): the spare plan wins
+        assert best.spare == 0 and best.stated_cost > cheapest.stated_cost
+    with pytest.raises(ValueError, match="unlimited"):
+        await robust_plans(LINE, Uncertainty(0.0, breakdown=True), time_limit_s=0.2)
+
+
+async def test_the_pipeline_plans_for_a_breakdown_and_reports_every_vehicle_down(tmp_path: Path) -> None:
+    def no_model(prompt: str, params: SamplingParams, index: int) -> str:
+        raise AssertionError("a request the rules read whole needs no model")
+
+    opts = AgentOptions(domain="routing", artifacts_dir=str(tmp_path / "artifacts"))
+    agent = Agent(llm=FunctionLLM(no_model), options=opts, store=MemoryStore(), checkpoints=None)
+    request = ("Depot at (0, 0). We have 3 vans carrying 30 boxes each; one van may break down tomorrow. Stops: Ames "
+               "at (20, 2), 10 boxes; Birch at (22, -3), 10 boxes; Cole at (-19, 8), 10 boxes; Dunn at (-21, 5), 10 "
+               "boxes; Elm at (2, -22), 10 boxes; Fox at (-3, -20), 9 boxes. Time limit 0.3 s.")  # fmt: skip
+    result = await agent.asolve(request)
+    assert result.status == "done", result.justification
+    data = result.steps["solve"].data["scenarios"]
+    assert data["breakdown"] and data["share"] == 0 and data["criterion"] == "feasible_share"
+    assert [r["scenario"] for r in data["per_scenario"]] == [f"vehicle {k} out of service" for k in (1, 2, 3)]
+    assert data["chosen"]["feasible_share"] == 1.0 and len(result.steps["solve"].data["solution"]["routes"]) <= 2
+    assert result.answer is not None and "any one vehicle may break down" in result.answer
+    assert "the cheapest plan with no spare" in result.answer and "(as planned)" in result.answer

@@ -104,13 +104,28 @@ UNCERTAIN_DEMAND = re.compile(
 )
 """A statement that demand is uncertain ("demand may be up to 20% higher"): not a value of the problem; the share is
 read by :func:`longthink.domains.routing.scenarios.find_uncertainty`."""
+BREAKDOWN_VEHICLE = (
+    r"(?:vehicles?|trucks?|vans?|lorr(?:y|ies)|(?:cargo[- ])?bikes?|bicycles?|cars?|scooters?|motorbikes?|pick-?ups?|"
+    r"hgvs?|reefers?)"
+)
+BREAKDOWN = re.compile(
+    rf"\b(?:one|a|any|1|either|some)\s+(?:of\s+(?:the|our|these|those)\s+)?(?:[a-z-]+\s+)?{BREAKDOWN_VEHICLE}\s+"
+    rf"(?:may|might|could|can|will\s+(?:probably|likely|possibly))\s+(?:well\s+)?(?:break\s*down|fail|be\s+"
+    rf"(?:unavailable|out\s+of\s+service|off\s+the\s+road|in\s+the\s+(?:garage|shop|workshop)|down))|"
+    rf"\b(?:in\s+case|if|should|when)\s+(?:one|a|any|1|either)\s+(?:of\s+(?:the|our)\s+)?(?:[a-z-]+\s+)?"
+    rf"{BREAKDOWN_VEHICLE}\s+(?:breaks?\s*down|fails?|is\s+(?:unavailable|out\s+of\s+service|off\s+the\s+road))",
+    re.I,
+)
+"""A statement that a vehicle may break down ("one truck may break down", "in case a van breaks down"): not a
+fleet size; read by :func:`longthink.domains.routing.scenarios.find_uncertainty`."""
 _PHONE = re.compile(r"(?<![\w.,])\+?\(?\d[\d ()-]{7,}\d(?![\w,])")
 _PHONE_CUE = re.compile(r"(?:tel|phone|call|ring|contact|mobile|fax|whatsapp|text|on)\W{0,3}$", re.I)
 
 
 def mask_distractors(work: Work) -> list[tuple[str, SPAN, str]]:
     """Blank out the numbers that are never values: phone numbers, dates, prices and rates ("45 per hour"),
-    invoice/order/reference numbers, address numbers ("Unit 4"), a demand uncertainty ("demand may be 20% higher").
+    invoice/order/reference numbers, address numbers ("Unit 4"), a demand uncertainty ("demand may be 20% higher"),
+    a vehicle that may break down ("one truck may break down").
     Returns (kind, span, text) of each."""
     found: list[tuple[str, SPAN, str]] = []
     s = work.s
@@ -123,6 +138,9 @@ def mask_distractors(work: Work) -> list[tuple[str, SPAN, str]]:
         if digits >= 9 and groups >= 2 and (raw.startswith("+") or first.startswith("0") or cue):
             found.append(("phone", (m.start(), m.end()), raw))
             work.consume(m.start(), m.end())
+    for m in BREAKDOWN.finditer(work.s):  # no number in it, but "one truck" would read as a fleet of one
+        found.append(("breakdown", (m.start(), m.end()), m.group(0)))
+        work.consume(m.start(), m.end())
     for kind, pattern in (("uncertainty", UNCERTAIN_DEMAND), *_DISTRACTORS):
         for m in pattern.finditer(work.s):
             if any(ch.isdigit() for ch in m.group(0)):

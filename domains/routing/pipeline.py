@@ -288,7 +288,8 @@ class RoutingPipeline:
         candidates = [_candidate(spec, i, plan.solution) for i, plan in enumerate(search.plans)]
         for plan, c in zip(search.plans, candidates, strict=True):
             ctx.emit(CandidateGenerated(problem_id=spec.id, candidate=c))
-            args = {"seed": plan.seed, "time_limit_s": seconds, "demand_buffer": plan.buffer * uncertainty.share}
+            args = {"seed": plan.seed, "time_limit_s": seconds, "demand_buffer": plan.buffer * uncertainty.share,
+                    "spare_type": plan.spare + 1 if plan.spare >= 0 else None}  # fmt: skip
             ctx.emit(ToolCalled(call_id=f"{ctx.run_id}:solve:{c.index}", tool="route_solver", args=args, ok=True,
                                 result=plan.solution.summary(), latency_s=plan.solution.runtime_s))  # fmt: skip
         await ctx.search.score(spec, candidates, RoutingVerifier(problem))
@@ -303,6 +304,9 @@ class RoutingPipeline:
             "scenarios": {
                 "uncertainty": uncertainty.describe(),
                 "criterion": uncertainty.criterion,
+                "share": uncertainty.share,
+                "breakdown": uncertainty.breakdown,
+                "types": [t.name for t in problem.vehicle_types],
                 "plans": [p.summary() for p in search.plans],
                 "chosen": best.summary(),
                 "mean_plan": mean,
@@ -318,7 +322,8 @@ class RoutingPipeline:
             f"expected {best.expected:g}, served as planned in {best.feasible_share:.0%} of scenarios"
         )
         if mean is not None:
-            reason += f"; the mean-scenario plan: worst {mean['worst']:g}, expected {mean['expected']:g}"
+            which = "the mean-scenario plan" if uncertainty.share > 0 else "the plan with no spare"
+            reason += f"; {which}: worst {mean['worst']:g}, expected {mean['expected']:g}"
         return StepOutput(
             f"{len(best.solution.routes)} routes, total distance {best.stated_cost:g}",
             json.dumps(_answer_json(best.solution)),

@@ -68,14 +68,29 @@ def render_scenarios(scenarios: Mapping[str, Any]) -> str:
     and the chosen plan's cost and detours in every scenario."""
     chosen, mean = scenarios["chosen"], scenarios.get("mean_plan")
     per = scenarios["per_scenario"]
-    lines = [f"Uncertain demand ({scenarios['uncertainty']}):",
+    demand = scenarios.get("share", 1.0) > 0
+    how_planned = []
+    if demand:
+        how_planned.append(f"with demand {100 * chosen['buffer']:g}% of the way to the highest")
+    if scenarios.get("breakdown"):
+        spare = chosen.get("spare", -1)
+        names = scenarios.get("types") or []
+        held = (names[spare] if 0 <= spare < len(names) else "") or "vehicle"
+        how_planned.append(f"holding back one {held} as a spare" if spare >= 0 else "with no spare held back")
+    title = "Uncertain demand" if demand and not scenarios.get("breakdown") else "Uncertainty"
+    lines = [f"{title} ({scenarios['uncertainty']}):",
              f"  this plan: worst {chosen['worst']:g}, expected {chosen['expected']:g}, served as planned in "
-             f"{round(chosen['feasible_share'] * len(per))} of {len(per)} scenarios (planned with demand "
-             f"{100 * chosen['buffer']:g}% of the way to the highest)"]  # fmt: skip
+             f"{round(chosen['feasible_share'] * len(per))} of {len(per)} scenarios (planned "
+             f"{' and '.join(how_planned)})"]  # fmt: skip
     if mean is not None:
-        lines.append(f"  the plan for the mean scenario: worst {mean['worst']:g}, expected {mean['expected']:g}, "
+        which = "the plan for the mean scenario" if demand else "the cheapest plan with no spare"
+        lines.append(f"  {which}: worst {mean['worst']:g}, expected {mean['expected']:g}, "
                      f"served as planned in {round(mean['feasible_share'] * len(per))} of {len(per)}")  # fmt: skip
-    lines.append("  per scenario (cost; extra trips back to the depot to unload when a vehicle is full):")
+    extra = "extra trips back to the depot to unload when a vehicle is full" if demand else ""
+    if scenarios.get("breakdown"):
+        extra = f"{extra}; " if extra else ""
+        extra += "a second trip when no spare takes over the route of the vehicle out of service"
+    lines.append(f"  per scenario (cost; {extra}):")
     start = 0
     for i in range(1, len(per) + 1):  # consecutive scenarios with the same outcome share a line
         if i < len(per) and (per[i]["cost"], per[i]["detours"]) == (per[start]["cost"], per[start]["detours"]):
