@@ -23,12 +23,19 @@ higher than stated, plans chosen by the worst case over 20 scenarios (1 s per ca
 and the mean-scenario plan (solved for demands 10% higher) are then both evaluated on 100 scenarios drawn afresh
 (another seed): their worst and expected costs and the share served without an extra trip.
 
+Breakdowns (any one vehicle may break down): the same A instances with a fixed fleet of one vehicle more than the
+instance's name states (``k5`` -> 6), plans chosen by the share of breakdown scenarios served as planned (one scenario
+per vehicle out of service, 1 s per candidate). The chosen plan is compared with the cheapest plan with no spare
+held back: its cost on the stated problem, and the share of breakdowns each serves as planned.
+
 Summary keys: ``md_median_gap_10s`` and ``hf_median_gap_10s`` (the issue's names; ``_1s`` etc. for other limits),
 ``*_feasible_share``, ``*_instances``, ``below_best_known``; per HFVRP variant the median gap;
 ``scenario_median_worst_ratio`` (the robust plan's worst case over the mean-scenario plan's, fresh scenarios: below
 1 is better), ``scenario_median_expected_ratio`` (what the robustness costs on average), ``scenario_robust_better``
-(instances where the robust plan's worst case is lower), ``scenario_instances``. Every key is written here, with a
-``provenance`` block (with the machine's load average: the solver runs for wall-clock time).
+(instances where the robust plan's worst case is lower), ``scenario_instances``; ``breakdown_median_as_planned``
+and ``breakdown_median_as_planned_cheapest`` (shares of breakdowns served as planned), ``breakdown_median_cost_ratio``
+(the chosen plan's stated cost over the cheapest plan's: what a spare costs), ``breakdown_instances``. Every key is
+written here, with a ``provenance`` block (with the machine's load average: the solver runs for wall-clock time).
 """
 
 from __future__ import annotations
@@ -226,20 +233,67 @@ def table(limits: Sequence[float], rows: Sequence[dict[str, Any]], summary: dict
     return "\n".join(lines)
 
 
+def run_breakdowns(s: Settings) -> list[dict[str, Any]]:
+    """The plan chosen for breakdowns against the cheapest plan with no spare (module docstring)."""
+    folder = data_folder("CVRP")
+    files = sorted(folder.glob("A-n*.vrp"), key=lambda p: (int(re.search(r"-n(\d+)", p.stem).group(1)), p.stem))  # type: ignore[union-attr]
+    rows = []
+    for path in files[: s.scenario_instances]:
+        base = read_vrplib(path)
+        vehicles = (base.fleet.vehicles or 1) + 1
+        problem = base.model_copy(update={"fleet": Fleet(vehicles=vehicles, capacity=base.fleet.capacity)})
+        uncertainty = Uncertainty(0.0, "feasible_share", breakdown=True)
+        search = asyncio.run(robust_plans(problem, uncertainty, time_limit_s=s.scenario_limit_s, seeds=(s.seed,),
+                                          scenario_seed=s.seed))  # fmt: skip
+        cheapest = search.plans[search.mean_plan] if search.mean_plan is not None else None
+        best = search.best
+        row: dict[str, Any] = {"instance": problem.name, "customers": len(problem.customers), "vehicles": vehicles,
+                               "candidates": len(search.plans), "chosen_spare": best.spare >= 0,
+                               "as_planned": round(best.feasible_share, 4), "stated_cost": round(best.stated_cost, 4),
+                               "routes": len(best.solution.routes)}  # fmt: skip
+        if cheapest is not None:
+            row.update({"cheapest_as_planned": round(cheapest.feasible_share, 4),
+                        "cheapest_stated_cost": round(cheapest.stated_cost, 4),
+                        "cheapest_routes": len(cheapest.solution.routes),
+                        "cost_ratio": round(best.stated_cost / cheapest.stated_cost, 4)})  # fmt: skip
+        rows.append(row)
+        print(f"[breakdowns] {problem.name} ({vehicles} vehicles): chosen serves {row['as_planned']:.0%} of "
+              f"breakdowns as planned at {row['stated_cost']}; cheapest {row.get('cheapest_as_planned')} at "
+              f"{row.get('cheapest_stated_cost')}")  # fmt: skip
+    return rows
+
+
+def summarise_breakdowns(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    both = [r for r in rows if r.get("cost_ratio") is not None]
+    return {
+        "breakdown_instances": len(rows),
+        "breakdown_median_as_planned": _median([r["as_planned"] for r in rows]),
+        "breakdown_median_as_planned_cheapest": _median([r["cheapest_as_planned"] for r in both]),
+        "breakdown_median_cost_ratio": _median([r["cost_ratio"] for r in both]),
+        "breakdown_spare_chosen": sum(bool(r["chosen_spare"]) for r in rows),
+    }
+
+
 def run(s: Settings) -> dict[str, Any]:
     start = time.perf_counter()
     rows = run_instances(s)
     scenario_rows = run_scenarios(s)
-    summary = {**summarise(s.limits, rows), **summarise_scenarios(scenario_rows)}
+    breakdown_rows = run_breakdowns(s)
+    summary = {**summarise(s.limits, rows), **summarise_scenarios(scenario_rows),
+               **summarise_breakdowns(breakdown_rows)}  # fmt: skip
     extra = {"pyvrp": _version("pyvrp"), "vrpsolvereasy": _version("VRPSolverEasy"),
              "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None}  # fmt: skip
-    result = {"summary": summary, "rows": rows, "scenario_rows": scenario_rows, "settings": jsonable(s),
+    result = {"summary": summary, "rows": rows, "scenario_rows": scenario_rows, "breakdown_rows": breakdown_rows,
+              "settings": jsonable(s),
               "table": FLEETS_TABLE.name, "elapsed_s": round(time.perf_counter() - start, 1),
               "provenance": provenance(s, **extra)}  # fmt: skip
     print(table(s.limits, rows, summary))
     print(f"scenarios ({summary['scenario_instances']} instances): robust worst / mean-scenario plan's worst, median "
           f"{summary['scenario_median_worst_ratio']}; expected, median {summary['scenario_median_expected_ratio']}; "
           f"robust better in {summary['scenario_robust_better']}")  # fmt: skip
+    print(f"breakdowns ({summary['breakdown_instances']} instances): served as planned, median "
+          f"{summary['breakdown_median_as_planned']} (cheapest plan {summary['breakdown_median_as_planned_cheapest']})"
+          f"; cost of the chosen plan / the cheapest, median {summary['breakdown_median_cost_ratio']}")  # fmt: skip
     out = Path(tempfile.mkdtemp()) if s.quick else s.out
     out.mkdir(parents=True, exist_ok=True)
     path = out / ("routing_fleets_quick.json" if s.quick else "routing_fleets.json")

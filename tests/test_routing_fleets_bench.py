@@ -69,3 +69,7 @@ def test_every_tabled_instance_is_shipped_and_a_quick_run_verifies_both_kinds() 
     assert result["summary"]["scenario_median_worst_ratio"] == round(
         scenario["robust_worst"] / scenario["mean_worst"], 4
     )
+    [breakdown] = result["breakdown_rows"]
+    assert breakdown["instance"] == "A-n32-k5" and breakdown["vehicles"] == 6 and breakdown["candidates"] == 2
+    assert breakdown["as_planned"] >= breakdown["cheapest_as_planned"]
+    assert result["summary"]["breakdown_median_cost_ratio"] == breakdown["cost_ratio"]
