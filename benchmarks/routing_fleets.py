@@ -134,12 +134,16 @@ def run_instances(s: Settings) -> list[dict[str, Any]]:
     return rows
 
 
+def smallest_a(n: int) -> list[Path]:
+    """The ``n`` smallest CVRPLIB A instances VRPSolverEasy ships (by customers, then name)."""
+    files = data_folder("CVRP").glob("A-n*.vrp")
+    return sorted(files, key=lambda p: (int(re.search(r"-n(\d+)", p.stem).group(1)), p.stem))[:n]  # type: ignore[union-attr]
+
+
 def run_scenarios(s: Settings) -> list[dict[str, Any]]:
     """The chosen robust plan against the mean-scenario plan, both on scenarios drawn afresh (module docstring)."""
-    folder = data_folder("CVRP")
-    files = sorted(folder.glob("A-n*.vrp"), key=lambda p: (int(re.search(r"-n(\d+)", p.stem).group(1)), p.stem))  # type: ignore[union-attr]
     rows = []
-    for path in files[: s.scenario_instances]:
+    for path in smallest_a(s.scenario_instances):
         base = read_vrplib(path)
         problem = base.model_copy(update={"fleet": Fleet(capacity=base.fleet.capacity)})  # unlimited: room to buffer
         uncertainty = Uncertainty(s.scenario_share, "worst", s.scenario_samples)
@@ -235,10 +239,8 @@ def table(limits: Sequence[float], rows: Sequence[dict[str, Any]], summary: dict
 
 def run_breakdowns(s: Settings) -> list[dict[str, Any]]:
     """The plan chosen for breakdowns against the cheapest plan with no spare (module docstring)."""
-    folder = data_folder("CVRP")
-    files = sorted(folder.glob("A-n*.vrp"), key=lambda p: (int(re.search(r"-n(\d+)", p.stem).group(1)), p.stem))  # type: ignore[union-attr]
     rows = []
-    for path in files[: s.scenario_instances]:
+    for path in smallest_a(s.scenario_instances):
         base = read_vrplib(path)
         vehicles = (base.fleet.vehicles or 1) + 1
         problem = base.model_copy(update={"fleet": Fleet(vehicles=vehicles, capacity=base.fleet.capacity)})
