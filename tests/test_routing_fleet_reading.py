@@ -108,3 +108,10 @@ def test_depots_named_inside_a_sentence_are_told_apart_by_their_own_words() -> N
     names = ["our two depots, North depot", "South depot"]
     assert named_depot(names, {"north", "has"}) == 0 and named_depot(names, {"south"}) == 1
     assert named_depot(names, {"north", "south"}) is None and named_depot(names, {"vans"}) is None
+
+
+def test_the_same_fleet_stated_twice_is_not_added_up() -> None:
+    text = ("Depot (0, 0). We have 2 vans of 40 crates. On Fridays we have 3 vans of 40 crates.\n"
+            "- A: (1, 2), 5 crates\n- B: (3, 1), 6 crates\n")  # fmt: skip
+    reading = read_request(text)
+    assert not reading.types and [i.id for i in reading.issues] == ["fleet_size"]

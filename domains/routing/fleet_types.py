@@ -165,4 +165,8 @@ def read_types(
                                  where))  # fmt: skip
     if len(types) < 2 or any(id(s) not in placed for s in (*sizes, *caps)):
         return [], []
+    kinds = [(t.name.rstrip("s"), t.capacity.value, t.capacity.unit, t.depot, t.fixed_cost and t.fixed_cost.value)
+             for t in types]  # fmt: skip
+    if len(set(kinds)) < len(kinds):  # "2 vans of 40 ... on Fridays 3 vans of 40": one fleet stated twice, a question
+        return [], []
     return types, used
