@@ -115,3 +115,13 @@ def test_the_same_fleet_stated_twice_is_not_added_up() -> None:
             "- A: (1, 2), 5 crates\n- B: (3, 1), 6 crates\n")  # fmt: skip
     reading = read_request(text)
     assert not reading.types and [i.id for i in reading.issues] == ["fleet_size"]
+
+
+def test_a_cost_per_route_written_as_a_price_is_the_fixed_cost_and_other_costs_keep_the_reading_open() -> None:
+    text = ("Depot at (10, 10).\nvans: 3, capacity 20 boxes, costs $15 per route\nlorries: 1, capacity 70 boxes, "
+            "fixed cost $60\n- Mill: (12, 4), 18 boxes\n- Quay: (2, 15), 60 boxes\n")  # fmt: skip
+    reading = read_request(text)
+    assert reading.complete and reading.problem is not None, reading.incomplete
+    assert sorted((t.capacity, t.fixed_cost) for t in reading.problem.vehicle_types) == [(20, 15.0), (70, 60.0)]
+    per_km = read_request(text.replace("costs $15 per route", "$0.80 per km"))
+    assert not per_km.complete and "numbers not read: 0.8" in per_km.incomplete  # never a problem without that cost

@@ -21,6 +21,9 @@ from longthink.domains.routing.tables import Value
 _CUT = re.compile(r";|(?<=[a-z0-9)\]])\.\s+(?=[A-Z])|,?\s+(?:and|plus|while|whereas)\s+", re.I)
 _FIXED = re.compile(rf"\b(?:fixed cost|cost per (?:route|trip|day|use|vehicle|{VEHICLE}))\s*(?:of\s*)?[:=]?\s*"
                     rf"[$€£]?\s*({NUM})", re.I)  # fmt: skip
+_PER_ROUTE = re.compile(rf"[$€£]\s*({NUM})\s*(?:per|a|an|for each|each)\s+(?:route|trip|day|run|tour|use|vehicle|"
+                        rf"{VEHICLE})\b", re.I)  # fmt: skip
+_MONEY = re.compile(rf"[$€£]\s*({NUM})")
 _PLURAL_DEPOTS = re.compile(
     r"\b(?:two|three|four|2|3|4|both|several|multiple|all|our|the)\s+(?:depots|warehouses|sites|hubs|yards|bases)\b|"
     r"\bdepots\s*:|\beither (?:depot|warehouse|site|hub|yard|base)\b",
@@ -119,39 +122,45 @@ def named_depot(names: Sequence[str], words: set[str]) -> int | None:
 
 def read_types(
     text: str, fleet: Sequence[FleetStatement], unread: Sequence[Value], depots: Sequence[str] = ()
-) -> tuple[list[TypeReading], list[Value]]:
+) -> tuple[list[TypeReading], list[Value], list[Value]]:
     """The vehicle types the request states (empty unless the fleet is mixed: see the module docstring) and the
     unread numbers the types account for (a capacity no fleet rule read, "1 truck at the South depot, 60 boxes";
-    a fixed cost). ``depots`` are the depots' names, in the order of the problem's depots."""
+    a fixed cost), and the amounts of money in a type's clause that are not its fixed cost ("$0.80 per km": a cost
+    these rules do not read, so the reading is not complete). ``depots`` are the depots' names, in the order of the
+    problem's depots."""
     sizes = [s for s in fleet if s.kind == "vehicles"]
     caps = [s for s in fleet if s.kind == "capacity"]
     if len(sizes) < 2 or any(s.kind == "unlimited" for s in fleet):
-        return [], []
+        return [], [], []
     types: list[TypeReading] = []
     used: list[Value] = []
+    missed: list[Value] = []
     placed: set[int] = set()
     for a, b in clauses(text):
         mine = [s for s in sizes if a <= s.span[0] < b]
         if not mine:
             continue
         if len(mine) > 1:
-            return [], []
+            return [], [], []
         size = mine[0]
         their = [c for c in caps if a <= c.span[0] < b]
         if len(their) > 1:
-            return [], []
+            return [], [], []
         if their:
             cap = Value(their[0].value or 0, their[0].span, their[0].unit)
         else:
             late = [v for v in unread if size.span[1] <= v.span[0] < b]
             word = re.match(rf"\s*({UNIT_WORDS})\b", text[late[0].span[1] : b], re.I) if len(late) == 1 else None
             if word is None:
-                return [], []
+                return [], [], []
             cap = Value(late[0].value, late[0].span, unit_of(word.group(1)))
             used.append(late[0])
         placed.update(id(s) for s in (size, *their))
         fixed = None
-        m = _FIXED.search(text, a, b)
+        m = _FIXED.search(text, a, b) or _PER_ROUTE.search(text, a, b)
+        for money in _MONEY.finditer(text, a, b):  # a cost the rules do not read ("$0.80 per km") is not dropped
+            if m is None or money.span(1) != m.span(1):
+                missed.append(Value(float(money.group(1)), money.span(1)))
         if m is not None:
             hit = next((v for v in unread if v.span == m.span(1)), None)
             fixed = Value(float(m.group(1)), m.span(1))
@@ -164,9 +173,9 @@ def read_types(
         types.append(TypeReading(label.lower(), Value(size.value or 0, size.span), cap, (a, b), fixed,
                                  where))  # fmt: skip
     if len(types) < 2 or any(id(s) not in placed for s in (*sizes, *caps)):
-        return [], []
+        return [], [], []
     kinds = [(t.name.rstrip("s"), t.capacity.value, t.capacity.unit, t.depot, t.fixed_cost and t.fixed_cost.value)
              for t in types]  # fmt: skip
     if len(set(kinds)) < len(kinds):  # "2 vans of 40 ... on Fridays 3 vans of 40": one fleet stated twice, a question
-        return [], []
-    return types, used
+        return [], [], []
+    return types, used, missed

@@ -285,9 +285,9 @@ def _resolve(text: str, items: list[Item], fleet: Sequence[FleetStatement], ever
     depots: list[Item] = []
     options = [(c, p) for c in pool for p in c.locations]
     names = [_place(c, p, near=True) for c, p in options] if len(places) > 1 else []
-    types, typed = read_types(text, fleet, unread, names)
-    if typed:
-        unread = tuple(v for v in unread if v not in typed)
+    types, typed, missed = read_types(text, fleet, unread, names)
+    if types:  # what the types read leaves the unread numbers; a cost in their clauses they could not read joins them
+        unread = tuple(v for v in unread if v not in typed) + tuple(missed)
     if len(places) == 1:
         depot = pool[0]
     elif len(places) > 1 and (cued or len(pool) == len([c for c in items if not c.demands])):
