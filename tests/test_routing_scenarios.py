@@ -201,3 +201,16 @@ async def test_the_pipeline_plans_for_a_breakdown_and_reports_every_vehicle_down
     assert data["chosen"]["feasible_share"] == 1.0 and len(result.steps["solve"].data["solution"]["routes"]) <= 2
     assert result.answer is not None and "any one vehicle may break down" in result.answer
     assert "the cheapest plan with no spare" in result.answer and "(as planned)" in result.answer
+
+
+async def test_a_breakdown_with_an_unlimited_fleet_is_planned_as_usual(tmp_path: Path) -> None:
+    def no_model(prompt: str, params: SamplingParams, index: int) -> str:
+        raise AssertionError("a request the rules read whole needs no model")
+
+    opts = AgentOptions(domain="routing", artifacts_dir=str(tmp_path / "artifacts"))
+    agent = Agent(llm=FunctionLLM(no_model), options=opts, store=MemoryStore(), checkpoints=None)
+    request = ("Depot at (0, 0). Vans carry 10 crates each, as many as it takes; a van may break down.\n"
+               "- Ash at (3, 0): 4 crates\n- Elm at (6, 0): 4 crates\n- Fir at (0, 8): 6 crates\nTime limit 0.2 s.")  # fmt: skip
+    result = await agent.asolve(request)
+    assert result.status == "done", result.justification
+    assert result.steps["solve"].strategy == "solver_configs"
