@@ -26,6 +26,17 @@ from longthink.llm.types import SamplingParams
 from longthink.store import MemoryStore
 from longthink.testing import FunctionLLM
 
+
+def rule_agent(tmp_path: Path) -> Agent:
+    """The routing agent with a model that must not be called: these requests are read whole by rule."""
+
+    def no_model(prompt: str, params: SamplingParams, index: int) -> str:
+        raise AssertionError("a request the rules read whole needs no model")
+
+    opts = AgentOptions(domain="routing", artifacts_dir=str(tmp_path / "artifacts"))
+    return Agent(llm=FunctionLLM(no_model), options=opts, store=MemoryStore(), checkpoints=None)
+
+
 LINE = RoutingProblem.model_validate({
     "depot": {"x": 0, "y": 0},
     "customers": [{"id": 1, "x": 3, "y": 0, "demand": 4}, {"id": 2, "x": 6, "y": 0, "demand": 4},
@@ -92,11 +103,7 @@ async def test_the_robust_plan_wins_its_criterion_against_the_mean_scenario_plan
 
 
 async def test_the_pipeline_reports_the_chosen_plan_per_scenario(tmp_path: Path) -> None:
-    def no_model(prompt: str, params: SamplingParams, index: int) -> str:
-        raise AssertionError("a request the rules read whole needs no model")
-
-    opts = AgentOptions(domain="routing", artifacts_dir=str(tmp_path / "artifacts"))
-    agent = Agent(llm=FunctionLLM(no_model), options=opts, store=MemoryStore(), checkpoints=None)
+    agent = rule_agent(tmp_path)
     request = ("Depot at (0, 0). Vans carry 10 crates each, as many as it takes.\n- Ash at (3, 0): 4 crates\n"
                "- Elm at (6, 0): 4 crates\n- Fir at (0, 8): 6 crates\nDemand may be up to 50% higher, plan for "
                "the worst case. Time limit 0.2 s.")  # fmt: skip
@@ -185,11 +192,7 @@ async def test_the_search_holds_back_a_spare_when_breakdowns_are_judged_by_the_s
 
 
 async def test_the_pipeline_plans_for_a_breakdown_and_reports_every_vehicle_down(tmp_path: Path) -> None:
-    def no_model(prompt: str, params: SamplingParams, index: int) -> str:
-        raise AssertionError("a request the rules read whole needs no model")
-
-    opts = AgentOptions(domain="routing", artifacts_dir=str(tmp_path / "artifacts"))
-    agent = Agent(llm=FunctionLLM(no_model), options=opts, store=MemoryStore(), checkpoints=None)
+    agent = rule_agent(tmp_path)
     request = ("Depot at (0, 0). We have 3 vans carrying 30 boxes each; one van may break down tomorrow. Stops: Ames "
                "at (20, 2), 10 boxes; Birch at (22, -3), 10 boxes; Cole at (-19, 8), 10 boxes; Dunn at (-21, 5), 10 "
                "boxes; Elm at (2, -22), 10 boxes; Fox at (-3, -20), 9 boxes. Time limit 0.3 s.")  # fmt: skip
@@ -204,11 +207,7 @@ async def test_the_pipeline_plans_for_a_breakdown_and_reports_every_vehicle_down
 
 
 async def test_a_breakdown_with_an_unlimited_fleet_is_planned_as_usual(tmp_path: Path) -> None:
-    def no_model(prompt: str, params: SamplingParams, index: int) -> str:
-        raise AssertionError("a request the rules read whole needs no model")
-
-    opts = AgentOptions(domain="routing", artifacts_dir=str(tmp_path / "artifacts"))
-    agent = Agent(llm=FunctionLLM(no_model), options=opts, store=MemoryStore(), checkpoints=None)
+    agent = rule_agent(tmp_path)
     request = ("Depot at (0, 0). Vans carry 10 crates each, as many as it takes; a van may break down.\n"
                "- Ash at (3, 0): 4 crates\n- Elm at (6, 0): 4 crates\n- Fir at (0, 8): 6 crates\nTime limit 0.2 s.")  # fmt: skip
     result = await agent.asolve(request)
