@@ -34,33 +34,11 @@ VAGUE_FLEET = re.compile(
     re.I,
 )
 """A fleet whose size the request does not state ("some vans", "several trucks"): a question, not a guess."""
-_GENERIC = frozenset(
-    [
-        "the",
-        "a",
-        "an",
-        "our",
-        "at",
-        "in",
-        "of",
-        "depot",
-        "depots",
-        "warehouse",
-        "warehouses",
-        "hub",
-        "hubs",
-        "site",
-        "sites",
-        "yard",
-        "yards",
-        "base",
-        "bases",
-        "and",
-        "from",
-        "to",
-        "is",
-    ]
-)
+_GENERIC = frozenset({
+    "the", "a", "an", "our", "at", "in", "of", "and", "from", "to", "is",
+    "depot", "depots", "warehouse", "warehouses", "hub", "hubs", "site", "sites", "yard", "yards", "base", "bases",
+})  # fmt: skip
+"""Words every depot's name may have: they never tell one depot from another."""
 _NAME = re.compile(rf"(?<![\w.])\d+\s+((?:[a-z][a-z-]*\s+){{0,2}}?{VEHICLE})\b|\b({VEHICLE})\s*[:=(]", re.I)
 
 

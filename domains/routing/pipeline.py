@@ -52,7 +52,7 @@ from longthink.domains.routing.parsing import mentions_time_windows, stated_flee
 from longthink.domains.routing.passages import PartReading
 from longthink.domains.routing.problem import RoutingProblem, RoutingSolution
 from longthink.domains.routing.report import render_report, render_scenarios
-from longthink.domains.routing.scenarios import Uncertainty, find_uncertainty, robust_plans, sample_scenarios
+from longthink.domains.routing.scenarios import Uncertainty, find_uncertainty, has_scenarios, robust_plans
 from longthink.domains.routing.structure import StructuredReading, read_request
 from longthink.domains.routing.verify import RoutingVerifier, verify
 from longthink.errors import ConfigError
@@ -227,7 +227,7 @@ class RoutingPipeline:
         seconds = self.time_limit(problem, ctx.request)
         base = ctx.seed or 0
         uncertainty = find_uncertainty(request_text(ctx.request))
-        if uncertainty is not None and not sample_scenarios(problem, uncertainty):
+        if uncertainty is not None and not has_scenarios(problem, uncertainty):
             uncertainty = None  # a breakdown with an unlimited fleet: another vehicle always takes over, plan as usual
         if uncertainty is not None:
             return await self._solve_robust(ctx, problem, uncertainty, seconds, base)

@@ -101,6 +101,11 @@ class Scenario:
     down: tuple[int, int] | None = None
 
 
+def has_scenarios(problem: RoutingProblem, uncertainty: Uncertainty) -> bool:
+    """Whether :func:`sample_scenarios` gives any: uncertain demand, or a breakdown with a fixed count of vehicles."""
+    return uncertainty.share > 0 or (uncertainty.breakdown and any(t.count for t in problem.vehicle_types))
+
+
 def sample_scenarios(problem: RoutingProblem, uncertainty: Uncertainty, *, seed: int = 0) -> list[Scenario]:
     """The demand scenarios (``uncertainty.samples``, at least one, when demand is uncertain: the extreme one
     first, then uniform draws, seeded), then with ``breakdown`` one scenario per vehicle of a fixed fleet out of
@@ -141,6 +146,7 @@ def evaluate(problem: RoutingProblem, solution: RoutingSolution, scenario: Scena
     """Drive ``solution``'s routes through ``scenario`` with the detour-to-depot recourse, and with a vehicle out of
     service, the spare or second-trip recourse (module docstring)."""
     kinds = [solution.vehicle_types[i] if i < len(solution.vehicle_types) else 0 for i in range(len(solution.routes))]
+    where = {c.id: (c.x, c.y) for c in problem.customers}
     lost = None
     if scenario.down is not None:
         t, j = scenario.down
@@ -150,19 +156,22 @@ def evaluate(problem: RoutingProblem, solution: RoutingSolution, scenario: Scena
     for i, route in enumerate(solution.routes):
         if i == lost:
             continue
-        cost, extra = _drive(problem, route, kinds[i], scenario.demands)
+        cost, extra = _drive(problem, where, route, kinds[i], scenario.demands)
         total, detours = total + cost, detours + extra
     if lost is not None:
-        cost, extra = _take_over(problem, solution.routes[lost], kinds, lost, scenario.demands)
+        cost, extra = _take_over(problem, where, solution.routes[lost], kinds, lost, scenario.demands)
         total, detours = total + cost, detours + extra
     return Outcome(total, detours)
 
 
-def _drive(problem: RoutingProblem, route: Sequence[int], kind: int, demands: Mapping[int, int]) -> tuple[float, int]:
-    """One route driven by a vehicle of type ``kind`` from its depot: its cost and the detours to unload."""
+def _drive(
+    problem: RoutingProblem, where: Mapping[int, tuple[float, float]], route: Sequence[int], kind: int,
+    demands: Mapping[int, int],
+) -> tuple[float, int]:  # fmt: skip
+    """One route driven by a vehicle of type ``kind`` from its depot (``where``: each customer's place by id): its
+    cost and the detours to unload."""
     vtype = problem.vehicle_types[kind]
     depot = problem.all_depots[vtype.depot]
-    where = {c.id: (c.x, c.y) for c in problem.customers}
     home = (depot.x, depot.y)
     here, load, distance, detours = home, 0, 0.0, 0
     for cid in route:
@@ -180,8 +189,9 @@ def _drive(problem: RoutingProblem, route: Sequence[int], kind: int, demands: Ma
 
 
 def _take_over(
-    problem: RoutingProblem, route: Sequence[int], kinds: Sequence[int], lost: int, demands: Mapping[int, int]
-) -> tuple[float, int]:
+    problem: RoutingProblem, where: Mapping[int, tuple[float, float]], route: Sequence[int], kinds: Sequence[int],
+    lost: int, demands: Mapping[int, int],
+) -> tuple[float, int]:  # fmt: skip
     """The cost of the route of a vehicle out of service, driven by the cheapest spare that carries its load (as
     planned), else as a second trip by the vehicle on the road whose type makes it cheapest (one extra trip, no
     second fixed cost; its own unloading detours counted)."""
@@ -190,11 +200,11 @@ def _take_over(
     used = [sum(1 for k in kinds if k == t) for t in range(len(types))]  # the vehicle down is not free either
     spares = [t for t, v in enumerate(types) if (v.count is None or v.count > used[t]) and v.capacity >= load]
     if spares:
-        return min(_drive(problem, route, t, demands) for t in spares)
+        return min(_drive(problem, where, route, t, demands) for t in spares)
     on_road = sorted({k for i, k in enumerate(kinds) if i != lost}) or [kinds[lost]]
-    best = min((_drive(problem, route, t, demands)[0] - types[t].fixed_cost, _drive(problem, route, t, demands)[1])
-               for t in on_road)  # fmt: skip
-    return best[0], best[1] + 1
+    trips = [(t, *_drive(problem, where, route, t, demands)) for t in on_road]
+    cost, detours = min((c - types[t].fixed_cost, d) for t, c, d in trips)
+    return cost, detours + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,9 +309,9 @@ async def robust_plans(
     Raises ``ValueError`` when no candidate is feasible on the stated problem."""
     from longthink.domains.routing.solver import solve
 
-    scenarios = sample_scenarios(problem, uncertainty, seed=scenario_seed)
-    if not scenarios:
+    if not has_scenarios(problem, uncertainty):
         raise ValueError("no scenario to plan for: the fleet is unlimited, so a breakdown changes nothing")
+    scenarios = sample_scenarios(problem, uncertainty, seed=scenario_seed)
     plans: list[Plan] = []
     skipped: list[str] = []
     mean_plan: int | None = None
