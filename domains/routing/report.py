@@ -86,11 +86,10 @@ def render_scenarios(scenarios: Mapping[str, Any]) -> str:
         which = "the plan for the mean scenario" if demand else "the cheapest plan with no spare"
         lines.append(f"  {which}: worst {mean['worst']:g}, expected {mean['expected']:g}, "
                      f"served as planned in {round(mean['feasible_share'] * len(per))} of {len(per)}")  # fmt: skip
-    extra = "extra trips back to the depot to unload when a vehicle is full" if demand else ""
+    notes = ["extra trips back to the depot to unload when a vehicle is full"] if demand else []
     if scenarios.get("breakdown"):
-        extra = f"{extra}; " if extra else ""
-        extra += "a second trip when no spare takes over the route of the vehicle out of service"
-    lines.append(f"  per scenario (cost; {extra}):")
+        notes.append("a second trip when no spare takes over the route of the vehicle out of service")
+    lines.append(f"  per scenario (cost; {'; '.join(notes)}):")
     start = 0
     for i in range(1, len(per) + 1):  # consecutive scenarios with the same outcome share a line
         if i < len(per) and (per[i]["cost"], per[i]["detours"]) == (per[start]["cost"], per[start]["detours"]):
