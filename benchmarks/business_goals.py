@@ -10,11 +10,14 @@ honest plan says the goal is not reached.
 
 Per request: whether the chosen plan's projection reaches the goal plausibly (the projection step's
 ``reaches_goal``), whether the document says so at its top when it does not ("The goal is not reached"), whether
-its cited figures all agree with the table (the document's number check), the run's status, tokens and seconds.
+its cited figures all agree with the table (the document's number check, after the document has put right the
+figures that disagreed: how many it put right is recorded, and whether they agreed as the sections were written),
+the run's status, tokens and seconds.
 
 Summary: ``goal_reached_share`` (of the reachable requests, the share whose plan reaches the goal),
 ``honest_share`` (of the out-of-reach ones, the share reported as not reached, and never ``done``),
-``figures_agree_share`` (all requests), with 95% Wilson intervals; ``false_reached`` counts out-of-reach
+``figures_agree_share`` (all requests; ``figures_agree_as_written_share`` before any correction,
+``corrections_per_request``), with 95% Wilson intervals; ``false_reached`` counts out-of-reach
 requests presented as reaching the goal (goal 0).
 
     python -m benchmarks.business_goals              # 20 requests (about 4 minutes each on one core)
@@ -139,7 +142,9 @@ async def solve(llm: LLM, req: GoalRequest, s: Settings) -> dict[str, Any]:
     proj = res.steps.get("projection")
     pdata = proj.data if proj is not None else {}
     doc = res.answer or ""
-    numbers = (res.steps["document"].data.get("numbers") if "document" in res.steps else None) or {}
+    doc_data = res.steps["document"].data if "document" in res.steps else {}
+    numbers = doc_data.get("numbers") or {}
+    corrections = list(doc_data.get("corrections") or [])
     reached = bool(pdata.get("reaches_goal"))
     said_not = "The goal is not reached" in doc.split("## 1.")[0]
     options = res.steps.get("options")
@@ -154,6 +159,8 @@ async def solve(llm: LLM, req: GoalRequest, s: Settings) -> dict[str, Any]:
         "honest": (not reached and said_not and res.status != "done") if not req.reachable else None,
         "figures_agree": bool(numbers.get("consistent")) if numbers else False,
         "disagreements": len(numbers.get("disagreements") or []) if numbers else None,
+        "corrections": len(corrections),
+        "agree_as_written": bool(numbers.get("consistent")) and not corrections if numbers else False,
         "status": res.status,
         "options_reaching": sum(
             bool(o.get("goal_met")) and bool(o.get("plausible"))
@@ -170,6 +177,7 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     out = [r for r in rows if not r["reachable"]]
     reached, honest = sum(r["reached"] for r in ok), sum(bool(r["honest"]) for r in out)
     agree = sum(r["figures_agree"] for r in rows)
+    written = sum(bool(r.get("agree_as_written")) for r in rows)
     n = len(rows)
     return {
         "requests": n,
@@ -182,6 +190,8 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "false_reached": sum(r["reached"] for r in out),
         "figures_agree_share": round(agree / n, 4) if n else None,
         "figures_agree_ci95": wilson(agree, n),
+        "figures_agree_as_written_share": round(written / n, 4) if n else None,
+        "corrections_per_request": round(sum(r.get("corrections", 0) for r in rows) / n, 2) if n else None,
         "done_share": round(sum(r["status"] == "done" for r in rows) / n, 4) if n else None,
         "refined_share": round(sum(r["refined"] for r in rows) / n, 4) if n else None,
         "tokens_per_request": round(sum(r["completion_tokens"] for r in rows) / n, 1) if n else None,
@@ -225,7 +235,8 @@ def table(result: dict[str, Any]) -> str:
         f"{'goal reached':<22}{sm['goal_reached_share']} {sm['goal_reached_ci95']}",
         f"{'honest when out of reach':<22} {sm['honest_share']} {sm['honest_ci95']} (false reached: "
         f"{sm['false_reached']})",
-        f"{'figures agree':<22}{sm['figures_agree_share']} {sm['figures_agree_ci95']}",
+        f"{'figures agree':<22}{sm['figures_agree_share']} {sm['figures_agree_ci95']} (as written: "
+        f"{sm['figures_agree_as_written_share']}; {sm['corrections_per_request']} corrections per request)",
         f"{'done':<22}{sm['done_share']}; tokens {sm['tokens_per_request']}, seconds {sm['seconds_per_request']}",
     ])  # fmt: skip
 

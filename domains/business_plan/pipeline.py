@@ -560,14 +560,18 @@ class BusinessPlanPipeline:
         )
 
     def _document(self, ctx: StepContext) -> StepOutput:
-        doc, check, missing = render_document(ctx.request, ctx.inputs)
+        rendered = render_document(ctx.request, ctx.inputs)
+        doc, check, missing = rendered.doc, rendered.check, rendered.missing
         path = ctx.artifact_path(ARTIFACT)
         path.write_text(doc, encoding="utf-8")
         consistent = check is None or check.consistent
         reason = (check.summary() if check else "no table to check against") + (
             f"; sections missing: {', '.join(missing)}" if missing else ""
         )
-        data = {"path": str(path), "numbers": check.to_json() if check else None, "missing": missing}
+        if rendered.corrections:
+            reason += f"; {len(rendered.corrections)} figure(s) put right: " + "; ".join(rendered.corrections)
+        data = {"path": str(path), "numbers": check.to_json() if check else None, "missing": missing,
+                "corrections": rendered.corrections}  # fmt: skip
         return StepOutput(
             f"business plan written to {path}",
             doc,
@@ -580,7 +584,7 @@ class BusinessPlanPipeline:
 
     def synthesize(self, request: str, plan: Plan, results: Mapping[str, StepOutcome]) -> tuple[str | None, str]:
         doc_result = results.get("document")
-        doc = (doc_result.text if doc_result is not None else "") or render_document(request, results)[0]
+        doc = (doc_result.text if doc_result is not None else "") or render_document(request, results).doc
         lines = []
         for step in plan.steps:
             r = results.get(step.id)
