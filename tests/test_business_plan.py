@@ -33,6 +33,7 @@ from longthink.domains.business_plan.request import (
     plan_assumptions,
     read_request,
 )
+from longthink.domains.business_plan.sections import PROJECTION_PREFIX
 from longthink.llm.types import SamplingParams
 from longthink.store import MemoryStore
 from longthink.testing import FunctionLLM
@@ -48,6 +49,13 @@ GOOD_PROJECTION = {
 }
 
 
+def proposal(prompt: str, obj: dict[str, Any]) -> str:
+    """``obj`` as the model's JSON reply to a projection prompt, which starts the reply for it
+    (``PROJECTION_PREFIX``): the rest of the JSON after that start."""
+    text = json.dumps(obj)
+    return text[len(PROJECTION_PREFIX) :] if prompt.endswith(PROJECTION_PREFIX) else text
+
+
 def reply(prompt: str, params: SamplingParams, index: int) -> str:
     """A scripted consultant: valid JSON where asked, one right and one wrong candidate per checked section,
     and a judge that prefers texts containing "specific" (rating 4) to others (rating 2)."""
@@ -57,7 +65,7 @@ def reply(prompt: str, params: SamplingParams, index: int) -> str:
     if "Give the business's current yearly figures" in prompt:
         return json.dumps({"revenue": 2_000_000, "variable_cost_pct": 40, "fixed_costs": 1_000_000})
     if "Propose the strategy's assumptions" in prompt:
-        return "I think growth will be good." if index == 0 else json.dumps(GOOD_PROJECTION)
+        return "I think growth will be good." if index == 0 else proposal(prompt, GOOD_PROJECTION)
     if "Propose ONE strategy" in prompt:
         return [
             "Option: Loyalty app\nA loyalty app for regulars.",
@@ -297,8 +305,8 @@ def proposals_by_option(small: dict[str, Any], big: dict[str, Any] | None):  # t
         if "Propose the strategy's assumptions" in prompt:
             if "The financial model computed" in prompt:
                 shown.append(prompt)
-                return json.dumps(big if big is not None else small)
-            return json.dumps(small)
+                return proposal(prompt, big if big is not None else small)
+            return proposal(prompt, small)
         return reply(prompt, params, index)
 
     return fn, shown
@@ -475,3 +483,28 @@ def test_calibrate_scales_up_to_the_bounds_and_no_further() -> None:
     a, factor = found
     assert factor < 1 and a.fixed_cost_growth_pct < 5 and a.investments[0].amount < 50_000
     assert (project(a).growth("profit", 1, base=0) or 0) >= 10 and not plausibility(a)[0]
+
+
+async def test_a_section_cut_at_its_token_limit_is_continued(tmp_path: Path) -> None:
+    # both candidates of 'Risks and mitigations' run past the token limit mid-list; the chosen one is continued once (the prompt
+    # ends with its text as the assistant's), the finished continuation wins, and the document holds all of it
+    items = "\n".join(f"- Risk {i}: supplier prices may rise and squeeze the specific margin" for i in range(40))
+
+    def long(prompt: str, params: SamplingParams, index: int) -> str:
+        if "'Risks and mitigations'" in prompt and "Evaluate a solution" not in prompt:
+            if prompt.rstrip().endswith("margin") or "assistant: - Risk 0" in prompt:
+                return " of our shops.\n- Last risk: a late oven delivery."
+            return items
+        return reply(prompt, params, index)
+
+    pipeline = BusinessPlanPipeline(calibrate=False, section_tokens=60, continue_tokens=40)
+    result = await make_agent(tmp_path, FunctionLLM(long), pipeline=pipeline).asolve(STATED, run_id="bp-11")
+    risks = result.steps["risks"]
+    assert risks.text.endswith("- Last risk: a late oven delivery.")
+    assert risks.verified and risks.candidates == 3
+    assert [c["quality"] for c in risks.data["candidates"]] == [0.0, 0.0, 1.0]
+    assert "- Last risk: a late oven delivery." in (result.answer or "")
+    off = BusinessPlanPipeline(calibrate=False, section_tokens=60, continue_tokens=0)
+    cut = (await make_agent(tmp_path, FunctionLLM(long), pipeline=off).asolve(STATED, run_id="bp-12")).steps["risks"]
+    assert cut.candidates == 2 and not cut.verified and "token limit" in cut.reason
+

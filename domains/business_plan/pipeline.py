@@ -60,6 +60,7 @@ from longthink.domains.business_plan.search import (
 from longthink.domains.business_plan.sections import (
     BASELINE_PROMPT,
     DOCUMENT_TITLES,
+    PROJECTION_PREFIX,
     PROJECTION_PROMPT,
     SYSTEM,
     Section,
@@ -73,8 +74,10 @@ from longthink.events import Question, ToolCalled
 from longthink.llm.types import Message
 from longthink.outcome import StepOutcome
 from longthink.planners.plan import Plan, PlanStep
+from longthink.rewards.base import Scorer
 from longthink.rewards.judge import Judge
 from longthink.rewards.verifier import Verdict, Verifier
+from longthink.search.context import Branch
 from longthink.search.types import Candidate, Parser, Problem
 
 __all__ = ["ARTIFACT", "BusinessPlanPipeline", "render_document"]
@@ -97,7 +100,8 @@ class BusinessPlanPipeline:
     with its disagreements as feedback (0: best-of-N only); ``refine_rounds``: rounds in which the ``refine_top``
     best options are shown the financial model's result and propose again while none reaches the goal;
     ``calibrate``: every proposal is also tried with its growth and levers scaled to the least that reaches the
-    goal (:func:`.proposals.calibrate`)."""
+    goal (:func:`.proposals.calibrate`); ``continue_tokens``: a prose section whose chosen candidate was cut at its
+    token limit is continued once by up to that many tokens (0: it is cut back to its last finished sentence)."""
 
     n: int = 2
     options_k: int = 3
@@ -110,6 +114,7 @@ class BusinessPlanPipeline:
     refine_rounds: int = 1
     refine_top: int = 2
     calibrate: bool = True
+    continue_tokens: int = 160
 
     def plan(self, request: str) -> Plan:
         steps = [
@@ -205,7 +210,27 @@ class BusinessPlanPipeline:
             strategy = best_of(self.n, judge, section_selector(None), extra=(quality,))
         found = await run(strategy, problem, ctx.search)
         chosen, cands = found.chosen, list(found.candidates)
+        if chosen is not None and chosen.finish_reason == "length" and self.continue_tokens > 0:
+            scorers = (quality, *((numbers.scorer(),) if numbers else ()), judge)
+            more = await self._continued(ctx, problem, chosen, scorers)
+            if more is not None:
+                cands.append(more)
+                chosen = section_selector(numbers)(cands)
         return chosen, numbers.checks.get(chosen.id) if numbers and chosen else None, cands
+
+    async def _continued(
+        self, ctx: StepContext, problem: Problem, cut: Candidate, scorers: Sequence[Scorer]
+    ) -> Candidate | None:
+        """``cut`` (stopped at its token limit) continued once for up to ``continue_tokens`` more tokens, read and
+        scored like the others, so a finished text can win; None when the budget cannot pay for it."""
+        try:
+            [[more]] = await ctx.search.sample(problem, 1, branches=[Branch(cut.text, parent=cut)],
+                                               max_tokens=self.continue_tokens, strategy="continue")  # fmt: skip
+        except BudgetExceeded:
+            return None
+        for scorer in scorers:
+            [more] = await ctx.search.score(problem, [more], scorer)
+        return more
 
     def _output(
         self,
@@ -471,8 +496,8 @@ class BusinessPlanPipeline:
 
         select = best_valid(lambda c: c.id in evaluated)
         try:
-            found = await run(best_of(self.extract_n, Verifier(verdict, name="projection"), select), problem,
-                              ctx.search)  # fmt: skip
+            found = await run(best_of(self.extract_n, Verifier(verdict, name="projection"), select,
+                                      prefix=PROJECTION_PREFIX), problem, ctx.search)  # fmt: skip
         except BudgetExceeded as exc:
             option.errors.append(f"budget spent: {exc}")
             return 0

@@ -113,12 +113,15 @@ def best_of(
     temperature: float | None = None,
     rounds: int = 0,
     feedback: Callable[[Candidate], str] | None = None,
+    prefix: str = "",
 ) -> RefineWithFeedback:
     """The strategy of one step: ``n`` candidates in one call, scored (``extra`` first), the selector's pick
-    kept; with ``rounds``, the best draft is revised with ``feedback`` until it is done."""
+    kept; with ``rounds``, the best draft is revised with ``feedback`` until it is done; ``prefix`` starts every
+    reply (the model continues it)."""
     name = "best_of_n" if rounds == 0 else "refine_feedback"
     return RefineWithFeedback(feedback, n=n, rounds=rounds, parents=1, children=n, scorer=scorer, extra=extra,
-                              template=REVISE, select=select, temperature=temperature, name=name)  # fmt: skip
+                              template=REVISE, select=select, temperature=temperature, name=name,
+                              prefix=prefix)  # fmt: skip
 
 
 async def run(strategy: RefineWithFeedback, problem: Problem, ctx: SearchContext) -> StepResult:

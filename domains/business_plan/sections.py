@@ -284,6 +284,10 @@ realistic estimates otherwise:
 {{"revenue": <number>, "variable_cost_pct": <percent of revenue>, "fixed_costs": <number>}}
 Reply with the JSON only."""
 
+PROJECTION_PREFIX = '{"revenue_growth_pct": '
+"""How every reply to :data:`PROJECTION_PROMPT` starts (the model continues it): a small model asked for JSON
+often answers in prose, and then the option has no figures the financial model can compute."""
+
 PROJECTION_PROMPT = """\
 Request: {request}
 Baseline: {baseline}
