@@ -508,3 +508,26 @@ async def test_a_section_cut_at_its_token_limit_is_continued(tmp_path: Path) -> 
     cut = (await make_agent(tmp_path, FunctionLLM(long), pipeline=off).asolve(STATED, run_id="bp-12")).steps["risks"]
     assert cut.candidates == 2 and not cut.verified and "token limit" in cut.reason
 
+
+def test_calibrate_keeps_a_large_investment_as_proposed_when_scaling_it_never_pays() -> None:
+    from longthink.domains.business_plan.model import project
+    from longthink.domains.business_plan.proposals import calibrate, plausibility, scaled
+
+    base = Assumptions(revenue=Decimal(2_000_000), variable_cost_pct=Decimal(40), fixed_costs=Decimal(1_000_000))
+    target = read_request(REQUEST).target  # profit +10% next year: +20,000
+    # +1% growth for a $150,000 investment: scaled together, the investment outgrows what the capped growth earns
+    costly = plan_assumptions(base, json.dumps({"revenue_growth_pct": 1,
+                                                "investments": [{"name": "store", "amount": 150000}]}))  # fmt: skip
+    assert all(
+        not (project(scaled(costly, f)).growth("profit", 1, base=0) or 0) >= 10 for f in map(Decimal, range(1, 40))
+    )
+    found = calibrate(costly, target)
+    assert found is not None
+    a, factor = found
+    assert factor > 1 and a.investments[0].amount == 150_000 and not plausibility(a)[0]
+    assert (project(a).growth("profit", 1, base=0) or 0) >= 10
+    # a cut in fixed costs is a driver: deepened to what the goal needs, never past the bound
+    cut = plan_assumptions(base, json.dumps({"revenue_growth_pct": 0, "fixed_cost_growth_pct": -1}))
+    found = calibrate(cut, target)
+    assert found is not None and -20 <= found[0].fixed_cost_growth_pct < -1
+    assert (project(found[0]).growth("profit", 1, base=0) or 0) >= 10

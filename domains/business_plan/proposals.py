@@ -86,10 +86,10 @@ def plausibility(a: Assumptions) -> tuple[tuple[str, ...], tuple[str, ...]]:
 _TENTH = Decimal("0.1")
 
 
-def scaled(a: Assumptions, factor: Decimal) -> Assumptions:
-    """``a`` with its ambition scaled by ``factor``: every positive driver (organic revenue growth, each lever's uplift
-    and saving, each capped at its plausible bound and rounded to 0.1 point) and the costs that come with them (a
-    positive growth of fixed costs, the one-off investments); timing kept."""
+def scaled(a: Assumptions, factor: Decimal, *, costs: bool = True) -> Assumptions:
+    """``a`` with its ambition scaled by ``factor``: every driver (organic revenue growth, each lever's uplift and
+    saving, a cut in fixed costs; each capped at its plausible bound and rounded to 0.1 point) and, with ``costs``,
+    the costs that come with them (a positive growth of fixed costs, the one-off investments); timing kept."""
 
     def scale(value: Decimal, cap: Decimal | None = None) -> Decimal:
         if value <= 0:
@@ -102,10 +102,15 @@ def scaled(a: Assumptions, factor: Decimal) -> Assumptions:
                               "cost_saving_pct": scale(lv.cost_saving_pct, MAX_SAVING_PCT)})
         for lv in a.levers
     ]  # fmt: skip
+    fixed = a.fixed_cost_growth_pct
+    if fixed < 0:  # a cut is a driver
+        fixed = -scale(-fixed, -MAX_FIXED_CUT_PCT)
+    elif costs:
+        fixed = scale(fixed)
     investments = [i.model_copy(update={"amount": (i.amount * factor).quantize(Decimal(1))}) for i in a.investments]
     return a.model_copy(update={"revenue_growth_pct": scale(a.revenue_growth_pct, MAX_GROWTH_PCT), "levers": levers,
-                                "fixed_cost_growth_pct": scale(a.fixed_cost_growth_pct),
-                                "investments": investments})  # fmt: skip
+                                "fixed_cost_growth_pct": fixed,
+                                "investments": investments if costs else a.investments})  # fmt: skip
 
 
 _GRID = tuple(Decimal(2) ** k / 64 for k in range(17))  # 1/64 .. 1024
@@ -115,32 +120,39 @@ _GRID = tuple(Decimal(2) ** k / 64 for k in range(17))  # 1/64 .. 1024
 def calibrate(a: Assumptions, target: Target | None, *, rounds: int = 20) -> tuple[Assumptions, Decimal] | None:
     """The least version of ``a`` that reaches ``target``: its ambition scaled by one factor (:func:`scaled`) — the
     smallest on a doubling grid that reaches the goal, refined by bisection towards the previous one — and the
-    factor; None without a goal, without a driver to scale, or when no factor reaches the goal (the drivers stop at
-    their bounds while the costs keep growing). What each lever must deliver, rather than what the model hoped."""
+    factor; None without a goal, without a driver to scale, or when no factor reaches the goal. What each lever
+    must deliver, rather than what the model hoped.
+
+    The costs that come with the drivers scale with them. When that never reaches the goal (the drivers stop at
+    their bounds while a large investment keeps growing), the drivers alone are scaled, the costs kept as
+    proposed: the same spend must buy more."""
     if target is None:
         return None
     drivers = [
         a.revenue_growth_pct,
+        -a.fixed_cost_growth_pct,
         *(lv.revenue_uplift_pct for lv in a.levers),
         *(lv.cost_saving_pct for lv in a.levers),
     ]
     if not any(d > 0 for d in drivers):
         return None
+    for costs in (True, False):
 
-    def reaches(factor: Decimal) -> bool:
-        return bool(target_line(project(scaled(a, factor)), target)[1])
+        def reaches(factor: Decimal, costs: bool = costs) -> bool:
+            return bool(target_line(project(scaled(a, factor, costs=costs)), target)[1])
 
-    high = next((f for f in _GRID if reaches(f)), None)
-    if high is None:
-        return None
-    low = high / 2 if high > _GRID[0] else Decimal(0)
-    for _ in range(rounds):
-        mid = (low + high) / 2
-        if reaches(mid):
-            high = mid
-        else:
-            low = mid
-    return scaled(a, high), high.quantize(Decimal("0.001"))
+        high = next((f for f in _GRID if reaches(f)), None)
+        if high is None:
+            continue
+        low = high / 2 if high > _GRID[0] else Decimal(0)
+        for _ in range(rounds):
+            mid = (low + high) / 2
+            if reaches(mid):
+                high = mid
+            else:
+                low = mid
+        return scaled(a, high, costs=costs), high.quantize(Decimal("0.001"))
+    return None
 
 
 def achieved(table: Projection, target: Target | None) -> Decimal | None:
