@@ -466,7 +466,7 @@ def test_calibrate_scales_up_to_the_bounds_and_no_further() -> None:
     target = read_request(REQUEST).target
     found = calibrate(small, target)
     assert found is not None
-    a, factor = found
+    a, factor, _ = found
     assert factor > 1 and a.levers[0].revenue_uplift_pct <= MAX_LEVER_UPLIFT_PCT and not plausibility(a)[0]
     growth = project(a).growth("profit", 1, base=0)
     assert growth is not None and growth >= 10
@@ -480,7 +480,7 @@ def test_calibrate_scales_up_to_the_bounds_and_no_further() -> None:
                                                 "investments": [{"name": "shop", "amount": 50000}]}))  # fmt: skip
     found = calibrate(costly, target)
     assert found is not None
-    a, factor = found
+    a, factor, _ = found
     assert factor < 1 and a.fixed_cost_growth_pct < 5 and a.investments[0].amount < 50_000
     assert (project(a).growth("profit", 1, base=0) or 0) >= 10 and not plausibility(a)[0]
 
@@ -523,7 +523,7 @@ def test_calibrate_keeps_a_large_investment_as_proposed_when_scaling_it_never_pa
     )
     found = calibrate(costly, target)
     assert found is not None
-    a, factor = found
+    a, factor, _ = found
     assert factor > 1 and a.investments[0].amount == 150_000 and not plausibility(a)[0]
     assert (project(a).growth("profit", 1, base=0) or 0) >= 10
     # a cut in fixed costs is a driver: deepened to what the goal needs, never past the bound
@@ -531,3 +531,25 @@ def test_calibrate_keeps_a_large_investment_as_proposed_when_scaling_it_never_pa
     found = calibrate(cut, target)
     assert found is not None and -20 <= found[0].fixed_cost_growth_pct < -1
     assert (project(found[0]).growth("profit", 1, base=0) or 0) >= 10
+
+
+def test_calibrate_leaves_out_a_spend_no_plausible_growth_can_earn_back_and_says_so() -> None:
+    from longthink.domains.business_plan.model import project
+    from longthink.domains.business_plan.proposals import Evaluated, OptionPlan, calibrate, plausibility
+
+    base = Assumptions(revenue=Decimal(2_000_000), variable_cost_pct=Decimal(40), fixed_costs=Decimal(1_000_000))
+    target = read_request(REQUEST).target
+    lavish = plan_assumptions(base, json.dumps({"levers": [{"name": "rooms", "revenue_uplift_pct": 1}], "fixed_cost_growth_pct": 10,
+                                                "investments": [{"name": "hotel", "amount": 1500000}]}))  # fmt: skip
+    found = calibrate(lavish, target)
+    assert found is not None
+    a, factor, costs = found
+    assert factor > 0
+    assert costs == "dropped" and not a.investments and a.fixed_cost_growth_pct == 0
+    assert (project(a).growth("profit", 1, base=0) or 0) >= 10
+    hard, soft = plausibility(a)
+    assert not hard and soft  # flagged as doubtful: growth that costs nothing
+    option = OptionPlan(0, "Hotel", "Buy a hotel.", 0.5)
+    ev = Evaluated.of(lavish, project(lavish), target).calibrated()
+    assert ev is not None and option.offer(ev)
+    assert "without its investments and extra fixed costs" in option.outcome()

@@ -23,10 +23,11 @@ the best reachable figure; the step is not verified).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from longthink.domains.business_plan.figures import target_line
 from longthink.domains.business_plan.model import Assumptions, Projection, project
@@ -86,10 +87,15 @@ def plausibility(a: Assumptions) -> tuple[tuple[str, ...], tuple[str, ...]]:
 _TENTH = Decimal("0.1")
 
 
-def scaled(a: Assumptions, factor: Decimal, *, costs: bool = True) -> Assumptions:
+Costs = Literal["scaled", "kept", "dropped"]
+"""What calibration does with the costs that come with a proposal's drivers (a positive growth of fixed costs, the
+one-off investments): scale them with the drivers, keep them as proposed, or leave them out."""
+
+
+def scaled(a: Assumptions, factor: Decimal, *, costs: Costs = "scaled") -> Assumptions:
     """``a`` with its ambition scaled by ``factor``: every driver (organic revenue growth, each lever's uplift and
-    saving, a cut in fixed costs; each capped at its plausible bound and rounded to 0.1 point) and, with ``costs``,
-    the costs that come with them (a positive growth of fixed costs, the one-off investments); timing kept."""
+    saving, a cut in fixed costs; each capped at its plausible bound and rounded to 0.1 point) and the costs that
+    come with them as ``costs`` says; timing kept."""
 
     def scale(value: Decimal, cap: Decimal | None = None) -> Decimal:
         if value <= 0:
@@ -105,27 +111,32 @@ def scaled(a: Assumptions, factor: Decimal, *, costs: bool = True) -> Assumption
     fixed = a.fixed_cost_growth_pct
     if fixed < 0:  # a cut is a driver
         fixed = -scale(-fixed, -MAX_FIXED_CUT_PCT)
-    elif costs:
+    elif costs == "scaled":
         fixed = scale(fixed)
+    elif costs == "dropped":
+        fixed = Decimal(0)
     investments = [i.model_copy(update={"amount": (i.amount * factor).quantize(Decimal(1))}) for i in a.investments]
+    investments = a.investments if costs == "kept" else [] if costs == "dropped" else investments
     return a.model_copy(update={"revenue_growth_pct": scale(a.revenue_growth_pct, MAX_GROWTH_PCT), "levers": levers,
                                 "fixed_cost_growth_pct": fixed,
-                                "investments": investments if costs else a.investments})  # fmt: skip
+                                "investments": investments})  # fmt: skip
 
 
 _GRID = tuple(Decimal(2) ** k / 64 for k in range(17))  # 1/64 .. 1024
 """The factors tried first, smallest first; the answer is then refined between neighbours by bisection."""
 
 
-def calibrate(a: Assumptions, target: Target | None, *, rounds: int = 20) -> tuple[Assumptions, Decimal] | None:
+def calibrate(a: Assumptions, target: Target | None, *, rounds: int = 20) -> tuple[Assumptions, Decimal, Costs] | None:
     """The least version of ``a`` that reaches ``target``: its ambition scaled by one factor (:func:`scaled`) — the
     smallest on a doubling grid that reaches the goal, refined by bisection towards the previous one — and the
-    factor; None without a goal, without a driver to scale, or when no factor reaches the goal. What each lever
-    must deliver, rather than what the model hoped.
+    factor, and what was done with the costs; None without a goal, without a driver to scale, or when no factor
+    reaches the goal. What each lever must deliver, rather than what the model hoped.
 
     The costs that come with the drivers scale with them. When that never reaches the goal (the drivers stop at
     their bounds while a large investment keeps growing), the drivers alone are scaled, the costs kept as
-    proposed: the same spend must buy more."""
+    proposed: the same spend must buy more. When even that fails (the spend alone exceeds what capped drivers can
+    earn in time), the costs are left out: a lean version of the option, which :func:`plausibility` flags as
+    doubtful (levers that cost nothing)."""
     if target is None:
         return None
     drivers = [
@@ -136,9 +147,10 @@ def calibrate(a: Assumptions, target: Target | None, *, rounds: int = 20) -> tup
     ]
     if not any(d > 0 for d in drivers):
         return None
-    for costs in (True, False):
+    modes: tuple[Costs, ...] = ("scaled", "kept", "dropped")
+    for costs in modes:
 
-        def reaches(factor: Decimal, costs: bool = costs) -> bool:
+        def reaches(factor: Decimal, costs: Costs = costs) -> bool:
             return bool(target_line(project(scaled(a, factor, costs=costs)), target)[1])
 
         high = next((f for f in _GRID if reaches(f)), None)
@@ -151,7 +163,7 @@ def calibrate(a: Assumptions, target: Target | None, *, rounds: int = 20) -> tup
                 high = mid
             else:
                 low = mid
-        return scaled(a, high, costs=costs), high.quantize(Decimal("0.001"))
+        return scaled(a, high, costs=costs), high.quantize(Decimal("0.001")), costs
     return None
 
 
@@ -184,6 +196,7 @@ class Evaluated:
     met: bool | None = None
     line: str = ""
     factor: Decimal | None = None  # set when the drivers were scaled to the least that reaches the goal
+    costs: Costs | None = None  # what that scaling did with the proposal's costs
 
     @classmethod
     def of(cls, a: Assumptions, table: Projection, target: Target | None, factor: Decimal | None = None) -> Evaluated:
@@ -196,8 +209,8 @@ class Evaluated:
         found = calibrate(self.assumptions, self.target)
         if found is None:
             return None
-        a, factor = found
-        return Evaluated.of(a, project(a), self.target, factor)
+        a, factor, costs = found
+        return dataclasses.replace(Evaluated.of(a, project(a), self.target, factor), costs=costs)
 
     @property
     def plausible(self) -> bool:
@@ -241,6 +254,7 @@ class Evaluated:
             "warnings": list(self.warnings),
             "line": self.line,
             "scaled_by": None if self.factor is None else str(self.factor),
+            "costs": self.costs,
         }
 
 
@@ -280,7 +294,9 @@ class OptionPlan:
             return "no computable proposal" + (f" ({self.errors[-1][:120]})" if self.errors else "")
         out = self.best.line or "computed"
         if self.best.factor is not None:
-            out += f" (the proposal's growth and levers scaled x{self.best.factor}: the least that reaches the goal)"
+            how = {"kept": ", its costs as proposed", "dropped": ", without its investments and extra fixed costs"}
+            out += (f" (the proposal's growth and levers scaled x{self.best.factor}{how.get(self.best.costs or '', '')}"
+                    ": the least that reaches the goal)")  # fmt: skip
         if self.best.problems:
             out += " — implausible: " + "; ".join(self.best.problems)
         return out
