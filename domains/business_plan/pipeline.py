@@ -9,14 +9,17 @@ milestones -> document.
   from logprobs on the embedded backend) and, where the section cites figures, by the number-consistency
   verifier against the table (``numbers``). A candidate whose figures disagree with the table loses to any
   that agrees; the chosen one is marked unverified when none agrees. With ``revisions``, a section none of
-  whose candidates agrees is rewritten, shown its disagreements, up to that many rounds.
+  whose candidates agrees is rewritten, shown its disagreements, up to that many rounds. A chosen candidate cut
+  at its token limit is continued once (``continue_tokens``) and competes again.
 - ``options``: ``options_k`` strategies sampled, each judged; all are kept in the document with their scores,
   the best-scored one becomes the chosen strategy.
-- ``projection``: the model proposes the strategy's assumptions as JSON (growth, levers, investments); the
-  tool computes the table; the proposal that is valid and meets the request's goal with the smallest uplift
-  wins. Sections before it are checked against the baseline only.
-- ``document``: the Markdown document, re-checked as a whole against the final table, written to
-  ``business_plan.md`` in the run's artifact directory.
+- ``projection``: the model proposes the strategy's assumptions as JSON (growth, levers, investments; the reply
+  starts with the JSON's first key, ``PROJECTION_PREFIX``); the tool computes the table; the proposal that is
+  valid and meets the request's goal with the smallest uplift wins. Sections before it are checked against the
+  baseline only.
+- ``document``: the Markdown document; each section's figures that disagree with the final table are put right
+  (:mod:`.corrections`, every change listed at the end), the whole re-checked, written to ``business_plan.md`` in
+  the run's artifact directory.
 
 Every sampled step is a search strategy composed with the pack's readers, scorers and selectors (see
 :mod:`.search`); the document is built by :mod:`.document`.
