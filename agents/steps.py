@@ -9,6 +9,7 @@ import inspect
 import json
 import zlib
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from langgraph.runtime import Runtime
@@ -140,16 +141,37 @@ class Check:
     unchecked: bool = False
 
 
+def same_figure(a: str, b: str | None) -> bool:
+    """``a`` and ``b`` are the same answer: equal, or one is the other rounded to cents or finer ("99.07" and
+    "99.068629": one program rounded its result, the other printed it whole) and they differ by under 0.5%."""
+    if b is None:
+        return False
+    if a == b:
+        return True
+    try:
+        x, y = Decimal(a), Decimal(b)
+    except InvalidOperation:
+        return False
+    if not (x.is_finite() and y.is_finite()):
+        return False
+    short, long_ = sorted((x, y), key=lambda d: -int(d.as_tuple().exponent))
+    places = -int(short.as_tuple().exponent)
+    if places < 2 or places >= -int(long_.as_tuple().exponent):
+        return False
+    rounded = long_.quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP)
+    return rounded == short and abs(x - y) <= abs(short) * Decimal("0.005")
+
+
 def agreement(res: StepResult, request: str = "") -> Check:
     """Execution agreement of program mode: at least two programs that ran printed the chosen answer, and they are
     more than half of those that ran (the same value from independent programs is evidence; one program, or
     programs that disagree, are not). Only programs that compute count (:func:`~longthink.program.computes`), or
     that print a figure the ``request`` states: three programs that print a number they were written with agree
-    on a guess."""
+    on a guess. A figure and its rounding to cents agree (:func:`same_figure`)."""
     ran = [c for c in res.candidates if c.execution is not None and c.execution.ok and c.answer is not None]
     stated = quantities(request)
     evidence = [c.answer for c in ran if computes(extract_code(c.text).value or "") or c.answer in stated]
-    same = sum(a == res.answer for a in evidence)
+    same = sum(same_figure(a, res.answer) for a in evidence)
     if same >= 2 and 2 * same > len(evidence):
         return Check(True, f"execution agreement: {same} of {len(evidence)} programs printed {res.answer}")
     if ran and not evidence:

@@ -179,3 +179,17 @@ def test_what_computes() -> None:
 
     assert computes("print(120 * 3)") and computes("x = 5\nx += 1\nprint(x)") and computes("print(round(2.5))")
     assert not computes("hours = 60\nprint(hours)") and not computes("print(42)") and not computes("not python(")
+
+
+async def test_a_result_and_its_rounding_to_cents_agree() -> None:
+    from longthink.agents.steps import same_figure
+
+    # two programs print the price per loaf whole, one rounds it to cents: three programs agree
+    s1 = lambda i: "print(round(361 / 3, 2))" if i == 0 else "print(361 / 3)"  # noqa: E731
+    result, _ = await run(agent(replies(s1=s1), answer_mode="program"), "cents")
+    step = result.steps["s1"]
+    assert step.verified and step.reason.startswith("execution agreement: 3 of 3 programs printed"), step.reason
+    assert same_figure("99.068629", "99.07") and same_figure("99.07", "99.068629") and same_figure("5", "5")
+    for a, b in [("100", "99.5"), ("12.5", "12.46"), ("0.001", "0.004"), ("1.23", "1.236"), ("x", "1")]:
+        assert not same_figure(a, b), (a, b)
+    assert not same_figure("1", None)
