@@ -8,12 +8,16 @@ read, none of its code is imported):
 (b) longthink: the ``business_plan`` pack through ``Agent.solve`` (plan, best-of-N sections under a rubric
     judge, options explored, financial model, number-consistency verifier);
 
-both scored by the SAME judge — the same embedded model, one prompt per criterion with the criterion's five
-bands as a 1..5 scale, the expected rating read from the verdict token's logprobs (normalised to [0, 1]).
-Limits: a 0.5B judge is a weak, length- and format-sensitive reader; documents are cut to the same number of
-characters before judging; the judge is also the model that generated both documents.
+both scored by the SAME judge — the embedded model, or the separate ``--judge-model`` (e.g. the 1.5B, which then
+also judges longthink's sections) — one prompt per criterion with the criterion's five bands as a 1..5 scale, the
+expected rating read from the verdict token's logprobs (normalised to [0, 1]); ``rubric_diff_ci95`` is a paired
+bootstrap interval of the per-query difference. Limits: a 0.5B judge is a weak, length- and format-sensitive
+reader; documents are cut to the same number of characters before judging; without ``--judge-model`` the judge is
+also the model that generated both documents.
 (c) the share of longthink documents whose cited figures all agree with their table (single-pass documents have
 no table: we report how many figures they cite and whether they contain a Markdown table at all).
+(d) the summary also carries the growth-request part, measured by ``benchmarks/business_goals.py`` in its own run
+(``goal_reached_share``, ``honest_share``, ``figures_agree_share`` and the commit they were measured at).
 
 Queries: English Finance & Business rows whose sub-domain is plan-like (Product Proposal, Investment Analysis,
 Market Analysis, Market Research, Pitch Deck, Risk Management, Strategic Planning) and whose query is at most
@@ -41,6 +45,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from provenance import jsonable, provenance
 from scaling import SeededLLM
+from stats import mean_ci
 
 from longthink.agents import AgentOptions
 from longthink.api import Agent
@@ -93,6 +98,7 @@ class Settings:
     cache: Path = CACHE
     wheel: Path | None = None
     finalize: str | None = None
+    judge_model: str | None = None  # a separate, stronger judge (e.g. qwen2.5-coder-1.5b-instruct): None = the policy
 
 
 def load_queries(wheel: Path | None = None) -> list[dict[str, Any]]:
@@ -157,7 +163,9 @@ async def single_pass(llm: LLM, query: str, s: Settings, seed: int) -> tuple[str
     return cand.text, cand.completion_tokens
 
 
-async def longthink(llm: LLM, query: str, s: Settings, run_id: str) -> tuple[str, dict[str, Any], int]:
+async def longthink(
+    llm: LLM, query: str, s: Settings, run_id: str, judge: LLM | None = None
+) -> tuple[str, dict[str, Any], int]:
     registry = DomainRegistry(
         [
             replace(
@@ -170,6 +178,7 @@ async def longthink(llm: LLM, query: str, s: Settings, run_id: str) -> tuple[str
     )
     agent = Agent(
         llm=llm,
+        judge_llm=judge,
         options=AgentOptions(
             domain="business_plan", budget_tokens=None, seed=s.seed, artifacts_dir=str(s.cache / "docs")
         ),
@@ -201,6 +210,10 @@ async def run(s: Settings) -> dict[str, Any]:
 
     base = LlamaCppLLM(s.model, n_threads=s.threads, n_ctx=8192, max_sequences=8)
     llm = SeededLLM(CachedLLM(base, s.cache / "generations"), seed=s.seed)
+    judge: LLM = llm
+    if s.judge_model is not None:  # the stronger judge scores both documents and longthink's sections
+        judge_base = LlamaCppLLM(s.judge_model, n_threads=s.threads, n_ctx=8192, max_sequences=8)
+        judge = SeededLLM(CachedLLM(judge_base, s.cache / "generations"), seed=s.seed)
     queries = select(load_queries(s.wheel), s.queries)
     rows: list[dict[str, Any]] = []
     print(f"{len(queries)} queries: {[q['index'] for q in queries]}", flush=True)
@@ -208,9 +221,10 @@ async def run(s: Settings) -> dict[str, Any]:
         t0 = time.perf_counter()
         single, single_tokens = await single_pass(llm, q["query"], s, seed=s.seed * 1000 + int(q["index"]))
         t1 = time.perf_counter()
-        doc, info, lt_tokens = await longthink(llm, q["query"], s, f"wb-{q['index']}")
+        doc, info, lt_tokens = await longthink(llm, q["query"], s, f"wb-{q['index']}",
+                                               judge if s.judge_model is not None else None)  # fmt: skip
         t2 = time.perf_counter()
-        [single_scores, lt_scores] = await judge_documents(llm, q["query"], [single, doc], q["checklist"], s)
+        [single_scores, lt_scores] = await judge_documents(judge, q["query"], [single, doc], q["checklist"], s)
         t3 = time.perf_counter()
         numbers = info.get("numbers") or {}
         row = {
@@ -242,6 +256,8 @@ async def run(s: Settings) -> dict[str, Any]:
         )
         write(s, rows, final=False)
     await llm.aclose()
+    if judge is not llm:
+        await judge.aclose()
     return write(s, rows, final=True)
 
 
@@ -262,6 +278,7 @@ def write(
         "rubric_single": round(rs, 4),
         "rubric_longthink": round(rl, 4),
         "rubric_diff": round(rl - rs, 4),
+        "rubric_diff_ci95": mean_ci([r["rubric_longthink"] - r["rubric_single"] for r in rows]),
         "longthink_wins": sum(r["rubric_longthink"] > r["rubric_single"] for r in rows),
         "numbers_consistent_share": round(sum(consistent) / len(consistent), 4) if consistent else None,
         "single_has_table_share": round(mean([float(r["single_has_table"]) for r in rows]), 4),
@@ -272,6 +289,7 @@ def write(
     }
     if note:
         summary["note"] = note
+    summary.update(goals_summary())
     settings = jsonable({k: v for k, v in s.__dict__.items() if k not in ("out", "cache", "finalize")})
     # a finalized run keeps the stopped run's own provenance and records who finalized it
     block = provenance(settings) if origin is None else {**origin, "finalized": provenance({"note": note})}
@@ -279,6 +297,23 @@ def write(
     s.out.parent.mkdir(parents=True, exist_ok=True)
     s.out.write_text(json.dumps(out, indent=1))
     return out
+
+
+GOALS = RESULTS.with_name("business_goals.json")
+
+
+def goals_summary(path: Path = GOALS) -> dict[str, Any]:
+    """The growth-request part of this benchmark (``benchmarks/business_goals.py``, its own run and results file):
+    its ``goal_reached_share``, ``honest_share`` and ``figures_agree_share`` with their intervals, and the commit
+    they were measured at; empty when it has not been run."""
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    sm = data.get("summary", {})
+    keys = ("goal_reached_share", "goal_reached_ci95", "honest_share", "honest_ci95", "figures_agree_share",
+            "figures_agree_ci95", "requests")  # fmt: skip
+    return {**{f"goals_{k}" if k == "requests" else k: sm.get(k) for k in keys},
+            "goals_commit": data.get("provenance", {}).get("commit")}  # fmt: skip
 
 
 def table(out: dict[str, Any]) -> str:
@@ -311,6 +346,7 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
     p.add_argument("--cache", type=Path, default=CACHE)
     p.add_argument("--judge-chars", type=int, default=Settings.judge_chars, help="characters of a document judged")
     p.add_argument("--wheel", type=Path, default=None, help="read the data from an inspect-evals wheel instead")
+    p.add_argument("--judge-model", default=None, help="a separate judge model (both documents, longthink's sections)")
     p.add_argument(
         "--finalize",
         default=None,
@@ -328,6 +364,7 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
         wheel=a.wheel,
         finalize=a.finalize,
         judge_chars=a.judge_chars,
+        judge_model=a.judge_model,
     )
     if a.quick:
         s = replace(

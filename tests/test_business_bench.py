@@ -95,3 +95,19 @@ async def test_the_longthink_arm_reads_the_run_result(tmp_path: Path) -> None:
     doc, info, tokens = await business.longthink(FunctionLLM(pack_tests.reply), pack_tests.STATED, s, "bench-1")
     assert doc.startswith("# Business plan") and info["status"] == "done" and tokens > 0
     assert info["numbers"]["consistent"] is True and info["missing"] == []
+
+
+def test_the_summary_has_the_paired_interval_and_the_goals_part(tmp_path: Path) -> None:
+    from stats import mean_ci
+
+    s = business.parse(["--out", str(tmp_path / "business.json"), "--cache", str(tmp_path / "cache")])
+    out = business.write(s, [_row(88, 0.7, 0.8), _row(89, 0.6, 0.75), _row(91, 0.7, 0.7)], final=True)
+    low, high = out["summary"]["rubric_diff_ci95"]
+    assert 0.0 <= low <= out["summary"]["rubric_diff"] <= high <= 0.15
+    assert mean_ci([0.1]) is None and mean_ci([0.1, 0.1]) == [0.1, 0.1]
+    goals = tmp_path / "business_goals.json"
+    goals.write_text(json.dumps({"summary": {"goal_reached_share": 0.9, "honest_share": 1.0, "requests": 20,
+                                             "figures_agree_share": 0.95}, "provenance": {"commit": "abc"}}))  # fmt: skip
+    part = business.goals_summary(goals)
+    assert part["goal_reached_share"] == 0.9 and part["goals_requests"] == 20 and part["goals_commit"] == "abc"
+    assert business.goals_summary(tmp_path / "none.json") == {}
