@@ -410,6 +410,10 @@ def test_a_reply_cut_at_its_token_limit_ends_at_its_last_sentence() -> None:
     assert last_sentence("no end at all") == "no end at all"
     assert quote("We sell bread. We sell cakes to families, includ", 40) == "We sell bread."
     assert quote("short", 40) == "short"
+    # a list marker's period ends no sentence; the lines the model finished stand, the cut last one goes
+    listed = "1. **Year 1:**\n   - **Profit:** $198,712 (margin 8.2%)\n\n2. **Year 2:**\n   - **Revenue:** $2,4"
+    assert SectionText("Milestones")(listed, True).payload == "1. **Year 1:**\n   - **Profit:** $198,712 (margin 8.2%)"
+    assert last_sentence("We sell bread. We sell cakes.\n2.") == "We sell bread. We sell cakes."
 
 
 @pytest.mark.parametrize(
@@ -502,11 +506,13 @@ async def test_a_section_cut_at_its_token_limit_is_continued(tmp_path: Path) -> 
     risks = result.steps["risks"]
     assert risks.text.endswith("- Last risk: a late oven delivery.")
     assert risks.verified and risks.candidates == 3
-    assert [c["quality"] for c in risks.data["candidates"]] == [0.0, 0.0, 1.0]
+    assert [c["quality"] for c in risks.data["candidates"]] == [0.5, 0.5, 1.0]  # cut back: below a finished one
     assert "- Last risk: a late oven delivery." in (result.answer or "")
     off = BusinessPlanPipeline(calibrate=False, section_tokens=60, continue_tokens=0)
     cut = (await make_agent(tmp_path, FunctionLLM(long), pipeline=off).asolve(STATED, run_id="bp-12")).steps["risks"]
-    assert cut.candidates == 2 and not cut.verified and "token limit" in cut.reason
+    # without continuing, the reply is cut back to the lines the model finished (the last one was cut mid-line)
+    assert cut.candidates == 2 and cut.text.endswith("squeeze the specific margin") and "Last risk" not in cut.text
+    assert [c["quality"] for c in cut.data["candidates"]] == [0.5, 0.5]
 
 
 def test_calibrate_keeps_a_large_investment_as_proposed_when_scaling_it_never_pays() -> None:
@@ -553,3 +559,23 @@ def test_calibrate_leaves_out_a_spend_no_plausible_growth_can_earn_back_and_says
     ev = Evaluated.of(lavish, project(lavish), target).calibrated()
     assert ev is not None and option.offer(ev)
     assert "without its investments and extra fixed costs" in option.outcome()
+
+
+def test_an_option_that_keeps_its_costs_beats_a_lean_one_the_judge_prefers() -> None:
+    from longthink.domains.business_plan.model import project
+    from longthink.domains.business_plan.proposals import Evaluated, OptionPlan, choose
+
+    base = Assumptions(revenue=Decimal(2_000_000), variable_cost_pct=Decimal(40), fixed_costs=Decimal(1_000_000))
+    target = read_request(REQUEST).target
+    lavish = plan_assumptions(base, json.dumps({"levers": [{"name": "rooms", "revenue_uplift_pct": 1}],
+                                                "investments": [{"name": "hotel", "amount": 1500000}]}))  # fmt: skip
+    modest = plan_assumptions(base, json.dumps({"revenue_growth_pct": 3,
+                                                "investments": [{"name": "van", "amount": 10000}]}))  # fmt: skip
+    lean, costed = OptionPlan(0, "Hotel", "Buy a hotel.", 0.9), OptionPlan(1, "Van", "Deliver.", 0.5)
+    for option, a in ((lean, lavish), (costed, modest)):
+        ev = Evaluated.of(a, project(a), target).calibrated()
+        assert ev is not None and ev.met and ev.plausible
+        option.offer(ev)
+    assert lean.best is not None and lean.best.costs == "dropped"
+    assert costed.best is not None and costed.best.costs == "scaled"
+    assert choose([lean, costed]) is costed  # the judge's 0.9 does not buy back the left-out spend

@@ -57,13 +57,24 @@ class SectionText:
 _SENTENCE_END = re.compile(r"[.!?\u3002\uff01\uff1f][)\]\"'\u201d*]*(?=\s|$)")
 
 
+_MARKER = re.compile(r"\s*(?:[-*\u2022]\s*)?(?:\d{1,3}|[A-Za-z])[.)]")
+"""A list marker ("2.", "b)") at a line's start: its period ends no sentence."""
+
+
 def last_sentence(text: str, min_words: int = 3) -> str:
-    """``text`` cut after its last finished sentence (a completion cut at its token limit: even a list item without
-    a period is unfinished then), unless fewer than ``min_words`` words would remain."""
-    ends = list(_SENTENCE_END.finditer(text))
-    if not ends:
+    """``text`` cut after its last finished sentence or its last finished line, whichever comes later (a completion
+    cut at its token limit: its last line is unfinished then, even a list item without a period, but a line the
+    model ended is finished; a list marker's period ends no sentence), unless fewer than ``min_words`` words would
+    remain."""
+    ends = [m for m in _SENTENCE_END.finditer(text) if not _MARKER.fullmatch(text[text.rfind("\n", 0, m.start()) + 1 :
+                                                                                     m.end()])]  # fmt: skip
+    at = ends[-1].end() if ends else 0
+    line = text.rstrip().rfind("\n")
+    if line > at:
+        at = line
+    if at == 0:
         return text
-    cut = text[: ends[-1].end()].rstrip()
+    cut = repair(text[:at].rstrip())
     return cut if len(cut.split()) >= min_words else text
 
 

@@ -93,7 +93,8 @@ class QualityCheck:
 
     def verdict(self, _: Problem, c: Candidate) -> Verdict:
         cut = c.finish_reason == "length"
-        quality = check_text(text_of(c), self.request, truncated=cut)
+        # a reader's text of a cut reply is already cut back to what the model finished
+        quality = check_text(text_of(c), self.request, truncated=cut and not isinstance(c.payload, str))
         self.checks[c.id] = quality
         if not quality.ok:
             return Verdict(0.0, quality.summary())
