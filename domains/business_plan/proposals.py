@@ -8,7 +8,8 @@ table says, before any judge:
 2. a **plausible** proposal beats an implausible one (:func:`plausibility`: bounded growth and uplifts, savings
    only on costs that exist, investments of a believable size);
 3. one that **reaches the goal** beats one that does not, and among those that miss it, the one that comes
-   closest wins (the shortfall in percentage points);
+   closest wins (the shortfall in percentage points); one that keeps its costs beats a lean version calibrated
+   without them;
 4. then the option text's quality (:mod:`.quality`) and the rubric judge's score of it; then fewer soft
    warnings (revenue levers that cost nothing); then the smaller stretch (the sum of the uplifts, so the least
    heroic plan that reaches the goal).
@@ -225,8 +226,8 @@ class Evaluated:
 
     def key(self, judge: float = 0.0) -> tuple[Any, ...]:
         """Higher is better (see the module docstring for the order)."""
-        return (self.plausible, bool(self.met) or self.met is None, -self.shortfall, judge, -len(self.warnings),
-                -stretch(self.assumptions))  # fmt: skip
+        return (self.plausible, bool(self.met) or self.met is None, -self.shortfall, self.costs != "dropped", judge,
+                -len(self.warnings), -stretch(self.assumptions))  # fmt: skip
 
     def value(self) -> float:
         """A score in [0, 1] for the trace: 1 for a plausible proposal that reaches the goal, less the further it
@@ -277,9 +278,9 @@ class OptionPlan:
         just before the judge."""
         judge = self.judge or 0.0
         if self.best is None:
-            return (False, False, False, Decimal(-1000), self.quality, judge, 0, Decimal(0))
-        plausible, met, shortfall, *rest = self.best.key(judge)
-        return (True, plausible, met, shortfall, self.quality, *rest)
+            return (False, False, False, Decimal(-1000), False, self.quality, judge, 0, Decimal(0))
+        plausible, met, shortfall, costs, *rest = self.best.key(judge)
+        return (True, plausible, met, shortfall, costs, self.quality, *rest)
 
     def offer(self, ev: Evaluated) -> bool:
         """Keep ``ev`` when it ranks above the current best; True when it does."""
