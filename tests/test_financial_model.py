@@ -199,3 +199,12 @@ def test_a_metric_after_a_comma_belongs_to_the_next_number() -> None:
     assert [v.claim.metric for v in check.verdicts] == ["variable_costs", "profit"]
     assert not check_numbers("We made $900,000 of profit and $2.2M in revenue.", t).consistent
     assert check_numbers("We made $200,000 of profit and $2.0M in revenue.", t).consistent
+
+
+def test_a_calculation_with_period_labels_between_its_terms_is_recomputed() -> None:
+    [wrong, right] = find_calculations(
+        "Revenue: $2,419,238 (year 1) - $2,400,000 (year 3) = $198,712. Costs: $132,526 ($year 1) - $132,000 "
+        "(baseline) = $526."
+    )
+    assert not wrong.ok and wrong.computed == 19_238 and right.ok
+    assert find_calculations("Revenue is $2.4M (year 1); profit $180,000 (year 3) = steady.") == []

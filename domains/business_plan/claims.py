@@ -192,6 +192,8 @@ class NumberCheck:
         }
 
 
+_LABEL = re.compile(r"\(\s*\$?\s*(?:year|yr|quarter|q|period|baseline)\s*\d{0,2}\s*\)", re.I)
+"""A period label inside a calculation ("(year 1)"): the terms around it still make one calculation."""
 _OPERATOR = re.compile(r"^\s*([-+*/\u00d7\u2212\u00f7]|x)\s*$")
 _EQUALS = re.compile(r"^\s*(=|equals)\s*$")
 
@@ -241,7 +243,7 @@ def find_calculations(text: str, numbers: Sequence[NumberMention] | None = None)
         j = i
         result = None
         while j + 1 < len(nums):
-            gap = text[nums[j].end : nums[j + 1].start]
+            gap = _LABEL.sub("", text[nums[j].end : nums[j + 1].start])  # "$2.4M (year 1) - $2.2M (year 0)"
             nxt = nums[j + 1]
             op = _OPERATOR.match(gap)
             if op:
