@@ -141,10 +141,10 @@ class Check:
     unchecked: bool = False
 
 
-def same_figure(a: str, b: str | None) -> bool:
+def same_figure(a: str | None, b: str | None) -> bool:
     """``a`` and ``b`` are the same answer: equal, or one is the other rounded to cents or finer ("99.07" and
     "99.068629": one program rounded its result, the other printed it whole) and they differ by under 0.5%."""
-    if b is None:
+    if a is None or b is None:
         return False
     if a == b:
         return True

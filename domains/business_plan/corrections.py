@@ -222,7 +222,8 @@ def correct_numbers(
                              rel_tol=rel_tol, pp_tol=pp_tol)  # fmt: skip
 
     fixes, stuck = _fixes(text, table, periods, growth, ignore_growth, rel_tol, pp_tol)
-    out, removed = text, []
+    out = text
+    removed: list[str] = []
     if stuck:  # remove those sentences first (offsets of the original text), then correct what is left
         out, removed = _remove(text, stuck)
         fixes, _ = _fixes(out, table, periods, growth, ignore_growth, rel_tol, pp_tol)
