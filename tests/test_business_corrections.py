@@ -6,29 +6,16 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from test_financial_model import bakery
 
 from longthink.domains.business_plan.claims import check_numbers, extract_numbers
 from longthink.domains.business_plan.corrections import correct_numbers, render_like
 from longthink.domains.business_plan.document import render_document
-from longthink.domains.business_plan.model import Assumptions, Investment, Lever, Projection, project
 from longthink.outcome import StepOutcome
 
 D = Decimal
-
-
-def bakery() -> Projection:
-    # revenue 2,000,000 / 2,163,000 / 2,271,150 / 2,384,708; profit 200,000 / 247,800 / 362,690 / 430,825;
-    # margin 10.0 / 11.5 / 16.0 / 18.1; variable costs 40% of revenue
-    return project(
-        Assumptions(
-            revenue=D(2_000_000),
-            variable_cost_pct=D(40),
-            fixed_costs=D(1_000_000),
-            revenue_growth_pct=D(5),
-            levers=[Lever(name="catering", revenue_uplift_pct=D(3))],
-            investments=[Investment(name="oven", amount=D(50_000), period=1)],
-        )
-    )
+# bakery(): revenue 2,000,000 / 2,163,000 / 2,271,150 / 2,384,708; profit 200,000 / 247,800 / 362,690 / 430,825;
+# margin 10.0 / 11.5 / 16.0 / 18.1; variable costs 40% of revenue
 
 
 def test_figures_that_disagree_are_rewritten_in_their_own_format() -> None:
