@@ -208,3 +208,15 @@ def test_a_calculation_with_period_labels_between_its_terms_is_recomputed() -> N
     )
     assert not wrong.ok and wrong.computed == 19_238 and right.ok
     assert find_calculations("Revenue is $2.4M (year 1); profit $180,000 (year 3) = steady.") == []
+
+
+def test_a_list_item_takes_its_period_from_the_line_that_introduces_it() -> None:
+    t = bakery()  # profit 200,000 / 247,800 / 362,690 / 430,825; revenue year 2 2,271,150
+    text = (
+        "- **Year 2**:\n  - **Revenue**: $2,271,150\n  - **Profit**: $247,800\n  - **Margin**: like Year 1, 11.5%\n\n"
+        "### Year 3\nProfit reaches $362,690.\n\n## Outlook\n\nProfit of $200,000."
+    )
+    check = check_numbers(text, t)
+    bad = {(v.claim.number.raw, v.claim.period) for v in check.disagreements}
+    assert bad == {("$247,800", 2), ("$362,690", 3)}  # year 1's and year 2's profit, said of years 2 and 3
+    assert len(check.verdicts) == 5  # the baseline profit under a heading with no period: any year

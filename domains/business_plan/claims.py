@@ -337,6 +337,8 @@ def find_claims(text: str, horizon: int = 40, period_word: str = "year") -> tupl
             continue
         context = " ".join(text[s_start:s_end].split())[:220]
         period = _period_of(text[s_start : n.start] + " " + right, horizon, period_word)
+        if period is None:  # "- **Year 2**:\n  - Profit: $198,813": the line that introduces this one names it
+            period = _context_period(text, n.start, horizon, period_word)
         if metric == "margin":
             what: Literal["level", "growth", "share"] = (
                 "growth"
@@ -358,6 +360,33 @@ def find_claims(text: str, horizon: int = 40, period_word: str = "year") -> tupl
         prev_claim = Claim(metric, what, n, period, context)
         claims.append(prev_claim)
     return claims, loose
+
+
+_LABEL_LINE = re.compile(r"#{1,6}\s.*|\*\*[^*\n]+\*\*\s*:?|.*:\s*(?:\*\*)?")
+"""A line that introduces the lines after it: a Markdown heading, a bold label, or a line ending with a colon."""
+
+
+def _context_period(text: str, pos: int, horizon: int, period_word: str, *, lines: int = 12) -> int | None:
+    """The period named by the line that introduces the one holding ``pos``: the nearest earlier line that is less
+    indented (a parent list item) or a heading or label line, within ``lines`` lines; None when that line names
+    no period (or there is none)."""
+    start = text.rfind("\n", 0, pos) + 1
+    end = text.find("\n", pos)
+    own = text[start : end if end != -1 else len(text)]
+    indent = len(own) - len(own.lstrip())
+    i = start - 1
+    for _ in range(lines):
+        if i <= 0:
+            return None
+        prev_start = text.rfind("\n", 0, i) + 1
+        prev = text[prev_start:i]
+        i = prev_start - 1
+        body = prev.strip()
+        if not body:
+            continue
+        if len(prev) - len(prev.lstrip()) < indent or _LABEL_LINE.fullmatch(body):
+            return _period_of(body, horizon, period_word)
+    return None
 
 
 def _last_metric(left: str) -> Metric | None:
