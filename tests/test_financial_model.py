@@ -220,3 +220,11 @@ def test_a_list_item_takes_its_period_from_the_line_that_introduces_it() -> None
     bad = {(v.claim.number.raw, v.claim.period) for v in check.disagreements}
     assert bad == {("$247,800", 2), ("$362,690", 3)}  # year 1's and year 2's profit, said of years 2 and 3
     assert len(check.verdicts) == 5  # the baseline profit under a heading with no period: any year
+
+
+def test_a_metric_on_the_next_line_names_the_next_figure_and_growth_vs_baseline_has_no_period() -> None:
+    t = bakery()  # year 1: revenue 2,163,000, variable costs 865,200, profit 247,800 (+23.9% vs baseline)
+    text = "Year 1\n\nRevenue: $2,163,000\nVariable costs: $865,200\nProfit vs baseline: +23.9%"
+    check = check_numbers(text, t)
+    assert check.consistent and len(check.verdicts) == 3, check.summary()
+    assert [v.claim.metric for v in check.verdicts] == ["revenue", "variable_costs", "profit"]

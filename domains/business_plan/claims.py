@@ -316,7 +316,8 @@ def find_claims(text: str, horizon: int = 40, period_word: str = "year") -> tupl
         s_start, s_end = _sentence_bounds(text, n.start, n.end)
         left = text[max(s_start, prev_end) : n.start]
         next_start = numbers[i + 1].start if i + 1 < len(numbers) else s_end
-        right = text[n.end : min(s_end, next_start, n.end + 25)]
+        right = text[n.end : min(s_end, next_start, n.end + 25)].split("\n", 1)[0]  # a metric on the next line
+        # ("Revenue: $2.5M\nVariable costs: ...") names the next number, not this one
         prev_end = n.end
         after = _first_metric(right) if n.kind != "plain" else None
         # "$2.0M in revenue": for money the word right after wins; "40% of revenue" is a share of the word before
@@ -355,6 +356,8 @@ def find_claims(text: str, horizon: int = 40, period_word: str = "year") -> tupl
                 what = "growth"
         else:
             what = "level"
+        if what == "growth" and period == 0:
+            period = None  # "profit vs baseline: +10.2%": a growth is never at the baseline, it is measured from it
         if what == "growth" and _DOWN.search(left[-40:]) and n.value > 0:
             n = NumberMention(-n.value, n.kind, n.start, n.end, n.raw, n.precision)
         prev_claim = Claim(metric, what, n, period, context)
