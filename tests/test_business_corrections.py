@@ -92,3 +92,12 @@ def test_the_document_puts_figures_right_and_says_so() -> None:
     assert rendered.check is not None and rendered.check.consistent
     assert rendered.corrections == ["Chosen strategy: '$300,000' -> '$362,690' (profit, period 2)"]
     assert "put right where they disagreed (1)" in rendered.doc
+
+
+def test_a_figure_the_table_holds_for_another_line_is_left_as_written() -> None:
+    # "$865,200" is year 1's variable costs, said of profit: a misreading is likelier than a miswriting, so the
+    # document leaves it (its check still counts the disagreement) instead of turning it into the profit
+    text = "Profit: $865,200 in year 1. Profit of $300,000 in year 2."
+    fixed = correct_numbers(text, bakery())
+    assert "Profit: $865,200 in year 1." in fixed.text and "Profit of $362,690 in year 2." in fixed.text
+    assert len(fixed.check.disagreements) == 1 and len(fixed.changes) == 1

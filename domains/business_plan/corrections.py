@@ -6,7 +6,9 @@ figures do not. But with a small model every candidate of a section may cite a f
 ("profit reaches $300,000 in year 2" where the table says $262,400), and the document would present it. Here
 each such claim is corrected in place, in the number's own format ("$1.2M" stays in millions, "8%" a
 percentage, "(5%)" in parentheses), with the table's figure for the claim's period; a claim without a period
-takes the table figure closest to what it said (the period the writer most likely meant). Two claims cannot be
+takes the table figure closest to what it said (the period the writer most likely meant). A money figure that
+is itself one of the table's cells is left as it is: the writer more likely quoted another line than miswrote
+it, so the check's reading is the doubtful part (the document's check still counts it). Two claims cannot be
 put right by a number: a change in the wrong direction ("profit falls by 5%" where it grows) and anything the
 check still rejects after the rewrite; their sentences are removed. A wrong inline calculation gets its
 computed result. Every change is recorded, so the document says what was corrected.
@@ -31,7 +33,7 @@ from longthink.domains.business_plan.claims import (
     find_calculations,
     find_claims,
 )
-from longthink.domains.business_plan.model import HUNDRED, Projection
+from longthink.domains.business_plan.model import HUNDRED, MONEY_METRICS, Projection
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,11 @@ def _candidates(claim: Claim, table: Projection, periods: Collection[int] | None
         return [rows[p].value(claim.metric) / rows[p].revenue * HUNDRED for p in ps if rows[p].revenue]
     bases = [(p, b) for p in ps if p > 0 for b in sorted({p - 1, 0})]
     return [g for p, b in bases if (g := table.growth(claim.metric, p, base=b)) is not None]
+
+
+def _in_table(value: Decimal, table: Projection) -> bool:
+    """``value`` is one of the table's money cells (any line, any period)."""
+    return any(value == row.value(m) for row in table.rows for m in MONEY_METRICS if row.value(m))
 
 
 def _said_down(n: NumberMention) -> bool:
@@ -165,6 +172,8 @@ def _fixes(
             continue
         if check_claim(c, table, periods=allowed, rel_tol=rel_tol, pp_tol=pp_tol).ok:
             continue
+        if c.what == "level" and c.number.kind == "money" and _in_table(c.number.value, table):
+            continue  # a figure the table holds for another line: more likely misread than miswritten; left as it is
         options = _candidates(c, table, allowed)
         new = None
         if options:
