@@ -422,6 +422,25 @@ def _close(claimed: Decimal, actual: Decimal, precision: Decimal, *, rel: Decima
     return abs(claimed - actual) <= tolerance
 
 
+def claim_values(claim: Claim, table: Projection, periods: Sequence[int] | None = None) -> list[Decimal]:
+    """The table's figures ``claim`` is compared with: its metric's level, margin, share of revenue or growth rates
+    (period-on-period and since the baseline) in its period, or, without one, in every period of ``periods``
+    (default all)."""
+    if claim.period is not None:
+        periods = [claim.period]
+    elif periods is None:
+        periods = range(len(table.rows))
+    rows = table.rows
+    if claim.what == "level" and claim.metric != "margin":
+        return [rows[p].value(claim.metric) for p in periods]
+    if claim.what == "level":
+        return [rows[p].margin for p in periods]
+    if claim.what == "share":
+        return [rows[p].value(claim.metric) / rows[p].revenue * HUNDRED for p in periods if rows[p].revenue]
+    pairs = [(p, base) for p in periods if p > 0 for base in sorted({p - 1, 0})]
+    return [g for p, base in pairs if (g := table.growth(claim.metric, p, base=base)) is not None]
+
+
 def check_claim(
     claim: Claim,
     table: Projection,
@@ -436,50 +455,52 @@ def check_claim(
     since-baseline rate."""
     rel, pp = Decimal(str(rel_tol)), Decimal(str(pp_tol))
     n = claim.number
+    actual = claim_values(claim, table, periods)
     if claim.period is not None:
         periods = [claim.period]
     elif periods is None:
         periods = range(len(table.rows))
     if claim.what == "level" and claim.metric != "margin":
-        actual = [table.rows[p].value(claim.metric) for p in periods]
         ok = any(_close(n.value, a, n.precision, rel=rel, abs_pp=Decimal(0)) for a in actual)
         # a money level for "costs" may also mean variable or fixed costs when the text is loose
         if not ok and claim.metric == "total_costs":
             others = [table.rows[p].value(m) for p in periods for m in ("variable_costs", "fixed_costs", "one_off")]
             ok = any(_close(n.value, a, n.precision, rel=rel, abs_pp=Decimal(0)) for a in others if a)
         expected = ", ".join(table.money(a) for a in actual)
-    elif claim.metric == "margin" and claim.what == "level":
-        actual = [table.rows[p].margin for p in periods]
+    elif claim.what in ("level", "share"):
         ok = any(_close(n.value, a, n.precision, rel=Decimal(0), abs_pp=pp) for a in actual)
-        expected = ", ".join(f"{a}%" for a in actual)
-    elif claim.what == "share":
-        actual = [
-            table.rows[p].value(claim.metric) / table.rows[p].revenue * HUNDRED
-            for p in periods
-            if table.rows[p].revenue
-        ]
-        ok = any(_close(n.value, a, n.precision, rel=Decimal(0), abs_pp=pp) for a in actual)
-        expected = ", ".join(f"{round_pct(a)}% of revenue" for a in actual)
+        expected = ", ".join(f"{a}%" if claim.what == "level" else f"{round_pct(a)}% of revenue" for a in actual)
     else:
-        metric: Metric = claim.metric
-        if claim.period is None:
-            rates = [
-                g
-                for p in periods
-                if p > 0
-                for base in {p - 1, 0}
-                if (g := table.growth(metric, p, base=base)) is not None
-            ]
-        else:
-            rates = [
-                g for base in (claim.period - 1, 0) if (g := table.growth(metric, claim.period, base=base)) is not None
-            ]
-        ok = any(_close(n.value, g, n.precision, rel=Decimal(0), abs_pp=pp) for g in rates)
-        if not ok and metric == "margin":
+        ok = any(_close(n.value, g, n.precision, rel=Decimal(0), abs_pp=pp) for g in actual)
+        if not ok and claim.metric == "margin":
             changes = [table.rows[p].margin - table.rows[0].margin for p in periods]
             ok = any(_close(n.value, d, n.precision, rel=Decimal(0), abs_pp=pp) for d in changes)
-        expected = "growth " + ", ".join(f"{g:+}%" for g in sorted(set(rates))) if rates else "no growth rate"
+        expected = "growth " + ", ".join(f"{g:+}%" for g in sorted(set(actual))) if actual else "no growth rate"
     return ClaimVerdict(claim, ok, expected)
+
+
+def check_claims(
+    claims: Sequence[Claim],
+    table: Projection,
+    *,
+    periods: Collection[int] | None = None,
+    growth: bool = True,
+    ignore_growth: Collection[Decimal] = (),
+    rel_tol: float = 0.01,
+    pp_tol: float = 0.5,
+) -> tuple[list[ClaimVerdict], list[NumberMention]]:
+    """The verdict on each of ``claims`` that :func:`check_numbers` checks (see its arguments), and the numbers of
+    those it leaves unchecked (goals, growth when ``growth`` is off, periods outside ``periods``)."""
+    allowed = None if periods is None else sorted(set(periods))
+    verdicts: list[ClaimVerdict] = []
+    unchecked: list[NumberMention] = []
+    for c in claims:
+        is_goal = c.what == "growth" and (not growth or any(c.number.value == g for g in ignore_growth))
+        if is_goal or (allowed is not None and c.period is not None and c.period not in allowed):
+            unchecked.append(c.number)
+        else:
+            verdicts.append(check_claim(c, table, periods=allowed, rel_tol=rel_tol, pp_tol=pp_tol))
+    return verdicts, unchecked
 
 
 def check_numbers(
@@ -502,12 +523,7 @@ def check_numbers(
     prose = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("|"))
     calculations = tuple(find_calculations(prose))
     claims, loose = find_claims(prose, table.assumptions.periods, table.assumptions.period)
-    allowed = None if periods is None else sorted(set(periods))
-    verdicts = []
-    for c in claims:
-        is_goal = c.what == "growth" and (not growth or any(c.number.value == g for g in ignore_growth))
-        if is_goal or (allowed is not None and c.period is not None and c.period not in allowed):
-            loose.append(c.number)
-        else:
-            verdicts.append(check_claim(c, table, periods=allowed, rel_tol=rel_tol, pp_tol=pp_tol))
+    verdicts, unchecked = check_claims(claims, table, periods=periods, growth=growth, ignore_growth=ignore_growth,
+                                       rel_tol=rel_tol, pp_tol=pp_tol)  # fmt: skip
+    loose += unchecked
     return NumberCheck(tuple(verdicts), tuple(loose), len(verdicts) + len(loose), calculations)

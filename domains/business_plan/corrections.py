@@ -24,16 +24,16 @@ from decimal import ROUND_HALF_UP, Decimal
 from longthink.domains.business_plan.claims import (
     _NUMBER,
     _SCALE_WORDS,
-    Claim,
     NumberCheck,
     NumberMention,
     _sentence_bounds,
-    check_claim,
+    check_claims,
     check_numbers,
+    claim_values,
     find_calculations,
     find_claims,
 )
-from longthink.domains.business_plan.model import HUNDRED, MONEY_METRICS, Projection
+from longthink.domains.business_plan.model import MONEY_METRICS, Projection
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,21 +65,6 @@ def _masked(text: str) -> str:
     return "".join(
         re.sub(r"[^\n]", " ", line) if line.lstrip().startswith("|") else line for line in text.splitlines(True)
     )
-
-
-def _candidates(claim: Claim, table: Projection, periods: Collection[int] | None) -> list[Decimal]:
-    """The table figures ``claim`` could mean (as :func:`.claims.check_claim` compares them)."""
-    ps = [claim.period] if claim.period is not None else sorted(periods if periods is not None else
-                                                                range(len(table.rows)))  # fmt: skip
-    rows = table.rows
-    if claim.what == "level" and claim.metric != "margin":
-        return [rows[p].value(claim.metric) for p in ps]
-    if claim.metric == "margin" and claim.what == "level":
-        return [rows[p].margin for p in ps]
-    if claim.what == "share":
-        return [rows[p].value(claim.metric) / rows[p].revenue * HUNDRED for p in ps if rows[p].revenue]
-    bases = [(p, b) for p in ps if p > 0 for b in sorted({p - 1, 0})]
-    return [g for p, b in bases if (g := table.growth(claim.metric, p, base=b)) is not None]
 
 
 def _in_table(value: Decimal, table: Projection) -> bool:
@@ -163,18 +148,15 @@ def _fixes(
         else:
             fixes.append((calc.result.start, calc.result.end, new, f"{calc.result.raw!r} -> {new!r} (calculation)"))
     taken = {f[0] for f in fixes} | {s for s, _ in stuck}  # a calculation's result is put right as one
-    for c in claims:
-        if c.number.start in taken:
-            continue
-        if c.what == "growth" and (not growth or any(c.number.value == g for g in ignore_growth)):
-            continue
-        if allowed is not None and c.period is not None and c.period not in allowed:
-            continue
-        if check_claim(c, table, periods=allowed, rel_tol=rel_tol, pp_tol=pp_tol).ok:
+    verdicts, _ = check_claims(claims, table, periods=periods, growth=growth, ignore_growth=ignore_growth,
+                               rel_tol=rel_tol, pp_tol=pp_tol)  # fmt: skip
+    for v in verdicts:
+        c = v.claim
+        if v.ok or c.number.start in taken:
             continue
         if c.what == "level" and c.number.kind == "money" and _in_table(c.number.value, table):
             continue  # a figure the table holds for another line: more likely misread than miswritten; left as it is
-        options = _candidates(c, table, allowed)
+        options = claim_values(c, table, allowed)
         new = None
         if options:
             said = c.number.value
