@@ -55,12 +55,13 @@ def render_document(request: str, results: Mapping[str, StepOutcome]) -> Rendere
         elif section.checks_numbers:  # the projection's assumptions and table are the tool's own: its commentary
             data = r.data if r is not None else {}
             prose = str(data.get("commentary") or "") if section.id == "projection" else body
-            if table is not None and prose.strip():
+            # the projection's commentary is put right inside its section (only where the section holds it as is)
+            if table is not None and prose.strip() and prose.strip() in body:
                 fixed = correct_numbers(prose, table, periods=periods, growth=final is not None, ignore_growth=ignore)
                 if fixed.touched:
                     corrections += [f"{section.title}: {line}" for line in (*fixed.changes, *(
                         f"removed \u201c{s}\u201d" for s in fixed.removed))]  # fmt: skip
-                    body = body.replace(prose.strip(), fixed.text) if section.id == "projection" else fixed.text
+                    body = body.replace(prose.strip(), fixed.text)
                     prose = fixed.text
             checked_text.append(prose)
         parts.append(f"## {i}. {section.title}\n\n{body}")
