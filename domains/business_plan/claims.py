@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from longthink.domains.business_plan.model import HUNDRED, Metric, Projection, round_pct
 
-_SCALE_WORDS: dict[str, Decimal] = {
+SCALE_WORDS: dict[str, Decimal] = {
     "k": Decimal(10) ** 3,
     "thousand": Decimal(10) ** 3,
     "m": Decimal(10) ** 6,
@@ -28,7 +28,7 @@ _SCALE_WORDS: dict[str, Decimal] = {
     "bn": Decimal(10) ** 9,
     "billion": Decimal(10) ** 9,
 }
-_NUMBER = re.compile(
+NUMBER = re.compile(
     r"(?P<open>\()?(?:(?P<sign>[-\u2212+])\s?)?(?P<cur>[$€£¥]|USD\s?|EUR\s?|GBP\s?)?(?P<sign2>[-\u2212])?"
     r"(?P<num>\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+)"
     r"(?:\s?(?P<scale>thousand|million|billion|mn|mm|bn|[kKmMbB])(?![A-Za-z]))?"
@@ -55,7 +55,7 @@ class NumberMention:
 def extract_numbers(text: str) -> list[NumberMention]:
     """Every number in ``text`` (list markers like "1." at a line start and bare calendar years are skipped)."""
     out = []
-    for m in _NUMBER.finditer(text):
+    for m in NUMBER.finditer(text):
         if m.start() > 0 and (text[m.start() - 1].isalnum() or text[m.start() - 1] == "_"):
             continue  # part of a word or identifier ("Q3", "x2")
         digits = m.group("num").replace(",", "")
@@ -76,7 +76,7 @@ def extract_numbers(text: str) -> list[NumberMention]:
             if _PERIOD_WORD.search(text[max(0, m.start() - 10) : m.start()]):
                 continue  # "year 2", "quarter 3": a period, not a figure
         places = len(digits.split(".")[1]) if "." in digits else 0
-        scale = _SCALE_WORDS.get(scale_word, Decimal(1))
+        scale = SCALE_WORDS.get(scale_word, Decimal(1))
         precision = Decimal(5).scaleb(-places - 1) * scale
         negative = bool(
             m.group("sign") in ("-", "\u2212") or m.group("sign2") or (m.group("open") and m.group("close"))
@@ -273,7 +273,8 @@ def find_calculations(text: str, numbers: Sequence[NumberMention] | None = None)
     return out
 
 
-def _sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+def sentence_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span of the sentence of ``text`` holding ``text[start:end]`` (its end mark excluded)."""
     left = max((m.end() for m in _SENTENCE_END.finditer(text, 0, start)), default=0)
     right_m = _SENTENCE_END.search(text, end)
     return left, right_m.start() if right_m else len(text)
@@ -313,7 +314,7 @@ def find_claims(text: str, horizon: int = 40, period_word: str = "year") -> tupl
     prev_end = 0
     prev_claim: Claim | None = None
     for i, n in enumerate(numbers):
-        s_start, s_end = _sentence_bounds(text, n.start, n.end)
+        s_start, s_end = sentence_bounds(text, n.start, n.end)
         left = text[max(s_start, prev_end) : n.start]
         next_start = numbers[i + 1].start if i + 1 < len(numbers) else s_end
         right = text[n.end : min(s_end, next_start, n.end + 25)].split("\n", 1)[0]  # a metric on the next line

@@ -22,16 +22,16 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from longthink.domains.business_plan.claims import (
-    _NUMBER,
-    _SCALE_WORDS,
+    NUMBER,
+    SCALE_WORDS,
     NumberCheck,
     NumberMention,
-    _sentence_bounds,
     check_claims,
     check_numbers,
     claim_values,
     find_calculations,
     find_claims,
+    sentence_bounds,
 )
 from longthink.domains.business_plan.model import MONEY_METRICS, Projection
 
@@ -86,7 +86,7 @@ def render_like(n: NumberMention, value: Decimal) -> str | None:
     """``value`` written the way ``n`` was: its currency sign, scale word ("M", " million"), percent sign or word,
     a leading "+", accounting parentheses. Enough decimals for 1% (money) or 0.1 point (percentages); a value
     said with a direction word is written as its size. None when ``n`` cannot be read back."""
-    m = _NUMBER.fullmatch(n.raw)
+    m = NUMBER.fullmatch(n.raw)
     if m is None:
         return None
     down = _said_down(n)
@@ -101,7 +101,7 @@ def render_like(n: NumberMention, value: Decimal) -> str | None:
         body = _digits(size, places).replace(",", "") if size < 1000 else _digits(size, places)
     else:
         scale_word = (m.group("scale") or "").lower()
-        scale = _SCALE_WORDS.get(scale_word, Decimal(1))
+        scale = SCALE_WORDS.get(scale_word, Decimal(1))
         places = len(m.group("num").split(".")[1]) if "." in m.group("num") else 0
         while places < 3 and size and Decimal(5).scaleb(-places - 1) * scale > size / 100:
             places += 1
@@ -184,7 +184,7 @@ def _apply(text: str, fixes: list[tuple[int, int, str, str]]) -> str:
 def _remove(text: str, spans: list[tuple[int, int]]) -> tuple[str, list[str]]:
     """``text`` without the sentences holding ``spans``; the removed sentences (whitespace folded)."""
     masked = _masked(text)
-    cuts = sorted({_sentence_bounds(masked, s, e) for s, e in spans}, reverse=True)
+    cuts = sorted({sentence_bounds(masked, s, e) for s, e in spans}, reverse=True)
     removed = []
     for left, right in cuts:
         removed.append(" ".join(text[left:right].split()))
