@@ -101,3 +101,10 @@ def test_a_figure_the_table_holds_for_another_line_is_left_as_written() -> None:
     fixed = correct_numbers(text, bakery())
     assert "Profit: $865,200 in year 1." in fixed.text and "Profit of $362,690 in year 2." in fixed.text
     assert len(fixed.check.disagreements) == 1 and len(fixed.changes) == 1
+
+
+def test_a_figure_under_a_metric_heading_is_put_right_for_its_period() -> None:
+    text = "### Projected revenue\n- Year 1: $2,163,000\n- Year 2: $2.5M\n\n### Team\n- Year 2: $90,000"
+    fixed = correct_numbers(text, bakery())
+    assert fixed.text == "### Projected revenue\n- Year 1: $2,163,000\n- Year 2: $2.27M\n\n### Team\n- Year 2: $90,000"
+    assert fixed.check.consistent and len(fixed.changes) == 1

@@ -228,3 +228,22 @@ def test_a_metric_on_the_next_line_names_the_next_figure_and_growth_vs_baseline_
     check = check_numbers(text, t)
     assert check.consistent and len(check.verdicts) == 3, check.summary()
     assert [v.claim.metric for v in check.verdicts] == ["revenue", "variable_costs", "profit"]
+
+
+def test_a_figure_under_a_metric_heading_whose_line_names_only_its_period_is_checked() -> None:
+    t = bakery()  # revenue 2,163,000 / 2,271,150 in years 1 and 2; profit growth year 1 +23.9%
+    text = (
+        "### Revenue\n- Year 1: $2,163,000\n- **Year 2**: $2,500,000\n\n"
+        "**Profit growth:**\n- Year 1: 23.9%\n\n"
+        "### Marketing and sales\n- Year 1: $40,000\n\n"  # two metrics named: which one is unknown
+        "### Revenue\n- Social media: $20,000\n- Year 2: 3 stores\n\n"  # a line that says more; a count
+        "#### Projected fixed costs (USD)\n1. Year 1: $1,000,000"
+    )
+    check = check_numbers(text, t)
+    got = [(v.claim.metric, v.claim.what, v.claim.period, v.ok) for v in check.verdicts]
+    assert got == [
+        ("revenue", "level", 1, True),
+        ("revenue", "level", 2, False),
+        ("profit", "growth", 1, True),
+        ("fixed_costs", "level", 1, True),
+    ], check.summary()

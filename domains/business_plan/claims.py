@@ -306,7 +306,9 @@ def find_claims(text: str, horizon: int = 40, period_word: str = "year") -> tupl
     in the same sentence with no other number in between (or right after it: "$40,000 of profit"). A percentage
     after a growth word ("grows by", "up", "increase") is a growth claim; a percentage of a cost "of revenue" is a
     share; a percentage with "margin" is the margin; money is a level. The period is the one named in the
-    sentence ("in year 2", "Q3", "next year", "the baseline") or None.
+    sentence ("in year 2", "Q3", "next year", "the baseline"), else the one named by the line that introduces it
+    ("- **Year 2**:" then "- Profit: $198,813"), or None. A figure whose own line names only its period takes its
+    metric from the line that introduces it ("### Revenue" then "- Year 2: $2.4M").
     """
     numbers = extract_numbers(text)
     claims: list[Claim] = []
@@ -331,6 +333,8 @@ def find_claims(text: str, horizon: int = 40, period_word: str = "year") -> tupl
             and _CONTINUES.search(left)
         ):
             metric = prev_claim.metric  # "revenue grows from $2.0M to $2.2M": the same subject
+        if metric is None and n.kind != "plain":
+            metric = _heading_metric(text, n)  # "### Revenue" then "- Year 2: $2.4M"
         if metric is None:
             loose.append(n)
             continue
@@ -370,10 +374,9 @@ _LABEL_LINE = re.compile(r"#{1,6}\s.*|\*\*[^*\n]+\*\*\s*:?|.*:\s*(?:\*\*)?")
 """A line that introduces the lines after it: a Markdown heading, a bold label, or a line ending with a colon."""
 
 
-def _context_period(text: str, pos: int, horizon: int, period_word: str, *, lines: int = 12) -> int | None:
-    """The period named by the line that introduces the one holding ``pos``: the nearest earlier line that is less
-    indented (a parent list item) or a heading or label line, within ``lines`` lines; None when that line names
-    no period (or there is none)."""
+def _introducing_line(text: str, pos: int, *, lines: int = 12) -> str | None:
+    """The line that introduces the one holding ``pos``: the nearest earlier line that is less indented (a parent
+    list item) or a heading or label line, within ``lines`` lines (stripped); None when there is none."""
     start = text.rfind("\n", 0, pos) + 1
     end = text.find("\n", pos)
     own = text[start : end if end != -1 else len(text)]
@@ -389,8 +392,60 @@ def _context_period(text: str, pos: int, horizon: int, period_word: str, *, line
         if not body:
             continue
         if len(prev) - len(prev.lstrip()) < indent or _LABEL_LINE.fullmatch(body):
-            return _period_of(body, horizon, period_word)
+            return body
     return None
+
+
+def _context_period(text: str, pos: int, horizon: int, period_word: str) -> int | None:
+    """The period named by the line that introduces the one holding ``pos``; None when that line names no period
+    (or there is none)."""
+    line = _introducing_line(text, pos)
+    return None if line is None else _period_of(line, horizon, period_word)
+
+
+_PERIOD_LABEL = re.compile(
+    r"\s*(?:[-*+\u2022]|\d+[.)])?\s*(?:\*\*)?\s*(?:year|yr|fy|quarter|q)\s?\d{1,2}\s*(?:\*\*)?\s*[:=\-\u2013]?\s*"
+    r"(?:\*\*)?\s*",
+    re.I,
+)
+"""A list item or line that holds only a period label before its figure: "- Year 2: ", "**Q3** - "."""
+
+
+_HEADING_WORDS = frozenset(
+    re.findall(
+        r"\w+",
+        "projected projection projections forecast forecasts forecasted expected estimated target targets total "
+        "annual yearly quarterly net gross growth rate figures by per over the next three five year years quarter "
+        "quarters usd eur gbp in of",
+    )
+)
+"""Words a metric heading may hold besides the metric: "Projected revenue by year (USD)"."""
+
+
+def _heading_metric(text: str, n: NumberMention) -> Metric | None:
+    """The metric of a figure whose own line names only its period ("### Revenue" then "- Year 2: $2.4M"): the one
+    metric its introducing line names. None when its line says more, or the introducing line names no metric or
+    several ("Revenue and costs"); a percentage counts only under a growth or margin heading."""
+    start = text.rfind("\n", 0, n.start) + 1
+    if not _PERIOD_LABEL.fullmatch(text[start : n.start]):
+        return None
+    line = _introducing_line(text, n.start)
+    if line is None:
+        return None
+    spans = [(m.start(), m.end(), metric) for pattern, metric in _METRIC_WORDS for m in pattern.finditer(line)]
+    # a word inside a longer metric's words ("costs" in "fixed costs") names only the longer one
+    named = {m for s, e, m in spans if not any(s2 <= s and e <= e2 and (s2, e2) != (s, e) for s2, e2, _ in spans)}
+    if len(named) != 1:
+        return None
+    [metric] = named
+    rest = line
+    for s, e, _ in sorted(spans, reverse=True):
+        rest = rest[:s] + " " * (e - s) + rest[e:]
+    if not set(re.findall(r"[a-z]+", rest.lower())) <= _HEADING_WORDS:
+        return None  # "Marketing and sales": a heading about more than the metric
+    if n.kind == "percent" and metric != "margin" and not _GROWTH.search(line):
+        return None
+    return metric
 
 
 def _last_metric(left: str) -> Metric | None:
