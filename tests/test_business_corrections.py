@@ -108,3 +108,18 @@ def test_a_figure_under_a_metric_heading_is_put_right_for_its_period() -> None:
     fixed = correct_numbers(text, bakery())
     assert fixed.text == "### Projected revenue\n- Year 1: $2,163,000\n- Year 2: $2.27M\n\n### Team\n- Year 2: $90,000"
     assert fixed.check.consistent and len(fixed.changes) == 1
+
+
+def test_the_banner_names_no_goal_when_the_request_stated_none() -> None:
+    from longthink.domains.business_plan.document import banners
+
+    def projection(goal_met: bool | None) -> dict[str, StepOutcome]:
+        data = {"reaches_goal": False, "goal_met": goal_met, "line": "profit +4.0%: goal not met",
+                "problems": ["investments of 5,000,000 exceed 2x the baseline revenue"]}  # fmt: skip
+        return {"projection": StepOutcome(step_id="projection", answer="x", text="t", verified=False, data=data)}
+
+    [none] = banners(projection(None))
+    assert none.startswith("> **The projection is not plausible.**") and "goal" not in none
+    assert "investments of 5,000,000" in none
+    [missed] = banners(projection(False))
+    assert missed.startswith("> **The goal is not reached.**") and "goal not met" in missed

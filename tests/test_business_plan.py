@@ -426,6 +426,10 @@ def test_a_reply_cut_at_its_token_limit_ends_at_its_last_sentence() -> None:
          "Investment analysis", "Recommendation"),
         ("A risk assessment for our bakery chain's expansion into a new city.", "risk", "Risk analysis",
          "Risk management plan"),
+        ("Please write a market analysis report on community group buying for corporate investors.", "market",
+         "Market analysis", "Recommendation"),
+        ("Make a business plan to grow profit by 10%, with a market analysis of our region.", "growth",
+         "Business plan", "Chosen strategy"),
     ],
 )  # fmt: skip
 def test_sections_fit_what_the_request_asks_for(request_: str, kind: str, title: str, strategy: str) -> None:

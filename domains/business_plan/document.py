@@ -95,7 +95,13 @@ def banners(results: Mapping[str, StepOutcome]) -> list[str]:
     the plan does not reach its goal (with the best reachable figure), and which figures are assumptions."""
     out = []
     proj = _data(results, "projection")
-    if proj.get("reaches_goal") is False:
+    if proj.get("reaches_goal") is False and proj.get("goal_met") is None:  # no goal stated: only implausible
+        problems = "; ".join(str(p) for p in proj.get("problems") or [])
+        out.append(
+            "> **The projection is not plausible.** No option explored gave a believable projection within the "
+            f"budget; this is the closest found, with its real figures: {problems}".rstrip(": ")
+        )
+    elif proj.get("reaches_goal") is False:
         line = str(proj.get("line") or "")
         problems = [str(p) for p in proj.get("problems") or []]
         why = line if proj.get("goal_met") is False else "its projection is not plausible: " + "; ".join(problems)

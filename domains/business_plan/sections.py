@@ -141,7 +141,7 @@ DOCUMENT_ORDER: tuple[Section, ...] = (SITUATION, MARKET, OPTIONS, STRATEGY, PRO
 
 BY_ID: dict[str, Section] = {s.id: s for s in SECTIONS}
 
-PlanKind = Literal["growth", "product", "investment", "risk"]
+PlanKind = Literal["growth", "product", "investment", "risk", "market"]
 
 _KINDS: tuple[tuple[PlanKind, re.Pattern[str]], ...] = (
     ("risk", re.compile(r"\brisks?\s+(analysis|assessment|management|register|review|plan)\b", re.I)),
@@ -149,7 +149,11 @@ _KINDS: tuple[tuple[PlanKind, re.Pattern[str]], ...] = (
                               r"\b(ROI|payback period|capex|capital expenditure|acquisition)\b", re.I)),
     ("product", re.compile(r"\bproduct\s+(proposal|launch|plan|pitch)\b|\blaunch(ing)?\s+(a|an|our|the)\s+(new\s+)?"
                            r"(product|service|app|line)\b|\bnew\s+product\b|\bpitch\s+deck\b", re.I)),
+    ("market", re.compile(r"\b(market|industry|competitive|competitor)\s+(analysis|research|study|report|overview|"
+                          r"landscape|assessment)\b", re.I)),
 )  # fmt: skip
+_PLAN = re.compile(r"\b(business|growth|strategic)\s+plan\b", re.I)
+"""A request for a plan is a growth plan even when it asks for a market analysis inside it."""
 
 # What changes per kind of request: a section's title, instruction and rubric (ids, dependencies and kinds stay, so
 # every request runs the same verified steps: baseline, options computed by the financial model, the projection).
@@ -206,6 +210,31 @@ _FITTED: dict[PlanKind, dict[str, tuple[str, str, str]]] = {
             "Gives dated decision and review points with measurable criteria.",
         ),
     },
+    "market": {
+        "situation": (
+            "Market overview",
+            "Summarise the market the request describes: its size, growth and trends, using the request's own "
+            "figures. Then state where the business stands; cite the baseline figures above exactly.",
+            "Summarises the market's size, growth and trends with the request's figures, and the business's position.",
+        ),
+        "market": (
+            "Competition and customers",
+            MARKET.instruction,
+            MARKET.rubric,
+        ),
+        "options": (
+            "Strategic options",
+            OPTIONS.instruction.replace("ONE strategy", "ONE strategic option (a move in this market)"),
+            "The option is one concrete move in this market, explains how it raises revenue or lowers costs, and "
+            "fits the market described.",
+        ),
+        "strategy": (
+            "Recommendation",
+            "Recommend the chosen option for the request's readers (investors, decision makers): why it beats the "
+            "others, and three to five actions with owners.",
+            "Gives a clear recommendation with reasons and actions, consistent with the market and the chosen option.",
+        ),
+    },
     "risk": {
         "situation": (
             "Context",
@@ -244,13 +273,21 @@ DOCUMENT_TITLES: dict[PlanKind, str] = {
     "product": "Product proposal",
     "investment": "Investment analysis",
     "risk": "Risk analysis",
+    "market": "Market analysis",
 }
 
 
 def plan_kind(request: str) -> PlanKind:
-    """What the request asks for: a risk analysis, an investment analysis, a product proposal, or a growth plan
-    (the default)."""
-    return next((kind for kind, pattern in _KINDS if pattern.search(request)), "growth")
+    """What the request asks for: a risk analysis, an investment analysis, a product proposal, a market analysis,
+    or a growth plan (the default, and any request that asks for a business or growth plan)."""
+    return next(
+        (
+            kind
+            for kind, pattern in _KINDS
+            if pattern.search(request) and not (kind == "market" and _PLAN.search(request))
+        ),
+        "growth",
+    )
 
 
 def sections_for(request: str) -> tuple[Section, ...]:
