@@ -24,7 +24,8 @@ Market Analysis, Market Research, Pitch Deck, Risk Management, Strategic Plannin
 2,000 characters, by index — the first ten. Generations are cached under ``benchmarks/cache/business`` by
 model, prompt, parameters and seed, so a rerun resumes.
 
-    python benchmarks/business.py            # 10 queries (~40 min on one core)
+    python benchmarks/business.py            # 10 queries, the 0.5B judging
+    python benchmarks/business.py --judge-model qwen2.5-coder-1.5b-instruct --threads 2   # the 1.5B judge: ~2 h
     python benchmarks/business.py --quick    # 1 query, small N
 """
 
