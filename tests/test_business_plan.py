@@ -231,6 +231,8 @@ def test_plan_assumptions_validates_model_json() -> None:
         plan_assumptions(base, json.dumps({"levers": [{"name": "x", "revenue_uplift_pct": 900}]}))
     with pytest.raises(ValueError, match="not a number"):
         plan_assumptions(base, json.dumps({"revenue_growth_pct": "lots"}))
+    wordy = plan_assumptions(base, json.dumps({"levers": [{"name": "Train " * 40, "revenue_uplift_pct": 5}]}))
+    assert len(wordy.levers[0].name) == 120 and wordy.levers[0].name.endswith("\u2026")  # shortened, not rejected
 
 
 def test_detect_and_registry() -> None:

@@ -45,10 +45,14 @@ LABELS: dict[Metric, str] = {
 }
 
 
+NAME_CHARS = 120
+"""The longest name of a lever or an investment."""
+
+
 class Lever(BaseModel):
     """A strategic lever: a revenue uplift and/or a variable-cost saving from period ``start`` on."""
 
-    name: str = Field(min_length=1, max_length=120)
+    name: str = Field(min_length=1, max_length=NAME_CHARS)
     revenue_uplift_pct: Decimal = Field(default=Decimal(0), ge=-90, le=300)
     cost_saving_pct: Decimal = Field(default=Decimal(0), ge=-100, le=90)
     start: int = Field(default=1, ge=1, le=40)
@@ -57,7 +61,7 @@ class Lever(BaseModel):
 class Investment(BaseModel):
     """A one-off investment (a cost) in one projected period."""
 
-    name: str = Field(default="investment", max_length=120)
+    name: str = Field(default="investment", max_length=NAME_CHARS)
     amount: Decimal = Field(ge=0, le=MAX_AMOUNT)
     period: int = Field(default=1, ge=1, le=40)
 

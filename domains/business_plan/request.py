@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from longthink.answers import extract_json
 from longthink.domains.business_plan.claims import extract_numbers, find_claims
-from longthink.domains.business_plan.model import MAX_AMOUNT, Assumptions, Investment, Lever, Metric
+from longthink.domains.business_plan.model import MAX_AMOUNT, NAME_CHARS, Assumptions, Investment, Lever, Metric
 from longthink.domains.pipeline import Question, added_facts, without_facts
 
 DEFAULT_REVENUE = Decimal(1_000_000)
@@ -327,12 +327,15 @@ def _items(value: Any) -> list[Any]:
 
 
 def _clean(item: Any) -> Any:
-    """Numbers given as strings ("5%", "$20,000") become numbers; other values pass to validation unchanged."""
+    """Numbers given as strings ("5%", "$20,000") become numbers, and a name too long for a label is shortened (a
+    lever described in a paragraph is still a lever); other values pass to validation unchanged."""
     if not isinstance(item, dict):
         return item
     out = dict(item)
     for key, value in item.items():
-        if isinstance(value, str) and key != "name":
+        if key == "name" and isinstance(value, str) and len(value) > NAME_CHARS:
+            out[key] = value[: NAME_CHARS - 1].rstrip() + "\u2026"
+        elif isinstance(value, str) and key != "name":
             number = _dec(value)
             if number is not None:
                 out[key] = number
