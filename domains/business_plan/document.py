@@ -95,16 +95,15 @@ def banners(results: Mapping[str, StepOutcome]) -> list[str]:
     the plan does not reach its goal (with the best reachable figure), and which figures are assumptions."""
     out = []
     proj = _data(results, "projection")
+    problems = "; ".join(str(p) for p in proj.get("problems") or [])
     if proj.get("reaches_goal") is False and proj.get("goal_met") is None:  # no goal stated: only implausible
-        problems = "; ".join(str(p) for p in proj.get("problems") or [])
         out.append(
             "> **The projection is not plausible.** No option explored gave a believable projection within the "
             f"budget; this is the closest found, with its real figures: {problems}".rstrip(": ")
         )
     elif proj.get("reaches_goal") is False:
         line = str(proj.get("line") or "")
-        problems = [str(p) for p in proj.get("problems") or []]
-        why = line if proj.get("goal_met") is False else "its projection is not plausible: " + "; ".join(problems)
+        why = line if proj.get("goal_met") is False else "its projection is not plausible: " + problems
         out.append(
             "> **The goal is not reached.** No option explored reached it within the budget; this is the closest "
             f"plan found, with its real figures, not a plan that meets the goal. {why}".rstrip()
