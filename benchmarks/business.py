@@ -99,6 +99,7 @@ class Settings:
     cache: Path = CACHE
     wheel: Path | None = None
     finalize: str | None = None
+    indices: tuple[int, ...] = ()  # only these of the selected queries (a check of one query; empty = all)
     judge_model: str | None = None  # a separate, stronger judge (e.g. qwen2.5-coder-1.5b-instruct): None = the policy
 
 
@@ -121,8 +122,8 @@ def is_english(text: str) -> bool:
     return sum(ord(ch) < 128 for ch in text) / max(1, len(text)) > 0.95
 
 
-def select(rows: Sequence[dict[str, Any]], k: int) -> list[dict[str, Any]]:
-    """The benchmark's queries (see the module docstring), by index."""
+def select(rows: Sequence[dict[str, Any]], k: int, indices: Sequence[int] = ()) -> list[dict[str, Any]]:
+    """The benchmark's queries (see the module docstring), by index; with ``indices``, only those of them."""
     chosen = [
         r
         for r in rows
@@ -131,7 +132,13 @@ def select(rows: Sequence[dict[str, Any]], k: int) -> list[dict[str, Any]]:
         and is_english(r["query"])
         and len(r["query"]) <= 2000
     ]
-    return sorted(chosen, key=lambda r: int(r["index"]))[:k]
+    first = sorted(chosen, key=lambda r: int(r["index"]))[:k]
+    if indices:
+        unknown = sorted(set(indices) - {int(r["index"]) for r in first})
+        if unknown:
+            raise ValueError(f"queries {unknown} are not among the benchmark's first {k}")
+        first = [r for r in first if int(r["index"]) in indices]
+    return first
 
 
 def criterion_rubric(c: dict[str, Any]) -> str:
@@ -215,7 +222,7 @@ async def run(s: Settings) -> dict[str, Any]:
     if s.judge_model is not None:  # the stronger judge scores both documents and longthink's sections
         judge_base = LlamaCppLLM(s.judge_model, n_threads=s.threads, n_ctx=8192, max_sequences=8)
         judge = SeededLLM(CachedLLM(judge_base, s.cache / "generations"), seed=s.seed)
-    queries = select(load_queries(s.wheel), s.queries)
+    queries = select(load_queries(s.wheel), s.queries, s.indices)
     rows: list[dict[str, Any]] = []
     print(f"{len(queries)} queries: {[q['index'] for q in queries]}", flush=True)
     for q in queries:
@@ -340,6 +347,7 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     p.add_argument("--quick", action="store_true", help="1 query, N=1, 2 options, short sections")
     p.add_argument("--queries", type=int, default=10)
+    p.add_argument("--indices", type=int, nargs="+", default=[], help="only these WritingBench indices of the queries")
     p.add_argument("--model", default=Settings.model)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--n", type=int, default=Settings.n)
@@ -366,6 +374,7 @@ def parse(argv: Sequence[str] | None = None) -> Settings:
         finalize=a.finalize,
         judge_chars=a.judge_chars,
         judge_model=a.judge_model,
+        indices=tuple(a.indices),
     )
     if a.quick:
         s = replace(

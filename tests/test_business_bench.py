@@ -40,6 +40,9 @@ def test_writingbench_rows_and_the_selected_queries() -> None:
         assert r["domain1"] == "Finance & Business" and business.is_english(r["query"])
         assert len(r["checklist"]) == 5
     assert not business.is_english("为我们的面包店写一份商业计划书")
+    assert [int(r["index"]) for r in business.select(rows, 10, [104, 89])] == [89, 104]  # a check of a few
+    with pytest.raises(ValueError, match=r"\[87\]"):
+        business.select(rows, 10, [87])
 
 
 def test_criterion_rubric_has_the_five_bands() -> None:
